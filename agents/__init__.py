@@ -1,0 +1,1 @@
+"""Protocol agents: one package per protocol (sans-IO codec, asyncio adapter, template mapping)."""

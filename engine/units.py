@@ -1,0 +1,211 @@
+"""Units at the edge: durations as integer nanoseconds, money as Decimal, times as aware UTC.
+
+CGRateS conventions: a JSON number duration is nanoseconds, a string is a Go
+duration (``"1m30s"``) and a bare numeric string is nanoseconds too (``"60"`` is
+60 ns, a known trap kept for compatibility). ``"*unlimited"`` is -1.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from engine.errors import INVALID_ARGUMENT, ChargingError
+
+NANOSECOND = 1
+MICROSECOND = 1_000
+MILLISECOND = 1_000_000
+SECOND = 1_000_000_000
+MINUTE = 60 * SECOND
+HOUR = 60 * MINUTE
+UNLIMITED = -1
+
+_UNIT_NS = {
+    "ns": NANOSECOND,
+    "us": MICROSECOND,
+    "µs": MICROSECOND,
+    "μs": MICROSECOND,
+    "ms": MILLISECOND,
+    "s": SECOND,
+    "m": MINUTE,
+    "h": HOUR,
+}
+_GO_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_duration(value: Any) -> int:
+    """Parse a CGRateS duration into integer nanoseconds.
+
+    Accepts int (ns), a float (ns, truncated), ``""``/None (0), ``"*unlimited"``
+    (-1), a bare integer string (ns) or a Go duration such as ``"1h2m3.5s"``.
+    """
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        raise ChargingError(INVALID_ARGUMENT, f"invalid duration {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, Decimal):
+        return int(value)
+    if not isinstance(value, str):
+        raise ChargingError(INVALID_ARGUMENT, f"invalid duration {value!r}")
+    text = value.strip()
+    if text == "":
+        return 0
+    if text == "*unlimited":
+        return UNLIMITED
+    if _INT_RE.fullmatch(text):
+        return int(text)
+    sign = 1
+    if text[0] in "+-":
+        sign = -1 if text[0] == "-" else 1
+        text = text[1:]
+    pos = 0
+    total = Decimal(0)
+    for match in _GO_DURATION.finditer(text):
+        if match.start() != pos:
+            break
+        total += Decimal(match.group(1)) * _UNIT_NS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or pos == 0:
+        raise ChargingError(INVALID_ARGUMENT, f"invalid duration {value!r}")
+    return sign * int(total)
+
+
+def format_duration(ns: int) -> str:
+    """Go-style rendering (``"1m30s"``, ``"0s"``, ``"1.5s"``) for humans and consoles."""
+    if ns == 0:
+        return "0s"
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    if ns < SECOND:
+        for unit, size in (("ms", MILLISECOND), ("µs", MICROSECOND)):
+            if ns >= size:
+                return sign + _trim(Decimal(ns) / size) + unit
+        return f"{sign}{ns}ns"
+    hours, rest = divmod(ns, HOUR)
+    minutes, rest = divmod(rest, MINUTE)
+    out = sign
+    if hours:
+        out += f"{hours}h"
+    if hours or minutes:
+        out += f"{minutes}m"
+    out += _trim(Decimal(rest) / SECOND) + "s"
+    return out
+
+
+def _trim(d: Decimal) -> str:
+    text = format(d.normalize(), "f")
+    return text
+
+
+def seconds_to_ns(seconds: Any) -> int:
+    """Whole or fractional seconds (int, str or Decimal) to nanoseconds, exactly."""
+    return int(to_decimal(seconds) * SECOND)
+
+
+def ns_to_seconds(ns: int, *, round_up: bool = False) -> int:
+    """Nanoseconds to integer seconds; by default truncating, optionally rounding up."""
+    if round_up:
+        return -((-ns) // SECOND)
+    return ns // SECOND
+
+
+def to_decimal(value: Any) -> Decimal:
+    """Exact Decimal from int/str/Decimal; floats go through ``repr`` so 0.1 stays 0.1."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise ChargingError(INVALID_ARGUMENT, f"invalid number {value!r}")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            raise ChargingError(INVALID_ARGUMENT, f"invalid number {value!r}") from None
+    raise ChargingError(INVALID_ARGUMENT, f"invalid number {value!r}")
+
+
+def decimal_to_json(value: Decimal) -> int | float:
+    """Money for JSON output: CGRateS clients expect numbers (floats).
+
+    Only for rendering at the API edge; never feed the result back into arithmetic.
+    """
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+_SQL_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y%m%d%H%M%S")
+
+
+def parse_time(value: Any, tz: timezone = timezone.utc) -> datetime | None:
+    """Parse an event time as CGRateS does: RFC3339, unix seconds, SQL datetime, ``*now``.
+
+    Returns an aware datetime, or None for empty/zero values
+    (``""``, ``0``, ``"0001-01-01T00:00:00Z"``).
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=tz)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value == 0:
+            return None
+        return _from_epoch(value)
+    if not isinstance(value, str):
+        raise ChargingError(INVALID_ARGUMENT, f"invalid time {value!r}")
+    text = value.strip()
+    if text in ("", "0"):
+        return None
+    if text == "*now":
+        return utcnow()
+    if text.startswith("0001-01-01"):
+        return None
+    if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
+        return _from_epoch(Decimal(text))
+    iso = text.replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(iso)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+    except ValueError:
+        pass
+    for fmt in _SQL_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=tz)
+        except ValueError:
+            continue
+    raise ChargingError(INVALID_ARGUMENT, f"invalid time {value!r}")
+
+
+def _from_epoch(value: int | float | Decimal) -> datetime:
+    number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    # FreeSWITCH sends microseconds, Asterisk/ARI milliseconds; agents convert,
+    # but guard the engine against obviously scaled epochs.
+    if number > 10**14:
+        number /= 10**6
+    elif number > 10**11:
+        number /= 10**3
+    whole = int(number)
+    micros = int((number - whole) * 10**6)
+    return datetime.fromtimestamp(whole, timezone.utc) + timedelta(microseconds=micros)
+
+
+def format_time(value: datetime | None) -> str:
+    """RFC3339 with nanosecond-free precision; the zero time as CGRateS renders it."""
+    if value is None:
+        return "0001-01-01T00:00:00Z"
+    text = value.astimezone(timezone.utc).isoformat()
+    return text.replace("+00:00", "Z")
