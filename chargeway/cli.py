@@ -1,0 +1,127 @@
+"""The ``chargeway`` command line: serve, load, cost, console, template, bench."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from chargeway.config import ConfigError, load_config
+
+CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                             default=None, help="YAML config merged over config/chargeway.yaml.")
+DATA_DIR_OPTION = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                               help="Where storage lives (default ./data or $CHARGEWAY_DATA_DIR).")
+
+
+def run_async(coro_factory) -> object:
+    """Run on uvloop when installed and enabled (Linux), else on asyncio's default loop."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return asyncio.run(coro_factory())
+    return uvloop.run(coro_factory())
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@click.group()
+@click.version_option(package_name="chargeway")
+def main() -> None:
+    """chargeway: real-time charging gateway (CGRateS-compatible)."""
+
+
+@main.command()
+@CONFIG_OPTION
+@DATA_DIR_OPTION
+def serve(config_path: Path | None, data_dir: Path | None) -> None:
+    """Start the gateway: engine, API and the agents enabled in the config."""
+    try:
+        config = load_config(config_path, data_dir)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    general = config.section("general")
+    _setup_logging(str(general.get("log_level", "info")))
+    from chargeway.app import Gateway
+
+    async def run() -> None:
+        gateway = Gateway(config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await gateway.start()
+        logging.getLogger("chargeway").info("chargeway serving (data dir %s)", config.data_dir)
+        print("chargeway ready", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await gateway.stop()
+
+    if general.get("uvloop", True):
+        run_async(run)
+    else:
+        asyncio.run(run())
+
+
+@main.command()
+@click.option("--tpdir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder with CGRateS-format tariff-plan CSV files.")
+@click.option("--dry-run", is_flag=True, help="Validate only; store nothing.")
+@CONFIG_OPTION
+@DATA_DIR_OPTION
+def load(tpdir: Path, dry_run: bool, config_path: Path | None, data_dir: Path | None) -> None:
+    """Validate and load a tariff plan (all or nothing) into the data dir."""
+    from rich.progress import Progress
+
+    from chargeway.app import Gateway
+    from engine.tariffplan.loader import TariffPlanError
+
+    try:
+        config = load_config(config_path, data_dir)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    config.raw.setdefault("tariffplan", {})["load_on_start"] = "never"
+
+    async def run() -> None:
+        gateway = Gateway(config)
+        with Progress(transient=True) as progress:
+            tasks: dict[str, int] = {}
+
+            def report(name: str, done: int, total: int) -> None:
+                if name not in tasks:
+                    tasks[name] = progress.add_task(name, total=total or None)
+                progress.update(tasks[name], completed=done, total=total or None)
+
+            if dry_run:
+                plan = await asyncio.to_thread(_load_plan, tpdir, report)
+            else:
+                await gateway.start_engine()
+                try:
+                    plan = await gateway.load_tariffplan(str(tpdir), progress=report)
+                finally:
+                    await gateway.stop()
+        click.echo(f"{'validated' if dry_run else 'loaded'} {tpdir}: {plan.summary()}")
+
+    try:
+        asyncio.run(run())
+    except TariffPlanError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _load_plan(folder: Path, progress):
+    from engine.tariffplan.loader import load_tariffplan
+
+    return load_tariffplan(folder, progress)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
