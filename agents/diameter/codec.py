@@ -344,6 +344,12 @@ def _decode_value(defn: AvpDef, data: bytes, start: int, end: int, avp_pos: int,
             return data[start:end]
     if kind == "Grouped":
         header = data[avp_pos:start]
+        if defn.code == 279:
+            # Failed-AVP carries an AVP that was malformed by definition: keep it raw.
+            try:
+                return decode_avps(data, start, end, parents + (header,))
+            except AvpError:
+                return data[start:end]
         return decode_avps(data, start, end, parents + (header,))
     if kind == "Unsigned64":
         return _U64.unpack_from(data, start)[0]
