@@ -1,0 +1,1 @@
+"""CLI subcommands, each in its own module; chargeway/cli.py registers them."""
