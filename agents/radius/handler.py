@@ -1,0 +1,283 @@
+"""One RADIUS request through the template and the engine, and its reply bytes.
+
+Access-Request: the template's processor (``*vars.*radReqType`` = ``*radAuth``)
+authorizes; Access-Accept carries the template's reply attributes (Session-Timeout
+from ``~*cgrep.MaxUsage``), Access-Reject a Reply-Message with the reason (also on
+an engine error: unlike CGRateS we answer instead of leaving the NAS retrying).
+
+Accounting-Request: Start/Interim-Update/Stop run the processors selected by
+``Acct-Status-Type``; the Accounting-Response goes out only after the engine
+call returned, which for the session manager means after the group commit.
+Accounting-On/Off (NAS reboot) closes every open session of that NAS here, not
+in the template, since it names no session.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from agents.radius import codec
+from agents.radius.dictionary import RadiusDictionary
+from agents.radius.server import RadiusRequest
+from agents.radius.view import RadiusMessageView
+from engine.errors import SERVER_ERROR, ChargingError
+from engine.event import ORIGIN_HOST, ORIGIN_ID, USAGE
+
+log = logging.getLogger("chargeway.radius")
+
+REQ_AUTH = "*radAuth"
+REQ_ACCT = "*radAcct"
+REPLY_CODE = "*radReplyCode"
+
+ACCT_STATUS_TYPE = 40
+ACCT_ON = 7
+ACCT_OFF = 8
+NAS_IP_ADDRESS = 4
+NAS_IDENTIFIER = 32
+NAS_IPV6_ADDRESS = 95
+REPLY_MESSAGE = 18
+SESSION_TIMEOUT = 27
+
+REPLY_CODES = {
+    "AccessAccept": codec.ACCESS_ACCEPT, "Access-Accept": codec.ACCESS_ACCEPT,
+    "AccessReject": codec.ACCESS_REJECT, "Access-Reject": codec.ACCESS_REJECT,
+    "AccessChallenge": codec.ACCESS_CHALLENGE, "Access-Challenge": codec.ACCESS_CHALLENGE,
+    "AccountingResponse": codec.ACCOUNTING_RESPONSE, "Accounting-Response": codec.ACCOUNTING_RESPONSE,
+}
+
+
+def nas_identity(packet: codec.RadiusPacket, source_ip: str) -> str:
+    """The NAS that keys a session: NAS-Identifier, else NAS-IP(v6)-Address, else the source IP."""
+    ident = packet.get(NAS_IDENTIFIER)
+    if ident:
+        return ident.decode("utf-8", "replace")
+    ip4 = packet.get(NAS_IP_ADDRESS)
+    if ip4 is not None and len(ip4) == 4:
+        return ".".join(str(b) for b in ip4)
+    ip6 = packet.get(NAS_IPV6_ADDRESS)
+    if ip6 is not None and len(ip6) == 16:
+        import ipaddress
+        return str(ipaddress.IPv6Address(ip6))
+    return source_ip
+
+
+class RadiusHandler:
+    """Turns a checked ``RadiusRequest`` into reply bytes (or None: no answer)."""
+
+    def __init__(self, dictionary: RadiusDictionary, runner: Any, sessions: Any, link: Any = None,
+                 *, tenant: str | None = None) -> None:
+        self.dictionary = dictionary
+        self.runner = runner
+        self.sessions = sessions
+        self.link = link
+        self.tenant = tenant
+
+    async def __call__(self, request: RadiusRequest) -> bytes | None:
+        pkt = request.packet
+        if pkt.code == codec.STATUS_SERVER:
+            return self._status_reply(request)
+        if request.port_kind == "acct":
+            status = pkt.get_int(ACCT_STATUS_TYPE)
+            if status in (ACCT_ON, ACCT_OFF):
+                return await self._nas_reboot(request, status)
+        view = RadiusMessageView(pkt, self.dictionary, request.client.secret)
+        vars_ = self.vars_for(request)
+        if request.port_kind == "auth":
+            return await self._access(request, view, vars_)
+        return await self._accounting(request, view, vars_)
+
+    def vars_for(self, request: RadiusRequest) -> dict[str, Any]:
+        """Template variables (documented at the top of templates/radius.yaml)."""
+        out = {
+            "*radReqType": REQ_AUTH if request.port_kind == "auth" else REQ_ACCT,
+            "RemoteHost": request.addr[0],
+            "RemotePort": request.addr[1],
+            "OriginHost": nas_identity(request.packet, request.addr[0]),
+            "*radClient": request.client.name or str(request.client.network),
+        }
+        if self.link is not None:
+            out["*link"] = self.link
+        if self.tenant:
+            out["Tenant"] = self.tenant
+        return out
+
+    # ---------------------------------------------------------------- Access-Request
+
+    async def _access(self, request: RadiusRequest, view: RadiusMessageView, vars_: dict) -> bytes:
+        pkt = request.packet
+        try:
+            outcome = await self.runner.run(view, vars_)
+        except Exception as err:        # TemplateFieldError (mandatory field missing) or a bug
+            reason = _reason_of(err)
+            log.warning("Access-Request id %d from %s rejected: %s", pkt.identifier, request.addr[0], reason)
+            return self._encode_access(request, codec.ACCESS_REJECT, [("Reply-Message", reason)])
+        if not outcome.matched:
+            return self._encode_access(request, codec.ACCESS_REJECT,
+                                       [("Reply-Message", "no request processor matched")])
+        items = [(item.path, item.value) for item in outcome.reply]
+        code = _reply_code(items, codec.ACCESS_ACCEPT)
+        items = [(p, v) for p, v in items if p[0] != REPLY_CODE]
+        engine_reply = outcome.engine_reply
+        reason = ""
+        if engine_reply is not None and engine_reply.error:
+            code, reason = codec.ACCESS_REJECT, engine_reply.error
+        elif engine_reply is not None and engine_reply.max_usage == 0:
+            code, reason = codec.ACCESS_REJECT, engine_reply.reason or "INSUFFICIENT_CREDIT"
+        if code == codec.ACCESS_ACCEPT:
+            password_error = self._check_password(request, view, vars_, engine_reply)
+            if password_error:
+                code, reason = codec.ACCESS_REJECT, password_error
+        if code == codec.ACCESS_REJECT:
+            # A reject carries only the reason (and any Reply-Message the template chose).
+            items = [(p, v) for p, v in items if p[0] == "Reply-Message"]
+            if not items:
+                items = [(("Reply-Message",), reason or "rejected")]
+        return self._encode_access(request, code, [(p[0], v) for p, v in items])
+
+    def _check_password(self, request: RadiusRequest, view: RadiusMessageView, vars_: Mapping,
+                        engine_reply: Any) -> str:
+        """PAP/CHAP against the password the template or the engine supplied, if any.
+
+        Like CGRateS, chargeway holds no password table: a processor sets
+        ``*vars.UserPassword`` (e.g. from ``~*cgrep.Attributes.UserPassword``).
+        No expected password: nothing to check (authorization by account only).
+        """
+        expected = vars_.get("UserPassword")
+        if expected in (None, "") and engine_reply is not None:
+            expected = (engine_reply.attributes or {}).get("UserPassword")
+        if expected in (None, ""):
+            return ""
+        secret_pw = str(expected).encode()
+        pkt = request.packet
+        chap = pkt.get(codec.CHAP_PASSWORD)
+        if chap is not None:
+            challenge = pkt.get(codec.CHAP_CHALLENGE) or pkt.authenticator
+            return "" if codec.chap_ok(chap, secret_pw, challenge) else "CHAP authentication failed"
+        given = view.values(("User-Password",))
+        if not given:
+            return "no User-Password or CHAP-Password"
+        return "" if given[0].encode() == secret_pw else "PAP authentication failed"
+
+    def _encode_access(self, request: RadiusRequest, code: int, attrs: list[tuple[str, Any]]) -> bytes:
+        pkt = request.packet
+        raw = self._encode_attrs(attrs) + [(codec.PROXY_STATE, v) for v in pkt.get_all(codec.PROXY_STATE)]
+        return codec.encode_reply(code, pkt.identifier, pkt.authenticator, raw, request.client.secret,
+                                  message_authenticator=True)
+
+    # ---------------------------------------------------------------- Accounting-Request
+
+    async def _accounting(self, request: RadiusRequest, view: RadiusMessageView, vars_: dict) -> bytes | None:
+        pkt = request.packet
+        try:
+            outcome = await self.runner.run(view, vars_)
+        except Exception as err:
+            log.warning("Accounting-Request id %d from %s not recorded, no answer: %s",
+                        pkt.identifier, request.addr[0], _reason_of(err))
+            return None
+        if not outcome.matched:
+            log.warning("Accounting-Request id %d from %s (Acct-Status-Type %s): no processor matched, no answer",
+                        pkt.identifier, request.addr[0], view.first("Acct-Status-Type"))
+            return None
+        engine_reply = outcome.engine_reply
+        if engine_reply is not None and engine_reply.error:
+            if engine_reply.error.startswith(SERVER_ERROR):
+                # Not recorded and maybe transient: stay silent so the NAS retransmits.
+                log.warning("Accounting-Request id %d from %s failed, no answer: %s",
+                            pkt.identifier, request.addr[0], engine_reply.error)
+                return None
+            # A permanent refusal (unknown account, unknown session...): retrying cannot help.
+            log.info("Accounting-Request id %d from %s (%s): engine answered %s",
+                     pkt.identifier, request.addr[0], outcome.processor_id, engine_reply.error)
+        items = [(item.path[0], item.value) for item in outcome.reply if item.path[0] != REPLY_CODE]
+        raw = self._encode_attrs(items) + [(codec.PROXY_STATE, v) for v in pkt.get_all(codec.PROXY_STATE)]
+        return codec.encode_reply(codec.ACCOUNTING_RESPONSE, pkt.identifier, pkt.authenticator, raw,
+                                  request.client.secret)
+
+    async def _nas_reboot(self, request: RadiusRequest, status: int) -> bytes | None:
+        """Accounting-On/Off: terminate every session this NAS had open, with its reported usage."""
+        pkt = request.packet
+        nas = nas_identity(pkt, request.addr[0])
+        try:
+            open_sessions = self.sessions.active_sessions({ORIGIN_HOST: nas})
+        except Exception as err:
+            log.error("Accounting-%s from %s: cannot list sessions: %s", "On" if status == ACCT_ON else "Off",
+                      nas, err)
+            return None
+        failed = 0
+        for session in open_sessions:
+            fields = session_terminate_fields(session)
+            try:
+                reply = await self.sessions.terminate(fields, {"*sessionsDebitInterval": 0})
+            except ChargingError as err:
+                reply = None
+                log.warning("NAS %s reboot: terminate %s failed: %s", nas, fields.get(ORIGIN_ID), err)
+            if reply is not None and getattr(reply, "error", "").startswith(SERVER_ERROR):
+                failed += 1
+        log.info("NAS %s sent Accounting-%s: closed %d open session(s)", nas,
+                 "On" if status == ACCT_ON else "Off", len(open_sessions) - failed)
+        if failed:
+            return None         # some not recorded: the NAS retransmits and we retry them
+        return codec.encode_reply(codec.ACCOUNTING_RESPONSE, pkt.identifier, pkt.authenticator,
+                                  [(codec.PROXY_STATE, v) for v in pkt.get_all(codec.PROXY_STATE)],
+                                  request.client.secret)
+
+    # ---------------------------------------------------------------- Status-Server
+
+    def _status_reply(self, request: RadiusRequest) -> bytes:
+        """RFC 5997: Access-Accept on the auth port, Accounting-Response on the acct port."""
+        pkt = request.packet
+        code = codec.ACCESS_ACCEPT if request.port_kind == "auth" else codec.ACCOUNTING_RESPONSE
+        return codec.encode_reply(code, pkt.identifier, pkt.authenticator, [], request.client.secret,
+                                  message_authenticator=True)
+
+    # ---------------------------------------------------------------- encoding
+
+    def _encode_attrs(self, items: list[tuple[str, Any]]) -> list[tuple[codec.AttrKey, bytes]]:
+        out: list[tuple[codec.AttrKey, bytes]] = []
+        for name, value in items:
+            if value is None or value == "":
+                continue
+            attr_name, _, tag = str(name).partition(":")
+            try:
+                definition = self.dictionary.definition(attr_name)
+                values = value if isinstance(value, list) else [value]
+                for one in values:
+                    raw = self.dictionary.encode(definition, one, int(tag) if tag else 0)
+                    if definition.type == "string" and len(raw) > 253:
+                        raw = raw[:253]
+                    out.append((definition.key, raw))
+            except (KeyError, ValueError, TypeError) as err:
+                log.warning("reply attribute %s=%r not encoded: %s", name, value, err)
+        return out
+
+
+def _reply_code(items: list[tuple[tuple[str, ...], Any]], default: int) -> int:
+    code = default
+    for path, value in items:
+        if path[0] == REPLY_CODE:
+            code = REPLY_CODES.get(str(value), code)
+    return code
+
+
+def _reason_of(err: BaseException) -> str:
+    reason = getattr(err, "reason", "") or str(err)
+    return str(reason)[:240]
+
+
+def session_terminate_fields(session: Mapping[str, Any]) -> dict[str, Any]:
+    """Terminate fields for an open session from ``active_sessions`` (CGRateS ExternalSession shape).
+
+    The usage charged is what the NAS last reported for it (the session's
+    total usage so far), since a rebooting NAS reports nothing more.
+    """
+    fields = {k: v for k, v in session.items() if isinstance(k, str)}
+    event = session.get("EventStart") if isinstance(session.get("EventStart"), Mapping) else None
+    if event:
+        fields = {**event, **{k: v for k, v in fields.items() if k != "EventStart"}}
+    usage = session.get("TotalUsage", session.get(USAGE))
+    if usage is None:
+        usage = 0
+    fields[USAGE] = usage
+    fields.setdefault("DisconnectCause", "NAS_REBOOT")
+    return fields

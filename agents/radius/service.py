@@ -1,0 +1,137 @@
+"""Start the RADIUS agent from its config section (``radius:`` in chargeway.yaml).
+
+```yaml
+radius:
+  enabled: true
+  auth_address: 127.0.0.1:1812
+  acct_address: 127.0.0.1:1813
+  clients:                       # longest matching network wins; unknown sources are dropped
+    - {network: 127.0.0.0/8, secret: CGRateS.org, require_message_authenticator: false, da_port: 3799}
+  dictionaries: []               # extra FreeRADIUS-format vendor files (the curated set is always loaded)
+  template: radius.yaml
+  tenant: ""                     # Tenant for every request (empty: general.default_tenant)
+  dup_cache_seconds: 5           # how long a reply is kept to answer retransmissions
+  disconnect_attempts: 3         # Disconnect/CoA tries (back-off doubles from disconnect_timeout)
+  disconnect_timeout: 1s
+```
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.radius.clients import ClientTable
+from agents.radius.dedup import DuplicateCache
+from agents.radius.dictionary import DEFAULT_DICTIONARY, RadiusDictionary
+from agents.radius.dynauth import DynAuthClient
+from agents.radius.handler import RadiusHandler
+from agents.radius.link import RadiusLink
+from agents.radius.server import RadiusServer
+from engine.runtime import AgentContext
+from engine.units import SECOND, parse_duration
+
+log = logging.getLogger("chargeway.radius")
+
+
+class RadiusConfigError(ValueError):
+    """A ``radius:`` setting is invalid; the message names it."""
+
+
+def split_address(text: str, key: str) -> tuple[str, int]:
+    host, sep, port = str(text).rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise RadiusConfigError(f"radius.{key}: {text!r} is not host:port")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+@dataclass
+class RadiusService:
+    """The running agent: both listeners, the DA client and the engine link."""
+
+    auth: RadiusServer
+    acct: RadiusServer
+    dynauth: DynAuthClient
+    link: RadiusLink
+    handler: RadiusHandler
+    sessions: Any
+    dictionary: RadiusDictionary
+    stopped: bool = field(default=False)
+
+    @property
+    def auth_address(self) -> tuple[str, int]:
+        assert self.auth.address is not None
+        return self.auth.address
+
+    @property
+    def acct_address(self) -> tuple[str, int]:
+        assert self.acct.address is not None
+        return self.acct.address
+
+    async def alter_session(self, event: dict[str, Any], session_timeout_s: int, reply_message: str = ""):
+        """Send a CoA-Request with a new Session-Timeout (seconds); see ``RadiusLink.alter_session``."""
+        return await self.link.alter_session(event, session_timeout_s, reply_message)
+
+    async def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        await self.auth.stop()
+        await self.acct.stop()
+        if self.sessions is not None and hasattr(self.sessions, "unregister_link"):
+            self.sessions.unregister_link(self.link)
+        await self.dynauth.stop()
+
+
+def load_dictionaries(ctx: AgentContext, section: dict) -> RadiusDictionary:
+    extra: list[Path] = []
+    for entry in section.get("dictionaries") or []:
+        path = Path(str(entry))
+        if not path.is_absolute():
+            path = ctx.root_dir / path
+        if path.resolve() == DEFAULT_DICTIONARY.resolve():
+            continue                  # the curated set is always loaded first
+        extra.append(path)
+    return RadiusDictionary.load(extra)
+
+
+def build_runner(ctx: AgentContext, section: dict) -> Any:
+    from engine.templating import TemplateRunner, load_template
+
+    template = load_template(ctx.template_path(str(section.get("template", "radius.yaml"))), agent="radius")
+    return TemplateRunner(template, ctx.sessions)
+
+
+async def start(ctx: AgentContext, section: dict) -> RadiusService:
+    """Build and start the agent; raises ``RadiusConfigError`` / ``TemplateError`` on bad config."""
+    dictionary = load_dictionaries(ctx, section)
+    clients = ClientTable.from_config(section.get("clients") or [])
+    runner = build_runner(ctx, section)
+    timeout_ns = parse_duration(section.get("disconnect_timeout", "1s"))
+    dynauth = DynAuthClient(attempts=int(section.get("disconnect_attempts", 3)),
+                            timeout=timeout_ns / SECOND)
+    link = RadiusLink(dynauth, clients, dictionary)
+    tenant = str(section.get("tenant") or "") or None
+    handler = RadiusHandler(dictionary, runner, ctx.sessions, link, tenant=tenant)
+    ttl = float(section.get("dup_cache_seconds", 5))
+    dedup_auth = DuplicateCache(ttl)
+    dedup_acct = DuplicateCache(ttl)
+    auth = RadiusServer("auth", clients, handler, dedup_auth)
+    acct = RadiusServer("acct", clients, handler, dedup_acct)
+    auth_host, auth_port = split_address(section.get("auth_address", "127.0.0.1:1812"), "auth_address")
+    acct_host, acct_port = split_address(section.get("acct_address", "127.0.0.1:1813"), "acct_address")
+    await dynauth.start("::" if ":" in auth_host else "0.0.0.0")
+    await auth.start(auth_host, auth_port)
+    try:
+        await acct.start(acct_host, acct_port)
+    except OSError:
+        await auth.stop()
+        await dynauth.stop()
+        raise
+    if ctx.sessions is not None and hasattr(ctx.sessions, "register_link"):
+        ctx.sessions.register_link(link)
+    ctx.extras.setdefault("radius", None)
+    ctx.extras["radius"] = link
+    return RadiusService(auth, acct, dynauth, link, handler, ctx.sessions, dictionary)
