@@ -1,0 +1,228 @@
+"""A TariffPlan compiled for rating: prefix index, per-plan destination bindings, timings.
+
+Compiled once per loaded plan so that a rating call does dictionary probes and
+integer arithmetic only. The prefix index maps every prefix to its
+destination id(s); a lookup probes the number's prefixes longest-first, so
+its cost depends on the number's length, not on how many prefixes exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
+
+from engine.tariffplan.model import (
+    ANY,
+    DestinationRate,
+    Rate,
+    RateSlot,
+    RatingProfile,
+    TariffPlan,
+    Timing,
+)
+from engine.units import SECOND
+
+DAY_NS = 86_400 * SECOND
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTiming:
+    """A Timings.csv row as sets; a timing is active from ``start_ns`` to midnight on matching days."""
+
+    id: str
+    years: frozenset[int]
+    months: frozenset[int]
+    month_days: frozenset[int]
+    week_days: frozenset[int]
+    start_ns: int
+    source: Timing
+
+    @property
+    def all_days(self) -> bool:
+        return not (self.years or self.months or self.month_days or self.week_days)
+
+    def matches_day(self, day: date) -> bool:
+        if self.years and day.year not in self.years:
+            return False
+        if self.months and day.month not in self.months:
+            return False
+        if self.month_days and day.day not in self.month_days:
+            return False
+        if self.week_days and day.isoweekday() % 7 not in self.week_days:
+            return False
+        return True
+
+
+ANY_TIMING = CompiledTiming(ANY, frozenset(), frozenset(), frozenset(), frozenset(), 0,
+                            Timing(ANY, (), (), (), (), "00:00:00"))
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSlot:
+    """A rate slot with its per-increment price precomputed in both modes."""
+
+    slot: RateSlot
+    group_start: int
+    increment: int
+    increment_cost: Fraction         # exact: increment * rate / rate_unit
+    increment_cost_compat: Fraction  # CGRateS: the same rounded *middle to N decimals
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """One RatingPlans.csv row resolved: timing + DestinationRate + Rate."""
+
+    rating_plan_id: str
+    destination_rate: DestinationRate
+    rate: Rate
+    slots: tuple[CompiledSlot, ...]
+    group_starts: tuple[int, ...]
+    timing: CompiledTiming
+    weight: Decimal
+    price_key: tuple[Fraction, Decimal]
+    max_cost: Fraction
+
+    def slot_index(self, offset: int) -> int:
+        """Index of the slot with the greatest GroupIntervalStart <= offset."""
+        starts = self.group_starts
+        index = len(starts) - 1
+        while index > 0 and starts[index] > offset:
+            index -= 1
+        return index
+
+    def selection_key(self) -> tuple[Decimal, int, Fraction, Decimal]:
+        """Higher wins: weight, then the latest-started timing, then the lower price."""
+        price, fee = self.price_key
+        return (self.weight, self.timing.start_ns, -price, -fee)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanDestinations:
+    """Bindings of one rating plan grouped by destination id (``*any`` included)."""
+
+    plan_id: str
+    by_destination: dict[str, tuple[Binding, ...]]
+
+
+def clock_to_ns(text: str) -> int:
+    if text in ("", "*asap", ANY):
+        return 0
+    hours, minutes, seconds = (int(part) for part in text.split(":"))
+    return ((hours * 60 + minutes) * 60 + seconds) * SECOND
+
+
+def compile_timing(timing: Timing) -> CompiledTiming:
+    return CompiledTiming(timing.id, frozenset(timing.years), frozenset(timing.months),
+                          frozenset(timing.month_days), frozenset(timing.week_days),
+                          clock_to_ns(timing.start_time), timing)
+
+
+def compile_slot(slot: RateSlot, compat_decimals: int) -> CompiledSlot:
+    from engine.rating.rounding import half_up
+
+    exact = Fraction(slot.rate) * slot.rate_increment / slot.rate_unit
+    return CompiledSlot(slot, slot.group_interval_start, slot.rate_increment, exact,
+                        half_up(exact, compat_decimals))
+
+
+class CompiledPlan:
+    """Everything the rater needs, derived once from a TariffPlan."""
+
+    def __init__(self, plan: TariffPlan, compat_decimals: int = 5) -> None:
+        self.plan = plan
+        self.prefixes: dict[str, str | tuple[str, ...]] = {}
+        self.max_prefix_len = 0
+        self._index_prefixes(plan)
+        timings = {tid: compile_timing(t) for tid, t in plan.timings.items()}
+        timings[ANY] = ANY_TIMING
+        slots_cache: dict[str, tuple[CompiledSlot, ...]] = {
+            rid: tuple(compile_slot(s, compat_decimals) for s in rate.slots) for rid, rate in plan.rates.items()
+        }
+        self.plans: dict[str, PlanDestinations] = {}
+        for plan_id, rows in plan.rating_plans.items():
+            grouped: dict[str, list[Binding]] = {}
+            for row in rows:
+                timing = timings[row.timing_id]
+                for dr in plan.destination_rates[row.destination_rates_id]:
+                    rate = plan.rates[dr.rates_id]
+                    slots = slots_cache[dr.rates_id]
+                    first = rate.slots[0]
+                    binding = Binding(
+                        rating_plan_id=plan_id,
+                        destination_rate=dr,
+                        rate=rate,
+                        slots=slots,
+                        group_starts=tuple(s.group_start for s in slots),
+                        timing=timing,
+                        weight=row.weight,
+                        price_key=(Fraction(first.rate) / first.rate_unit, first.connect_fee),
+                        max_cost=Fraction(dr.max_cost),
+                    )
+                    grouped.setdefault(dr.destination_id, []).append(binding)
+            self.plans[plan_id] = PlanDestinations(plan_id, {k: tuple(v) for k, v in grouped.items()})
+        self.profiles: dict[str, tuple[RatingProfile, ...]] = plan.rating_profiles
+        self.activation_times: dict[str, tuple[datetime, ...]] = {
+            key: tuple(p.activation_time for p in profiles) for key, profiles in plan.rating_profiles.items()
+        }
+
+    def _index_prefixes(self, plan: TariffPlan) -> None:
+        index = self.prefixes
+        longest = 0
+        for dest_id, destination in plan.destinations.items():
+            for prefix in destination.prefixes:
+                current = index.get(prefix)
+                if current is None:
+                    index[prefix] = dest_id
+                elif isinstance(current, str):
+                    if current != dest_id:
+                        index[prefix] = tuple(sorted((current, dest_id)))
+                elif dest_id not in current:
+                    index[prefix] = tuple(sorted((*current, dest_id)))
+                if len(prefix) > longest:
+                    longest = len(prefix)
+        self.max_prefix_len = longest
+
+    def destination_ids(self, number: str) -> frozenset[str]:
+        """Every destination id one of whose prefixes starts ``number``."""
+        found: set[str] = set()
+        index = self.prefixes
+        for length in range(min(len(number), self.max_prefix_len), 0, -1):
+            ids = index.get(number[:length])
+            if ids is None:
+                continue
+            if isinstance(ids, str):
+                found.add(ids)
+            else:
+                found.update(ids)
+        return frozenset(found)
+
+    def match(self, plan_id: str, number: str) -> tuple[str, str, tuple[Binding, ...]] | None:
+        """Longest-prefix match of ``number`` in one plan: (destination id, prefix, bindings).
+
+        Falls back to the plan's ``*any`` DestinationRates; None if neither applies.
+        """
+        compiled = self.plans.get(plan_id)
+        if compiled is None:
+            return None
+        by_dest = compiled.by_destination
+        index = self.prefixes
+        for length in range(min(len(number), self.max_prefix_len), 0, -1):
+            prefix = number[:length]
+            ids = index.get(prefix)
+            if ids is None:
+                continue
+            if isinstance(ids, str):
+                bindings = by_dest.get(ids)
+                if bindings is not None:
+                    return ids, prefix, bindings
+            else:
+                for dest_id in ids:
+                    bindings = by_dest.get(dest_id)
+                    if bindings is not None:
+                        return dest_id, prefix, bindings
+        bindings = by_dest.get(ANY)
+        if bindings is not None:
+            return ANY, "", bindings
+        return None

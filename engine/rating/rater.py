@@ -1,0 +1,458 @@
+"""Rating with CGRateS rules: who pays what for a piece of usage, and how much usage a credit buys.
+
+Pipeline per request (all arithmetic on integers and Fractions, no per-increment objects):
+1. rating profile ``tenant:category:subject`` (``*any`` subject if the subject has none active),
+   RatesFallbackSubject up to depth 3; calls crossing an ActivationTime are split there;
+2. longest-prefix destination match inside the plan, else the plan's ``*any`` DestinationRates;
+3. voice is cut where the winning binding changes (timing starts, midnight): highest Weight,
+   then the most recently started timing, then the lower price; other ToRs use the binding
+   active at the start for the whole usage;
+4. each span is cut at rate-group starts (GroupIntervalStart measured from the call start,
+   ``RatingRequest.offset`` included) and charged ``ceil(len / RateIncrement)`` increments;
+   an increment overhanging the span covers the start of the next one, as in CGRateS;
+5. connect fee once (offset 0, first span's slot), MaxCost, then the DestinationRate rounding
+   on the total.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from engine.errors import (
+    INSUFFICIENT_CREDIT,
+    INVALID_ARGUMENT,
+    RATING_PLAN_NOT_FOUND,
+    UNAUTHORIZED_DESTINATION,
+    ChargingError,
+)
+from engine.event import VOICE
+from engine.rating.compiled import Binding, CompiledPlan, CompiledSlot
+from engine.rating.rounding import max_raw_within, round_fraction, to_decimal
+from engine.tariffplan.model import (
+    ANY,
+    MAX_COST_DISCONNECT,
+    MAX_COST_FREE,
+    DestinationRate,
+    RateSlot,
+    TariffPlan,
+    profile_key,
+)
+from engine.units import SECOND
+
+MAX_COST = "MAX_COST"
+FALLBACK_DEPTH = 3
+_ZERO = Fraction(0)
+_ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class RatingRequest:
+    """One piece of usage to rate (a whole call, or one debit interval of it)."""
+
+    tenant: str
+    category: str
+    subject: str
+    destination: str
+    start: datetime          # absolute time of the first unit of this piece
+    usage: int               # ns (voice) / bytes (data) / units (sms) for this piece
+    tor: str = VOICE
+    offset: int = 0          # usage already rated earlier in the same call (picks rate groups;
+                             # connect fee only when offset == 0)
+    cost_so_far: Decimal = Decimal(0)   # for MaxCost across pieces
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Which rating plan and destination priced a part of the call."""
+
+    subject_key: str
+    rating_plan_id: str
+    destination_id: str
+    prefix: str
+    bindings: tuple[Binding, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """A run of equal increments in one rate slot (CGRateS ChargingInterval, compressed)."""
+
+    start: datetime
+    offset: int                # into the whole call, where these increments start
+    increments: int
+    increment: int             # size of one increment (ns or units)
+    increment_cost: Fraction   # price of one increment (rounded per increment in compat mode)
+    raw_cost: Fraction         # increments * increment_cost
+    charged_cost: Fraction     # after MaxCost *free
+    binding: Binding = field(repr=False)
+    match: Match = field(repr=False)
+
+    @property
+    def usage(self) -> int:
+        return self.increments * self.increment
+
+    @property
+    def cost(self) -> Decimal:
+        return to_decimal(self.charged_cost)
+
+    @property
+    def slot(self) -> RateSlot:
+        return self.binding.slots[self.binding.slot_index(self.offset)].slot
+
+    @property
+    def rates_id(self) -> str:
+        return self.binding.rate.id
+
+    @property
+    def destination_rate(self) -> DestinationRate:
+        return self.binding.destination_rate
+
+    @property
+    def timing_id(self) -> str:
+        return self.binding.timing.id
+
+
+@dataclass(frozen=True, slots=True)
+class Affordable:
+    """Answer of ``max_affordable``: how much of the request a credit buys, and why not more."""
+
+    usage: int
+    cost: Decimal
+    reason: str = ""         # "" | INSUFFICIENT_CREDIT | MAX_COST
+
+
+@dataclass(frozen=True, slots=True)
+class CostResult:
+    """The priced request; ``cost`` is rounded per the DestinationRate, the rest is the breakdown."""
+
+    request: RatingRequest = field(repr=False)
+    cost: Decimal
+    usage: int
+    rated_usage: int           # usage covered by the charged increments (>= usage)
+    connect_fee: Decimal
+    rating_plan_id: str
+    destination_id: str
+    prefix: str
+    subject_key: str
+    charges: tuple[Charge, ...] = field(repr=False)
+    max_cost_reached: bool
+    raw_cost: Fraction         # before rounding (after MaxCost *free)
+    rounding_method: str
+    rounding_decimals: int
+    cgrates_compat: bool = False
+    disconnect_exceeded: bool = field(default=False, repr=False)
+
+    @property
+    def unrounded_cost(self) -> Decimal:
+        return to_decimal(self.raw_cost)
+
+    def to_event_cost(self, cgrid: str = "", run_id: str = "") -> dict[str, Any]:
+        """The CGRateS EventCost JSON shape (what GetCost returns and CDRs carry as CostDetails)."""
+        from engine.rating.event_cost import build_event_cost
+
+        return build_event_cost(self, cgrid, run_id)
+
+
+def _ns(delta: timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * SECOND + delta.microseconds * 1_000
+
+
+def _after(start: datetime, ns: int) -> datetime:
+    return start + timedelta(microseconds=ns // 1_000)
+
+
+class Rater:
+    """Rates requests against one compiled tariff plan. Immutable; build a new one per plan load."""
+
+    def __init__(self, plan: TariffPlan, *, cgrates_compat: bool = False,
+                 compat_decimals: int = 5, tz: tzinfo = timezone.utc) -> None:
+        self.plan = plan
+        self.cgrates_compat = cgrates_compat
+        self.tz = tz
+        self._c = CompiledPlan(plan, compat_decimals)
+
+    # --- public API ------------------------------------------------------------------
+
+    def destination_ids(self, number: str) -> frozenset[str]:
+        """Destination ids matching ``number`` by any prefix (for balance destination filters)."""
+        return self._c.destination_ids(number)
+
+    def rate(self, req: RatingRequest) -> CostResult:
+        """Price ``req``. Raises ChargingError RATING_PLAN_NOT_FOUND / UNAUTHORIZED_DESTINATION."""
+        return self._compute(req)
+
+    def max_affordable(self, req: RatingRequest, credit: Decimal | None) -> Affordable:
+        """The largest increment-aligned usage <= req.usage costing at most ``credit``.
+
+        ``credit`` None means unlimited (only MaxCost ``*disconnect`` can cut). The
+        answer is found per charge with division, never by trying increments.
+        """
+        result = self._compute(req)
+        if req.usage == 0 or not result.charges:
+            return Affordable(0, Decimal(0), "")
+        if (credit is None or result.cost <= credit) and not result.disconnect_exceeded:
+            return Affordable(req.usage, result.cost, "")
+        bound: Fraction | None = None
+        inclusive = True
+        if credit is not None:
+            bound, inclusive = max_raw_within(Fraction(credit), result.rounding_decimals,
+                                              result.rounding_method)
+        connect_fee = Fraction(result.connect_fee)
+        spent = connect_fee
+        running = Fraction(req.cost_so_far) + connect_fee
+        first = result.charges[0].binding
+        if bound is not None and not _within(spent, bound, inclusive):
+            return Affordable(0, Decimal(0), INSUFFICIENT_CREDIT)
+        if first.destination_rate.max_cost_strategy == MAX_COST_DISCONNECT and running > first.max_cost:
+            return Affordable(0, Decimal(0), MAX_COST)
+        for charge in result.charges:
+            unit_cost = charge.increment_cost
+            strategy = charge.binding.destination_rate.max_cost_strategy
+            cap = charge.binding.max_cost
+            allowed = charge.increments
+            reason = ""
+            if unit_cost > 0:
+                if bound is not None:
+                    free_rest = strategy == MAX_COST_FREE and running + allowed * unit_cost > cap
+                    if not (free_rest and _within(spent + max(_ZERO, cap - running), bound, inclusive)):
+                        by_credit = _largest_within(bound - spent, unit_cost, inclusive)
+                        if by_credit < allowed:
+                            allowed, reason = by_credit, INSUFFICIENT_CREDIT
+                if strategy == MAX_COST_DISCONNECT:
+                    by_cap = _largest_within(cap - running, unit_cost, True)
+                    if by_cap < allowed:
+                        allowed, reason = by_cap, MAX_COST
+            if allowed < charge.increments:
+                usage = min(req.usage, charge.offset - req.offset + allowed * charge.increment)
+                if usage <= 0:
+                    return Affordable(0, Decimal(0), reason)
+                part = allowed * unit_cost
+                if strategy == MAX_COST_FREE and running + part > cap:
+                    part = max(_ZERO, cap - running)
+                cost = round_fraction(spent + part, result.rounding_decimals, result.rounding_method,
+                                      compat=self.cgrates_compat)
+                return Affordable(usage, cost, reason)
+            spent += charge.charged_cost
+            running += charge.charged_cost
+        return Affordable(req.usage, result.cost, "")
+
+    # --- lookup ----------------------------------------------------------------------
+
+    def _resolve(self, req: RatingRequest, key: str, when: datetime, depth: int) -> Match | bool:
+        """Match for ``key`` at ``when``; False if the profile is missing, True if it has no rate."""
+        times = self._c.activation_times.get(key)
+        if not times:
+            return False
+        index = bisect_right(times, when) - 1
+        if index < 0:
+            return False
+        profile = self._c.profiles[key][index]
+        found = self._c.match(profile.rating_plan_id, req.destination)
+        if found is not None:
+            dest_id, prefix, bindings = found
+            return Match(key, profile.rating_plan_id, dest_id, prefix, bindings)
+        if depth < FALLBACK_DEPTH:
+            for subject in profile.fallback_subjects:
+                sub = self._resolve(req, profile_key(req.tenant, req.category, subject), when, depth + 1)
+                if isinstance(sub, Match):
+                    return sub
+        return True
+
+    def _segments(self, req: RatingRequest, start: datetime) -> list[tuple[int, int, Match]]:
+        """Activation periods of the call: (start ns, end ns, match), relative to req.start."""
+        key = profile_key(req.tenant, req.category, req.subject)
+        found = self._resolve(req, key, start, 1)
+        if found is False:
+            key = profile_key(req.tenant, req.category, ANY)
+            found = self._resolve(req, key, start, 1)
+            if found is False:
+                raise ChargingError(RATING_PLAN_NOT_FOUND)
+        if found is True:
+            raise ChargingError(UNAUTHORIZED_DESTINATION)
+        assert isinstance(found, Match)
+        times = self._c.activation_times[key]
+        if req.tor != VOICE or req.usage == 0 or times[-1] <= start:
+            return [(0, req.usage, found)]
+        segments: list[tuple[int, int, Match]] = []
+        seg_start, match = 0, found
+        for when in times[bisect_right(times, start):]:
+            at = _ns(when - start)
+            if at >= req.usage:
+                break
+            segments.append((seg_start, at, match))
+            nxt = self._resolve(req, key, when, 1)
+            if not isinstance(nxt, Match):
+                raise ChargingError(UNAUTHORIZED_DESTINATION)
+            seg_start, match = at, nxt
+        segments.append((seg_start, req.usage, match))
+        return segments
+
+    # --- timings ---------------------------------------------------------------------
+
+    def _timeline(self, start: datetime, rel_start: int, rel_end: int,
+                  bindings: tuple[Binding, ...], voice: bool) -> list[tuple[int, int, Binding]]:
+        """Cut [rel_start, rel_end) where the winning binding changes (voice) or pick one (others)."""
+        if len(bindings) == 1 and bindings[0].timing.all_days and bindings[0].timing.start_ns == 0:
+            return [(rel_start, rel_end, bindings[0])]
+        local = _after(start, rel_start).astimezone(self.tz)
+        if not voice or rel_end == rel_start:
+            best = self._winner(bindings, local.date(), _time_of_day(local))
+            if best is None:
+                raise ChargingError(UNAUTHORIZED_DESTINATION)
+            return [(rel_start, rel_end, best)]
+        spans: list[tuple[int, int, Binding]] = []
+        pos = rel_start
+        while pos < rel_end:
+            day = local.date()
+            midnight = datetime.combine(day + _ONE_DAY, time(0), tzinfo=self.tz)
+            day_end = min(rel_end, pos + _ns(midnight - local))
+            tod = _time_of_day(local)
+            candidates = [b for b in bindings if b.timing.matches_day(day)]
+            cuts = sorted({b.timing.start_ns for b in candidates if b.timing.start_ns > tod})
+            cursor = pos
+            for cut in [*cuts, None]:
+                piece_end = day_end if cut is None else min(day_end, pos + cut - tod)
+                if piece_end <= cursor:
+                    continue
+                best = _best([b for b in candidates if b.timing.start_ns <= tod + cursor - pos])
+                if best is None:
+                    raise ChargingError(UNAUTHORIZED_DESTINATION)
+                if spans and spans[-1][2] is best and spans[-1][1] == cursor:
+                    spans[-1] = (spans[-1][0], piece_end, best)
+                else:
+                    spans.append((cursor, piece_end, best))
+                cursor = piece_end
+                if cursor >= day_end:
+                    break
+            pos = day_end
+            local = midnight
+        return spans
+
+    @staticmethod
+    def _winner(bindings: tuple[Binding, ...], day: date, tod: int) -> Binding | None:
+        return _best([b for b in bindings if b.timing.matches_day(day) and b.timing.start_ns <= tod])
+
+    # --- pricing ---------------------------------------------------------------------
+
+    def _compute(self, req: RatingRequest) -> CostResult:
+        if req.usage < 0:
+            raise ChargingError(INVALID_ARGUMENT, f"negative usage {req.usage}")
+        if req.offset < 0:
+            raise ChargingError(INVALID_ARGUMENT, f"negative offset {req.offset}")
+        start = req.start if req.start.tzinfo is not None else req.start.replace(tzinfo=timezone.utc)
+        voice = req.tor == VOICE
+        segments = self._segments(req, start)
+        compat = self.cgrates_compat
+        charges: list[Charge] = []
+        covered = req.offset
+        base = req.offset
+        for seg_start, seg_end, match in segments:
+            for rel_start, rel_end, binding in self._timeline(start, seg_start, seg_end, match.bindings, voice):
+                pos = max(base + rel_start, covered)
+                end = base + rel_end
+                slots = binding.slots
+                starts = binding.group_starts
+                last = len(slots) - 1
+                while pos < end:
+                    index = last
+                    while index > 0 and starts[index] > pos:
+                        index -= 1
+                    slot: CompiledSlot = slots[index]
+                    piece_end = end if index == last or starts[index + 1] >= end else starts[index + 1]
+                    count = -((pos - piece_end) // slot.increment)
+                    unit_cost = slot.increment_cost_compat if compat else slot.increment_cost
+                    raw = unit_cost * count
+                    charges.append(Charge(_after(start, pos - base), pos, count, slot.increment, unit_cost,
+                                          raw, raw, binding, match))
+                    pos += count * slot.increment
+                covered = max(covered, pos)
+        first_match = segments[0][2]
+        connect_fee = Decimal(0)
+        if req.offset == 0 and req.usage > 0 and charges:
+            connect_fee = charges[0].slot.connect_fee
+        total = Fraction(connect_fee) if connect_fee else _ZERO
+        reached = exceeded = False
+        if any(c.binding.destination_rate.max_cost_strategy for c in charges):
+            running = Fraction(req.cost_so_far) + total
+            for i, charge in enumerate(charges):
+                strategy = charge.binding.destination_rate.max_cost_strategy
+                cost = charge.raw_cost
+                if strategy and running + cost >= charge.binding.max_cost:
+                    reached = True
+                    if strategy == MAX_COST_FREE:
+                        cost = max(_ZERO, charge.binding.max_cost - running)
+                        charges[i] = Charge(charge.start, charge.offset, charge.increments, charge.increment,
+                                            charge.increment_cost, charge.raw_cost, cost, charge.binding,
+                                            charge.match)
+                    elif running + cost > charge.binding.max_cost:
+                        exceeded = True
+                running += cost
+                total += cost
+        else:
+            for charge in charges:
+                total += charge.raw_cost
+        rounding = _rounding_rate(charges, first_match)
+        cost_out = round_fraction(total, rounding.rounding_decimals, rounding.rounding_method, compat=compat) \
+            if charges else Decimal(0)
+        rated = (covered - req.offset) if charges else 0
+        return CostResult(
+            request=req,
+            cost=cost_out,
+            usage=req.usage,
+            rated_usage=rated,
+            connect_fee=connect_fee,
+            rating_plan_id=first_match.rating_plan_id,
+            destination_id=first_match.destination_id,
+            prefix=first_match.prefix,
+            subject_key=first_match.subject_key,
+            charges=tuple(charges),
+            max_cost_reached=reached,
+            raw_cost=total,
+            rounding_method=rounding.rounding_method,
+            rounding_decimals=rounding.rounding_decimals,
+            cgrates_compat=compat,
+            disconnect_exceeded=exceeded,
+        )
+
+
+def _time_of_day(moment: datetime) -> int:
+    return ((moment.hour * 60 + moment.minute) * 60 + moment.second) * SECOND + moment.microsecond * 1_000
+
+
+def _best(active: list[Binding]) -> Binding | None:
+    if not active:
+        return None
+    if len(active) == 1:
+        return active[0]
+    return max(active, key=Binding.selection_key)
+
+
+def _rounding_rate(charges: list[Charge], first: Match) -> DestinationRate:
+    """CGRateS GetLongestRounding: the DestinationRate with the most RoundingDecimals."""
+    if not charges:
+        return first.bindings[0].destination_rate
+    best = charges[0].binding.destination_rate
+    for charge in charges:
+        rate = charge.binding.destination_rate
+        if rate.rounding_decimals > best.rounding_decimals:
+            best = rate
+    return best
+
+
+def _within(value: Fraction, bound: Fraction, inclusive: bool) -> bool:
+    return value <= bound if inclusive else value < bound
+
+
+def _largest_within(budget: Fraction, unit: Fraction, inclusive: bool) -> int:
+    """Largest k >= 0 with k * unit <= budget (inclusive) or < budget (exclusive)."""
+    if budget < 0 or (budget == 0 and not inclusive):
+        return 0
+    whole, rest = divmod(budget, unit)
+    k = int(whole)
+    if not inclusive and rest == 0:
+        k -= 1
+    return max(k, 0)

@@ -1,0 +1,66 @@
+"""Rounding of exact costs (``Fraction``) to ``Decimal`` the way CGRateS names it.
+
+Costs are accumulated as fractions so ``0.1/60s`` for 7 s is exact; rounding
+happens once, on the total, with the DestinationRate's method and decimals.
+The ``compat`` variants reproduce CGRateS's float-era rules (per-increment
+rounding to 5 decimals, the 1e-7 tolerance of ``*up``) for bill-for-bill migrations.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+
+from engine.tariffplan.model import ROUND_DOWN, ROUND_MIDDLE, ROUND_UP
+
+
+def round_fraction(value: Fraction, decimals: int, method: str, *, compat: bool = False) -> Decimal:
+    """Round ``value`` to ``decimals`` places: ``*up`` ceil, ``*down`` floor, ``*middle`` half-up.
+
+    With ``compat`` ``*up`` ignores a remainder below 1e-7 (scaled), as
+    CGRateS ``utils.Round`` does to hide float noise.
+    """
+    scale = 10**decimals
+    numerator = value.numerator * scale
+    denominator = value.denominator
+    quotient, remainder = divmod(numerator, denominator)
+    if remainder:
+        if method == ROUND_UP:
+            if not compat or remainder * 10 ** max(7, decimals) >= denominator:
+                quotient += 1
+        elif method == ROUND_MIDDLE:
+            if 2 * remainder >= denominator:
+                quotient += 1
+        elif method != ROUND_DOWN:
+            raise ValueError(f"unknown rounding method {method!r}")
+    return Decimal(quotient).scaleb(-decimals)
+
+
+def half_up(value: Fraction, decimals: int) -> Fraction:
+    """``*middle`` rounding kept as a Fraction (CGRateS per-increment rounding)."""
+    scale = 10**decimals
+    quotient, remainder = divmod(value.numerator * scale, value.denominator)
+    if 2 * remainder >= value.denominator:
+        quotient += 1
+    return Fraction(quotient, scale)
+
+
+def max_raw_within(credit: Fraction, decimals: int, method: str) -> tuple[Fraction, bool]:
+    """The largest unrounded cost whose rounded value stays within ``credit``.
+
+    Returns ``(bound, inclusive)``: a raw cost ``x`` rounds to at most
+    ``credit`` iff ``x <= bound`` (inclusive) or ``x < bound`` (exclusive).
+    """
+    step = Fraction(1, 10**decimals)
+    floor_grid = Fraction((credit.numerator * 10**decimals) // credit.denominator, 10**decimals)
+    if method == ROUND_UP:
+        return floor_grid, True
+    if method == ROUND_MIDDLE:
+        return floor_grid + step / 2, False
+    return floor_grid + step, False
+
+
+def to_decimal(value: Fraction, places: int = 12) -> Decimal:
+    """Display value of an exact fraction (for breakdowns, never re-used in arithmetic)."""
+    rounded = round_fraction(value, places, ROUND_MIDDLE)
+    return rounded.normalize() if rounded else Decimal(0)
