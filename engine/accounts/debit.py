@@ -1,0 +1,211 @@
+"""Pure debit planning: which balances pay for a piece of usage, and how much.
+
+No I/O and no mutation: ``plan_debit`` only reads an account and asks the
+rater, so the service can run it, check the result and apply it in the same
+synchronous step (nothing can interleave between the check and the change),
+and ``settle`` can run it on a copy of the account as a "what if" to compute
+the exact charge of a whole call.
+
+Order, as in CGRateS: usable unit balances of the request's ToR first (highest
+weight first, honouring destination and category filters; a unit balance pays
+usage 1:1), then the rest of the usage is rated and paid from monetary balances
+by weight. A ``blocker`` balance stops the fall-through to later balances.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from engine.accounts.model import DEFAULT_BALANCE_ID, MONETARY, VOICE, Account, Balance
+from engine.errors import ACCOUNT_DISABLED, INSUFFICIENT_CREDIT, ChargingError
+
+REASON_INSUFFICIENT_CREDIT = INSUFFICIENT_CREDIT
+
+
+class RaterLike(Protocol):
+    """What planning needs from ``engine.rating.rater.Rater``."""
+
+    def rate(self, req: Any) -> Any: ...                        # -> CostResult (.cost)
+    def max_affordable(self, req: Any, credit: Decimal | None) -> Any: ...  # .usage .cost .reason
+    def destination_ids(self, number: str) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceCharge:
+    """What one balance pays: ``amount`` in the balance's units (negative = given back).
+
+    ``usage`` is the part of the request this balance covers (unit balances). ``create``
+    marks a ``*default`` monetary balance that does not exist yet (an ``allow_negative``
+    account with no monetary balance goes into debt on it).
+    """
+
+    balance_uuid: str
+    balance_id: str
+    balance_type: str
+    amount: Decimal
+    usage: int = 0
+    create: bool = False
+
+
+@dataclass(slots=True)
+class DebitPlan:
+    """The charge for one piece of usage. ``cost`` is the money part (monetary balances);
+    ``unit_usage`` what unit balances covered; ``reason`` why ``usage`` is below the request."""
+
+    usage: int
+    cost: Decimal
+    parts: list[BalanceCharge] = field(default_factory=list)
+    reason: str = ""
+    unit_usage: int = 0
+    rating: Any = None  # the rater's CostResult/Affordable for the monetary part, if rated
+
+    @property
+    def monetary(self) -> Decimal:
+        return sum((p.amount for p in self.parts if p.balance_type == MONETARY), Decimal(0))
+
+
+def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: bool,
+               force: bool = False) -> DebitPlan:
+    """Plan the charge of ``req`` (a RatingRequest) on ``account``.
+
+    ``partial=True``: the largest affordable usage (increment-granular) with the reason
+    it is short; rating errors become the reason too. ``partial=False``: all of it, or
+    ``ChargingError(INSUFFICIENT_CREDIT)``. ``force=True`` (settling usage already
+    consumed): all of it, the shortfall going negative on the top monetary balance.
+    """
+    if account.disabled:
+        raise ChargingError(ACCOUNT_DISABLED)
+    when = req.start
+    usage = int(req.usage)
+    parts: list[BalanceCharge] = []
+    dest_cache: list[frozenset[str]] = []
+
+    def dest_ids() -> frozenset[str]:
+        if not dest_cache:
+            dest_cache.append(rater.destination_ids(req.destination) if rater else frozenset())
+        return dest_cache[0]
+
+    def applies(b: Balance) -> bool:
+        if not b.usable_at(when) or not b.matches_category(req.category):
+            return False
+        return not b.has_destination_filter or b.matches_destination(dest_ids())
+
+    covered = 0
+    blocked = False
+    if req.tor != MONETARY:
+        for b in _by_weight(account.balances.get(req.tor, ())):
+            if covered >= usage:
+                break
+            if not applies(b):
+                continue
+            take = min(Decimal(usage - covered), max(b.value, Decimal(0)))
+            take_int = int(take)
+            if take_int > 0:
+                parts.append(BalanceCharge(b.uuid, b.id, b.type, Decimal(take_int), usage=take_int))
+                covered += take_int
+            if b.blocker and covered < usage:
+                blocked = True
+                break
+
+    remaining = usage - covered
+    if remaining == 0 and covered > 0:
+        return DebitPlan(usage=usage, cost=Decimal(0), parts=parts, unit_usage=covered)
+
+    monetary = [b for b in _by_weight(account.balances.get(MONETARY, ())) if applies(b)]
+    payers: list[Balance] = []
+    for b in monetary:
+        payers.append(b)
+        if b.blocker:
+            break
+    if blocked and not force:
+        return _short(covered, parts, partial)
+
+    rest = _advance(req, covered, remaining)
+    unlimited = account.allow_negative or force
+    credit = None if unlimited else sum((max(b.value, Decimal(0)) for b in payers), Decimal(0))
+    if rater is None:
+        raise ChargingError(INSUFFICIENT_CREDIT, reason="no rater to price the usage")
+    if partial:
+        try:
+            aff = rater.max_affordable(rest, credit)
+        except ChargingError as err:
+            return DebitPlan(usage=covered, cost=Decimal(0), parts=parts, reason=err.code,
+                             unit_usage=covered)
+        paid_usage, cost, reason, rating = int(aff.usage), Decimal(aff.cost), aff.reason, aff
+    else:
+        result = rater.rate(rest)
+        paid_usage, cost, reason, rating = remaining, Decimal(result.cost), "", result
+        if credit is not None and cost > credit:
+            raise ChargingError(INSUFFICIENT_CREDIT,
+                                reason=f"costs {cost}, {account.key} can pay {credit}")
+    parts.extend(_pay(account, payers, cost, unlimited))
+    return DebitPlan(usage=covered + paid_usage, cost=cost, parts=parts, reason=reason,
+                     unit_usage=covered, rating=rating)
+
+
+def _short(covered: int, parts: list[BalanceCharge], partial: bool) -> DebitPlan:
+    if not partial:
+        raise ChargingError(INSUFFICIENT_CREDIT, reason="a blocker balance stops the debit")
+    return DebitPlan(usage=covered, cost=Decimal(0), parts=parts,
+                     reason=REASON_INSUFFICIENT_CREDIT, unit_usage=covered)
+
+
+def _by_weight(balances: Any) -> list[Balance]:
+    # stable: equal weights keep creation order, as CGRateS keeps insertion order
+    return sorted(balances, key=lambda b: b.weight, reverse=True)
+
+
+def _advance(req: Any, covered: int, remaining: int) -> Any:
+    """The request for what unit balances left: later start (voice) and a larger offset,
+    so the rater picks the right rate group and charges no second connect fee."""
+    if covered == 0:
+        return req
+    start = req.start + timedelta(microseconds=covered // 1000) if req.tor == VOICE else req.start
+    return dataclasses.replace(req, start=start, usage=remaining, offset=req.offset + covered)
+
+
+def _pay(account: Account, payers: list[Balance], cost: Decimal, unlimited: bool) -> list[BalanceCharge]:
+    """Split ``cost`` over ``payers`` by weight; a shortfall (only when ``unlimited``) goes
+    negative on the highest-weight balance, or on a new ``*default`` one."""
+    parts: list[BalanceCharge] = []
+    left = cost
+    for b in payers:
+        if left <= 0:
+            break
+        take = min(left, max(b.value, Decimal(0)))
+        if take > 0:
+            parts.append(BalanceCharge(b.uuid, b.id, b.type, take))
+            left -= take
+    if left > 0:
+        if not unlimited:
+            raise ChargingError(INSUFFICIENT_CREDIT, reason=f"{account.key} is short of {left}")
+        if payers:
+            top = payers[0]
+            for i, p in enumerate(parts):
+                if p.balance_uuid == top.uuid:
+                    parts[i] = dataclasses.replace(p, amount=p.amount + left)
+                    break
+            else:
+                parts.append(BalanceCharge(top.uuid, top.id, top.type, left))
+        else:
+            parts.append(BalanceCharge(str(uuidlib.uuid4()), DEFAULT_BALANCE_ID, MONETARY, left,
+                                       create=True))
+    return parts
+
+
+def net_by_balance(parts: list[BalanceCharge]) -> dict[str, BalanceCharge]:
+    """Sum charges per balance uuid (amount and usage), keeping the first part's identity."""
+    out: dict[str, BalanceCharge] = {}
+    for p in parts:
+        prev = out.get(p.balance_uuid)
+        if prev is None:
+            out[p.balance_uuid] = p
+        else:
+            out[p.balance_uuid] = dataclasses.replace(prev, amount=prev.amount + p.amount,
+                                                      usage=prev.usage + p.usage)
+    return out
