@@ -124,7 +124,7 @@ class ApierApi:
                 if account is not None:
                     found.append(account)
         else:
-            found = sorted(self.accounts.list_accounts(tenant), key=lambda a: a.id)
+            found = list(self.accounts.accounts(tenant))
         offset = optional_int(args, "Offset") or 0
         limit = optional_int(args, "Limit")
         page = found[offset:offset + limit] if limit else found[offset:]
@@ -156,13 +156,19 @@ class ApierApi:
         for key in ("AllowNegative", "Disabled"):
             if key in options and not isinstance(options[key], bool):
                 raise ChargingError(INVALID_ARGUMENT, f"ExtraOptions.{key} must be true or false")
+        tenant, account = self._tenant(args), text(args, "Account")
         await self.accounts.set_account(
-            self._tenant(args), text(args, "Account"),
+            tenant, account,
             allow_negative=options.get("AllowNegative"),
             disabled=options.get("Disabled"),
-            action_plan_ids=plans,
-            action_trigger_ids=triggers,
+            action_plan_id=plans[0] if plans else "",
+            action_triggers_id=triggers[0] if triggers else "",
         )
+        # APIerSv2 takes lists; the account service attaches one plan/trigger set per call.
+        for plan_id in plans[1:]:
+            await self.accounts.set_account(tenant, account, action_plan_id=plan_id)
+        for triggers_id in triggers[1:]:
+            await self.accounts.set_account(tenant, account, action_triggers_id=triggers_id)
 
     async def remove_account(self, args: dict[str, Any], ctx: CallContext) -> Any:
         require(args, "Account")
