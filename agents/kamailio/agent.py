@@ -1,0 +1,242 @@
+"""Kamailio evapi agent: evapi events -> template -> SessionManager -> evapi replies.
+
+Per connection: an ``EvapiClient`` (socket, reconnects) and a ``KamailioLink``
+(engine callbacks). Frames are processed concurrently, except that events of
+the same call run in arrival order, so a CGR_CALL_END never overtakes the
+CGR_CALL_START it follows while the latter is still being charged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Awaitable, Mapping
+
+from agents.kamailio.client import Backoff, EvapiClient, NotConnected
+from agents.kamailio.codec import Frame
+from agents.kamailio.events import (
+    AUTH_REPLY, AUTH_REQUEST, CALL_END, CALL_START, DLG_LIST_REPLY, EVENT, INBOUND_EVENTS,
+    PROCESS_MESSAGE, TR_INDEX, TR_LABEL, blank_reply, disconnect_message, error_reply,
+    format_attributes,
+)
+from agents.kamailio.link import KamailioLink
+from engine.errors import SERVER_ERROR
+from engine.event import ANSWER_TIME, ORIGIN_ID, USAGE
+from engine.templating import DictView, TemplateFieldError, TemplateRunner
+from engine.units import parse_time
+
+log = logging.getLogger("chargeway.kamailio")
+
+PROCESS_MESSAGE_REPLY = PROCESS_MESSAGE  # CGRateS answers with the event name when no reply_route
+
+
+@dataclass(frozen=True, slots=True)
+class ConnConfig:
+    address: str
+    alias: str = ""
+
+
+class KamailioAgent:
+    """Owns every evapi connection and turns their events into engine calls."""
+
+    def __init__(self, sessions: Any, runner: TemplateRunner, conns: list[ConnConfig], *,
+                 netstrings: bool = True, backoff: Backoff = Backoff(),
+                 agent_vars: Mapping[str, Any] | None = None) -> None:
+        self.sessions = sessions
+        self.runner = runner
+        self.agent_vars = dict(agent_vars or {})
+        self.links: list[KamailioLink] = []
+        self._by_client: dict[int, KamailioLink] = {}
+        self._tails: dict[tuple[int, str], asyncio.Task] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self.processed = 0
+        self.skipped = 0
+        for conn in conns:
+            client = EvapiClient(conn.address, self, netstrings=netstrings, backoff=backoff,
+                                 alias=conn.alias)
+            link = KamailioLink(client)
+            self.links.append(link)
+            self._by_client[id(client)] = link
+
+    async def start(self) -> None:
+        for link in self.links:
+            if self.sessions is not None:
+                self.sessions.register_link(link)
+            link.client.start()
+
+    async def stop(self) -> None:
+        for link in self.links:
+            await link.client.stop()
+            if self.sessions is not None:
+                self.sessions.unregister_link(link)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- ConnectionHandler ------------------------------------------------
+
+    def connected(self, client: EvapiClient) -> None:
+        link = self._by_client[id(client)]
+        if client.connects > 1 or link.calls:
+            self._spawn(self._reconcile(link))
+
+    def disconnected(self, client: EvapiClient, lost_at: float) -> None:
+        link = self._by_client[id(client)]
+        link.lost_at = lost_at
+
+    def frame(self, client: EvapiClient, frame: Frame) -> None:
+        link = self._by_client[id(client)]
+        message = frame.message
+        name = message.get(EVENT)
+        if name == DLG_LIST_REPLY:
+            link.dlg_list_reply(message)
+            return
+        if name not in INBOUND_EVENTS:
+            self.skipped += 1
+            log.error("evapi %s: skipped message with unknown event %r: %r", client.alias, name,
+                      frame.raw[:200])
+            return
+        key = message.get(ORIGIN_ID) or message.get("callid")
+        coro = self._handle(link, name, message)
+        if not key or name == AUTH_REQUEST:
+            self._spawn(coro)
+            return
+        tail_key = (id(client), str(key))
+        previous = self._tails.get(tail_key)
+        task = self._spawn(self._after(previous, coro))
+        self._tails[tail_key] = task
+        task.add_done_callback(lambda t: self._tails.pop(tail_key, None)
+                               if self._tails.get(tail_key) is t else None)
+
+    # -- processing -------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @staticmethod
+    async def _after(previous: asyncio.Task | None, coro: Awaitable[None]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        await coro
+
+    def _vars(self, link: KamailioLink, name: str) -> dict[str, Any]:
+        out = dict(self.agent_vars)
+        out.update({"*event": name, "*cmd": name, "OriginHost": link.origin_host,
+                    "RemoteHost": link.client.address, "*link": link})
+        return out
+
+    async def _handle(self, link: KamailioLink, name: str, message: dict[str, Any]) -> None:
+        replyable = name == AUTH_REQUEST or (name == PROCESS_MESSAGE and TR_INDEX in message)
+        default_event = AUTH_REPLY if name == AUTH_REQUEST else PROCESS_MESSAGE_REPLY
+        try:
+            outcome = await self.runner.run(DictView(message), self._vars(link, name))
+        except TemplateFieldError as exc:
+            log.warning("evapi %s: %s %s: %s", link.client.alias, name, message.get(ORIGIN_ID, ""), exc)
+            if replyable:
+                self._send(link, error_reply(message, f"MANDATORY_IE_MISSING: [{exc.tag}]", default_event))
+            return
+        except Exception as exc:  # the transaction in Kamailio must be resumed whatever happened
+            log.exception("evapi %s: %s failed", link.client.alias, name)
+            if replyable:
+                self._send(link, error_reply(message, f"{SERVER_ERROR}: {exc}", default_event))
+            return
+        self.processed += 1
+        if not outcome.matched:
+            log.warning("evapi %s: no template processor for %s", link.client.alias, name)
+            if replyable:
+                self._send(link, error_reply(message, "NOT_IMPLEMENTED", default_event))
+            return
+        reply = outcome.engine_reply
+        if replyable:
+            self._send(link, self._reply(message, outcome.reply, default_event))
+        if name == CALL_START:
+            self._call_started(link, message, outcome.request, reply)
+        elif name == CALL_END:
+            link.untrack(str(outcome.request.get(ORIGIN_ID) or message.get(ORIGIN_ID, "")))
+
+    @staticmethod
+    def _reply(request: Mapping[str, Any], items: list, default_event: str) -> dict[str, Any]:
+        """Template reply items over a complete skeleton (Kamailio reads every key)."""
+        reply = blank_reply(request, default_event)
+        for path, value in items:
+            reply[path[-1]] = _jsonable(value)
+        return reply
+
+    def _call_started(self, link: KamailioLink, message: Mapping[str, Any], request: Mapping[str, Any],
+                      reply: Any) -> None:
+        origin_id = str(request.get(ORIGIN_ID) or "")
+        refused = reply is not None and (reply.error or reply.max_usage == 0)
+        if refused:
+            # As CGRateS: a call the engine will not charge is cut at once.
+            reason = reply.error or reply.reason or "INSUFFICIENT_CREDIT"
+            log.warning("evapi %s: initiate %s refused (%s): disconnecting", link.client.alias,
+                        origin_id, reason)
+            try:
+                self._send(link, disconnect_message(message.get("h_entry", ""), message.get("h_id", ""),
+                                                    reason))
+            except NotConnected:
+                pass
+            return
+        if origin_id:
+            answered = parse_time(request.get(ANSWER_TIME)) if request.get(ANSWER_TIME) else None
+            link.track(origin_id, dict(request), answered.timestamp() if answered else None)
+
+    def _send(self, link: KamailioLink, message: dict[str, Any]) -> None:
+        try:
+            link.client.send(message)
+        except NotConnected:
+            log.error("evapi %s: lost before replying %s %s/%s", link.client.alias, message.get("Event"),
+                      message.get("TransactionIndex"), message.get("TransactionLabel"))
+
+    # -- reconciliation -----------------------------------------------------
+
+    async def _reconcile(self, link: KamailioLink) -> None:
+        """After a reconnect: terminate the calls Kamailio no longer has.
+
+        Usage of such a call runs to the moment the connection dropped: the
+        last instant Kamailio could still have reported the call's end (a
+        restarted Kamailio forgets its dialogs, so nobody can report later).
+        """
+        try:
+            dialogs = await link.list_dialogs()
+        except Exception as exc:
+            log.error("evapi %s: reconciliation skipped, dlg.list failed: %s", link.client.alias, exc)
+            return
+        alive = {d.call_id for d in dialogs}
+        lost_at = link.lost_at or time.time()
+        for origin_id, call in list(link.calls.items()):
+            if origin_id in alive:
+                continue
+            link.untrack(origin_id)
+            usage_ns = max(0, int((lost_at - call.answered_at) * 1e9))
+            fields = dict(call.request)
+            fields[USAGE] = usage_ns
+            fields["DisconnectCause"] = "DIALOG_LOST"
+            try:
+                await self.sessions.terminate(fields)
+                log.warning("evapi %s: call %s ended while disconnected; terminated with %.3fs",
+                            link.client.alias, origin_id, usage_ns / 1e9)
+            except Exception as exc:
+                log.warning("evapi %s: terminating lost call %s: %s", link.client.alias, origin_id, exc)
+
+
+def _jsonable(value: Any) -> Any:
+    """Reply values as Kamailio's json_get_field reads them."""
+    if isinstance(value, dict):
+        return format_attributes(value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode(errors="replace")
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
