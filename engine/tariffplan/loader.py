@@ -547,10 +547,7 @@ def load_tariffplan(folder: str | os.PathLike[str], progress: ProgressCallback |
     done = 0
     for name, path in present:
         done = _load_file(name, path, handlers[name], done, total, progress)
-    plan = builder.build()
-    if progress is not None:
-        progress("", total, total)
-    return plan
+    return builder.build()
 
 
 def _load_file(name: str, path: Path, handler: Callable[[list[str], int, str], None],

@@ -270,6 +270,24 @@ class TariffPlan:
             + len(self.chargers)
         )
 
+    def summary(self) -> str:
+        """One line for load reports: what the plan contains."""
+        prefixes = sum(len(d.prefixes) for d in self.destinations.values())
+        parts = [
+            f"{len(self.destinations)} destinations ({prefixes} prefixes)",
+            f"{len(self.rates)} rates",
+            f"{len(self.destination_rates)} destination rates",
+            f"{len(self.timings)} timings",
+            f"{len(self.rating_plans)} rating plans",
+            f"{sum(len(v) for v in self.rating_profiles.values())} rating profiles",
+            f"{len(self.actions)} actions",
+            f"{len(self.action_plans)} action plans",
+            f"{len(self.action_triggers)} action triggers",
+            f"{len(self.account_actions)} accounts",
+            f"{len(self.chargers)} chargers",
+        ]
+        return ", ".join(parts)
+
     def to_bytes(self) -> bytes:
         """Serialise for storage (msgpack; Decimal as exact strings)."""
         return _ENCODER.encode(self)
