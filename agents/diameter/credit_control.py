@@ -1,0 +1,431 @@
+"""Credit-control server logic (RFC 4006/8506): CCR in, CCA out, sessions supervised.
+
+Multiple-Services-Credit-Control: **each MSCC is its own engine session**. The template
+runs once per MSCC with a view showing only that MSCC, and writes OriginID as
+``<Session-Id>_<Rating-Group>`` when a rating group is present. Why not one engine
+session with per-RG runs: rating groups are charged at different rates and reported at
+different times (one RG can exhaust its quota and get Final-Unit-Indication while the
+others keep going), and each needs its own reservation, debit and CDR. Separate sessions
+give exactly that with the engine's normal semantics, and a CCR-T closes all of them.
+
+The engine is reached only through a ``UnitMapper`` (the template runner in production),
+so this module holds the Diameter rules: merging per-unit answers into one CCA, the
+duplicate cache (a retransmission gets the original answer and is never charged twice)
+and Tcc supervision (a session silent past ``tcc_multiplier`` x Validity-Time is ended
+through the engine, returning its unused reservation and writing its CDR).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Protocol
+
+from agents.diameter import constants as C
+from agents.diameter.codec import Avp, Message, make_avp
+from agents.diameter.dictionary import by_name
+from agents.diameter.reply_encode import ReplyEncodeError, tree_to_avps
+from agents.diameter.view import MSCC, CcrView, unit_avps
+
+log = logging.getLogger("chargeway.diameter.cc")
+
+_VALID_REQUEST_TYPES = {C.CC_INITIAL, C.CC_UPDATE, C.CC_TERMINATION, C.CC_EVENT}
+_VALID_ACTIONS = {C.ACTION_DIRECT_DEBITING, C.ACTION_REFUND_ACCOUNT, C.ACTION_CHECK_BALANCE,
+                  C.ACTION_PRICE_ENQUIRY}
+# AVPs the agent itself puts at the top of every CCA (templates cannot duplicate them).
+_CCA_FIXED = {"Session-Id", "Result-Code", "Origin-Host", "Origin-Realm", "Auth-Application-Id",
+              "CC-Request-Type", "CC-Request-Number"}
+# MSCC members a single-service (no MSCC) answer carries at the top level.
+_UNIT_REPLY = {"Granted-Service-Unit", "Validity-Time", "Final-Unit-Indication", "Cost-Information"}
+
+
+@dataclass
+class UnitOutcome:
+    """What mapping one credit-control unit produced."""
+
+    reply_tree: list[tuple[str, Any]] = field(default_factory=list)
+    request: dict[str, Any] = field(default_factory=dict)
+    matched: bool = True
+    missing: tuple[str, ...] | None = None     # a mandatory source path was absent (5005)
+    error: str = ""
+
+
+class UnitMapper(Protocol):
+    async def map_unit(self, view: CcrView, variables: dict[str, Any]) -> UnitOutcome: ...
+
+
+@dataclass
+class PeerInfo:
+    """Where a request came from: the CER identity and the transport address."""
+
+    origin_host: str
+    origin_realm: str
+    remote: str = ""
+
+
+@dataclass
+class CcSession:
+    """A credit-control session we granted units to (for Tcc, ASR/RAR routing)."""
+
+    session_id: str
+    peer_host: str
+    peer_realm: str
+    last_request: Message
+    last_number: int
+    last_seen: float
+    validity: float
+    origin_ids: set[str] = field(default_factory=set)
+    units: dict[Any, Avp] = field(default_factory=dict)    # RG (or None) -> a zero USU for Tcc
+
+
+@dataclass
+class CcConfig:
+    origin_host: str
+    origin_realm: str
+    validity_time: int = 0            # seconds; 0 = none sent unless the template sets one
+    tcc_multiplier: float = 2.0
+    default_tcc: float = 600.0        # supervision when no Validity-Time was granted
+    tenant: str = ""
+    duplicate_ttl: float = 300.0
+    duplicate_max: int = 100_000
+
+
+class DuplicateCache:
+    """Answers by (Origin-Host, End-to-End-Id) and by (Session-Id, CC-Request-Number)."""
+
+    def __init__(self, ttl: float, max_entries: int) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._answers: OrderedDict[tuple, tuple[float, "asyncio.Future[Message]"]] = OrderedDict()
+
+    @staticmethod
+    def keys(msg: Message) -> list[tuple]:
+        keys: list[tuple] = [("e2e", msg.get("Origin-Host"), msg.end_to_end)]
+        sid, number = msg.get("Session-Id"), msg.get("CC-Request-Number")
+        if sid is not None and number is not None:
+            keys.append(("ccr", sid, number, msg.get("CC-Request-Type")))
+        return keys
+
+    def lookup(self, msg: Message, now: float) -> "asyncio.Future[Message] | None":
+        self._expire(now)
+        for key in self.keys(msg):
+            entry = self._answers.get(key)
+            if entry is not None:
+                return entry[1]
+        return None
+
+    def reserve(self, msg: Message, now: float) -> "asyncio.Future[Message]":
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        for key in self.keys(msg):
+            self._answers[key] = (now, fut)
+        while len(self._answers) > self.max_entries:
+            self._answers.popitem(last=False)
+        return fut
+
+    def forget(self, msg: Message) -> None:
+        for key in self.keys(msg):
+            self._answers.pop(key, None)
+
+    def _expire(self, now: float) -> None:
+        while self._answers:
+            key, (stamp, _) = next(iter(self._answers.items()))
+            if now - stamp < self.ttl:
+                break
+            self._answers.popitem(last=False)
+
+
+class CreditControlServer:
+    """Answers CCRs through a ``UnitMapper`` and supervises the sessions it granted."""
+
+    def __init__(self, mapper: UnitMapper, config: CcConfig, clock: Callable[[], float]) -> None:
+        self.mapper = mapper
+        self.config = config
+        self.clock = clock
+        self.sessions: dict[str, CcSession] = {}
+        self.by_origin_id: dict[str, str] = {}
+        self.duplicates = DuplicateCache(config.duplicate_ttl, config.duplicate_max)
+        self.charged_requests = 0   # requests that reached the engine (tests: never twice)
+
+    # ------------------------------------------------------------------ CCR
+
+    async def handle(self, msg: Message, peer: PeerInfo, extra_vars: dict[str, Any] | None = None) -> Message:
+        now = self.clock()
+        pending = self.duplicates.lookup(msg, now)
+        if pending is not None:
+            if not msg.is_retransmit:
+                log.warning("diameter: duplicate CCR %s #%s from %s without the T flag",
+                            msg.get("Session-Id"), msg.get("CC-Request-Number"), peer.origin_host)
+            original = await asyncio.shield(pending)
+            return _readdress(original, msg)
+        fut = self.duplicates.reserve(msg, now)
+        try:
+            answer = await self._answer(msg, peer, extra_vars or {})
+        except BaseException as err:
+            self.duplicates.forget(msg)
+            if not fut.done():
+                fut.set_exception(err)
+                fut.exception()    # retrieved: nobody else may be waiting
+            raise
+        fut.set_result(answer)
+        return answer
+
+    async def _answer(self, msg: Message, peer: PeerInfo, extra_vars: dict[str, Any]) -> Message:
+        request_type = msg.get("CC-Request-Type")
+        if request_type not in _VALID_REQUEST_TYPES:
+            return self._failure(msg, C.DIAMETER_INVALID_AVP_VALUE, f"CC-Request-Type {request_type} is invalid",
+                                 msg.find("CC-Request-Type"))
+        action = msg.get("Requested-Action")
+        if action is not None and action not in _VALID_ACTIONS:
+            return self._failure(msg, C.DIAMETER_INVALID_AVP_VALUE, f"Requested-Action {action} is invalid",
+                                 msg.find("Requested-Action"))
+        units = unit_avps(msg)
+        single_service = msg.find(MSCC) is None
+        variables = self._vars(msg, peer)
+        variables.update(extra_vars)
+        self.charged_requests += 1
+        outcomes = await asyncio.gather(*(self._map(msg, unit, variables) for unit in units))
+        for outcome in outcomes:
+            if outcome.missing is not None:
+                return self._missing(msg, outcome.missing)
+        return self._assemble(msg, units, outcomes, single_service, peer)
+
+    async def _map(self, msg: Message, unit: Avp | None, variables: dict[str, Any]) -> UnitOutcome:
+        unit_vars = dict(variables)
+        if unit is not None:
+            unit_vars["RatingGroup"] = unit.get("Rating-Group", "")
+            unit_vars["ServiceIdentifier"] = unit.get("Service-Identifier", "")
+        try:
+            return await self.mapper.map_unit(CcrView(msg, unit), unit_vars)
+        except Exception as err:   # the engine or a template bug must not kill the peer
+            log.exception("diameter: mapping CCR %s failed", msg.get("Session-Id"))
+            return UnitOutcome(matched=False, error=f"SERVER_ERROR: {err}")
+
+    def _vars(self, msg: Message, peer: PeerInfo) -> dict[str, Any]:
+        return {
+            "*cmd": "CCR", "*app": "Credit Control", "*appid": msg.application_id,
+            "OriginHost": peer.origin_host, "OriginRealm": peer.origin_realm,
+            "RemoteHost": peer.remote, "Tenant": self.config.tenant,
+            "ValidityTime": self.config.validity_time,
+        }
+
+    def _assemble(self, msg: Message, units: list[Avp | None], outcomes: list[UnitOutcome],
+                  single_service: bool, peer: PeerInfo) -> Message:
+        cca = msg.answer()
+        top_extra: list[Avp] = []
+        seen_top: set[str] = set()
+        msccs: list[Avp] = []
+        codes: list[int] = []
+        for unit, outcome in zip(units, outcomes):
+            if not outcome.matched:
+                code = C.DIAMETER_UNABLE_TO_COMPLY
+                log.warning("diameter: CCR %s: no template processor answered (%s)",
+                            msg.get("Session-Id"), outcome.error or "no match")
+                unit_reply: list[Avp] = []
+                top_reply: list[Avp] = []
+            else:
+                try:
+                    avps = tree_to_avps(outcome.reply_tree)
+                except ReplyEncodeError as err:
+                    log.error("diameter: template reply cannot be encoded: %s", err)
+                    return self._failure(msg, C.DIAMETER_UNABLE_TO_COMPLY, f"reply: {err}", None)
+                top_code = next((a.value for a in avps if a.name == "Result-Code"), None)
+                unit_reply = [m for a in avps if a.name == MSCC for m in a.value]
+                top_reply = [a for a in avps if a.name not in _CCA_FIXED and a.name != MSCC]
+                unit_code = next((a.value for a in unit_reply if a.name == "Result-Code"), None)
+                code = unit_code if unit_code is not None else (top_code if top_code is not None
+                                                                else C.DIAMETER_SUCCESS)
+            codes.append(code)
+            if single_service or unit is None:
+                for avp in unit_reply:
+                    if avp.name in _UNIT_REPLY and avp.name not in seen_top:
+                        top_extra.append(avp)
+                        seen_top.add(avp.name)
+            else:
+                msccs.append(self._unit_answer(unit, unit_reply, code))
+            for avp in top_reply:
+                if avp.name not in seen_top:
+                    top_extra.append(avp)
+                    seen_top.add(avp.name)
+        top_code = _merge_codes(codes)
+        cca.avps.append(msg.find("Session-Id"))
+        cca.add("Result-Code", top_code)
+        cca.add("Origin-Host", self.config.origin_host).add("Origin-Realm", self.config.origin_realm)
+        cca.add("Auth-Application-Id", C.APP_CREDIT_CONTROL)
+        cca.add("CC-Request-Type", msg.get("CC-Request-Type")).add("CC-Request-Number", msg.get("CC-Request-Number"))
+        cca.avps.extend(top_extra)
+        cca.avps.extend(msccs)
+        self._track(msg, units, outcomes, cca, peer)
+        return cca
+
+    @staticmethod
+    def _unit_answer(unit: Avp, reply: list[Avp], code: int) -> Avp:
+        members = [a for a in reply if a.name != "Result-Code"]
+        names = {a.name for a in members}
+        head: list[Avp] = []
+        for key in ("Rating-Group", "Service-Identifier"):
+            if key not in names:
+                head.extend(unit.find_all(key))
+        return make_avp(MSCC, head + members + [make_avp("Result-Code", code)])
+
+    def _failure(self, msg: Message, code: int, reason: str, failed: Avp | None) -> Message:
+        cca = msg.answer()
+        cca.avps.append(msg.find("Session-Id"))
+        cca.add("Result-Code", code)
+        cca.add("Origin-Host", self.config.origin_host).add("Origin-Realm", self.config.origin_realm)
+        cca.add("Auth-Application-Id", C.APP_CREDIT_CONTROL)
+        if msg.get("CC-Request-Type") is not None:
+            cca.add("CC-Request-Type", msg.get("CC-Request-Type"))
+        if msg.get("CC-Request-Number") is not None:
+            cca.add("CC-Request-Number", msg.get("CC-Request-Number"))
+        cca.add("Error-Message", reason[:200])
+        if failed is not None:
+            cca.avps.append(make_avp("Failed-AVP", [failed]))
+        log.warning("diameter: CCR %s answered %d: %s", msg.get("Session-Id"), code, reason)
+        return cca
+
+    def _missing(self, msg: Message, path: tuple[str, ...]) -> Message:
+        """5005 with Failed-AVP holding an empty instance of what the template needed."""
+        failed = _placeholder(path)
+        return self._failure(msg, C.DIAMETER_MISSING_AVP, f"missing AVP {'.'.join(path)}", failed)
+
+    # ------------------------------------------------------------------ session tracking
+
+    def _track(self, msg: Message, units: list[Avp | None], outcomes: list[UnitOutcome], cca: Message,
+               peer: PeerInfo) -> None:
+        sid = str(msg.get("Session-Id"))
+        request_type = msg.get("CC-Request-Type")
+        if request_type == C.CC_EVENT:
+            return
+        if request_type == C.CC_TERMINATION:
+            self._drop(sid)
+            return
+        granted = cca.get("Result-Code") == C.DIAMETER_SUCCESS
+        session = self.sessions.get(sid)
+        if session is None:
+            if not granted:
+                return
+            session = CcSession(sid, peer.origin_host, peer.origin_realm, msg, 0, 0.0, 0.0)
+            self.sessions[sid] = session
+        session.last_request = msg
+        session.last_number = int(msg.get("CC-Request-Number") or 0)
+        session.last_seen = self.clock()
+        session.validity = _validity(cca) or float(self.config.validity_time) or self.config.default_tcc
+        for unit, outcome in zip(units, outcomes):
+            origin_id = outcome.request.get("OriginID")
+            if origin_id:
+                session.origin_ids.add(str(origin_id))
+                self.by_origin_id[str(origin_id)] = sid
+            key = unit.get("Rating-Group") if unit is not None else None
+            session.units[key] = unit if unit is not None else None
+
+    def _drop(self, sid: str) -> None:
+        session = self.sessions.pop(sid, None)
+        if session is not None:
+            for origin_id in session.origin_ids:
+                self.by_origin_id.pop(origin_id, None)
+
+    def session_for(self, origin_id: str) -> CcSession | None:
+        sid = self.by_origin_id.get(origin_id, origin_id)
+        return self.sessions.get(sid)
+
+    def next_deadline(self) -> float | None:
+        if not self.sessions:
+            return None
+        return min(s.last_seen + self.config.tcc_multiplier * s.validity for s in self.sessions.values())
+
+    async def supervise(self, now: float, on_expired: Callable[[CcSession], Awaitable[None]] | None = None) -> list[str]:
+        """End every session silent past Tcc through the engine (a synthetic CCR-T)."""
+        expired = [s for s in self.sessions.values()
+                   if now >= s.last_seen + self.config.tcc_multiplier * s.validity]
+        ended: list[str] = []
+        for session in expired:
+            log.warning("diameter: session %s from %s silent for %.0fs (Tcc): terminating",
+                        session.session_id, session.peer_host, now - session.last_seen)
+            ccr_t = _synthetic_termination(session)
+            peer = PeerInfo(session.peer_host, session.peer_realm, "")
+            try:
+                await self._answer(ccr_t, peer, {"Supervision": True})
+            finally:
+                self._drop(session.session_id)
+            ended.append(session.session_id)
+            if on_expired is not None:
+                await on_expired(session)
+        return ended
+
+
+def _merge_codes(codes: list[int]) -> int:
+    """Top-level Result-Code: the common code when every unit agrees, else success if any
+    unit succeeded (per-MSCC codes then tell the client which), else the first failure."""
+    if not codes:
+        return C.DIAMETER_SUCCESS
+    if all(code == codes[0] for code in codes):
+        return codes[0]
+    if C.DIAMETER_SUCCESS in codes:
+        return C.DIAMETER_SUCCESS
+    return codes[0]
+
+
+def _validity(cca: Message) -> float:
+    values = [m.get("Validity-Time") for m in cca.find_all(MSCC) if m.get("Validity-Time")]
+    if cca.get("Validity-Time"):
+        values.append(cca.get("Validity-Time"))
+    return float(max(values)) if values else 0.0
+
+
+def _readdress(original: Message, request: Message) -> Message:
+    """The cached answer, carrying the retransmission's hop-by-hop id."""
+    copy = Message(original.command_code, original.application_id, original.flags,
+                   request.hop_by_hop, request.end_to_end, list(original.avps), original.version)
+    return copy
+
+
+def _placeholder(path: tuple[str, ...]) -> Avp:
+    names = [p for p in path if p]
+    leaf = names[-1]
+    try:
+        defn = by_name(leaf)
+    except KeyError:
+        return make_avp("Error-Message", ".".join(names))
+    empty: Any = {"Grouped": [], "Address": "0.0.0.0"}.get(defn.type)
+    if empty is None:
+        empty = "" if defn.type in ("UTF8String", "DiameterIdentity", "DiameterURI") else (
+            b"" if defn.type == "OctetString" else 0)
+    avp = make_avp(leaf, empty)
+    for parent in reversed(names[:-1]):
+        try:
+            avp = make_avp(parent, [avp])
+        except KeyError:
+            break
+    return avp
+
+
+def _synthetic_termination(session: CcSession) -> Message:
+    """A CCR-T as the client would have sent it, reporting zero further usage."""
+    last = session.last_request
+    msg = Message(C.CMD_CREDIT_CONTROL, C.APP_CREDIT_CONTROL, C.FLAG_REQUEST, 0, 0)
+    skip = {MSCC, "CC-Request-Type", "CC-Request-Number", "Requested-Service-Unit", "Used-Service-Unit",
+            "Termination-Cause", "Requested-Action", "Rating-Group", "Service-Identifier"}
+    msg.avps = [a for a in last.avps if a.defn is None or a.defn.name not in skip]
+    msg.add("CC-Request-Type", C.CC_TERMINATION).add("CC-Request-Number", session.last_number + 1)
+    msg.add("Termination-Cause", C.TERMINATION_SESSION_TIMEOUT)
+    for unit in session.units.values():
+        if unit is None:
+            continue
+        members: list[Avp] = [make_avp("Used-Service-Unit", _zero_units(unit))]
+        members.extend(unit.find_all("Rating-Group"))
+        members.extend(unit.find_all("Service-Identifier"))
+        msg.avps.append(make_avp(MSCC, members))
+    return msg
+
+
+def _zero_units(unit: Avp) -> list[Avp]:
+    """Zero of the same unit types the client reported or requested."""
+    kinds: list[str] = []
+    for part in ("Used-Service-Unit", "Requested-Service-Unit"):
+        grp = unit.find(part)
+        if grp is not None and isinstance(grp.value, list):
+            kinds.extend(a.name for a in grp.value if a.name.startswith("CC-"))
+    kinds = list(dict.fromkeys(kinds)) or ["CC-Time"]
+    return [make_avp(kind, 0) for kind in kinds if kind != "CC-Money"]

@@ -1,0 +1,78 @@
+"""``MessageView`` over a decoded CCR, as templates see it (``~*req.A.B.C``).
+
+One template run handles one credit-control unit (one Multiple-Services-Credit-Control),
+so the view shows the CCR's top-level AVPs plus only the MSCC being processed: a template
+written for one rating group works unchanged on a CCR carrying five. A CCR without MSCC
+but with top-level Requested/Used-Service-Unit (RFC 4006 single-service style) is shown
+with those units wrapped in one synthetic MSCC, so templates have one path to read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.diameter.codec import Avp, Message, make_avp
+
+MSCC = "Multiple-Services-Credit-Control"
+_UNIT_AVPS = ("Requested-Service-Unit", "Used-Service-Unit", "Rating-Group", "Service-Identifier")
+
+
+class AvpListView:
+    """View over a list of AVPs (a message body or one grouped AVP's members)."""
+
+    __slots__ = ("avps",)
+
+    def __init__(self, avps: list[Avp]) -> None:
+        self.avps = avps
+
+    def _find(self, path: tuple[str, ...]) -> list[Avp]:
+        nodes = self.avps
+        found: list[Avp] = []
+        last = len(path) - 1
+        for depth, name in enumerate(path):
+            matched = [a for a in nodes if a.defn is not None and a.defn.name == name]
+            if depth == last:
+                found = matched
+                break
+            nodes = [m for a in matched if isinstance(a.value, list) for m in a.value]
+            if not nodes:
+                return []
+        return found
+
+    def values(self, path: tuple[str, ...]) -> list[Any]:
+        if not path:
+            return [self]
+        return [AvpListView(a.value) if isinstance(a.value, list) else a.value for a in self._find(path)]
+
+    def children(self, path: tuple[str, ...]) -> list["AvpListView"]:
+        if not path:
+            return [self]
+        return [AvpListView(a.value) for a in self._find(path) if isinstance(a.value, list)]
+
+    def __repr__(self) -> str:
+        return f"AvpListView({self.avps!r})"
+
+
+def unit_avps(msg: Message) -> list[Avp | None]:
+    """The credit-control units of a CCR: its MSCCs, a synthetic one, or [None] (no units)."""
+    msccs = msg.find_all(MSCC)
+    if msccs:
+        return list(msccs)
+    loose = [a for a in msg.avps if a.defn is not None and a.defn.name in _UNIT_AVPS]
+    if loose:
+        return [make_avp(MSCC, loose)]
+    return [None]
+
+
+class CcrView(AvpListView):
+    """A CCR restricted to one unit (``mscc``); other top-level AVPs are unchanged."""
+
+    __slots__ = ("message", "mscc")
+
+    def __init__(self, message: Message, mscc: Avp | None) -> None:
+        avps = [a for a in message.avps if a.defn is None or a.defn.name != MSCC]
+        if mscc is not None:
+            avps.append(mscc)
+        super().__init__(avps)
+        self.message = message
+        self.mscc = mscc

@@ -1,0 +1,163 @@
+"""Credit-control rules independent of the engine: per-MSCC answers, merging, duplicates, Tcc.
+
+The mapper here is a recording stand-in for the template runner so these rules are pinned
+down on their own; the real runner and engine are exercised in test_diameter_server.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from agents.diameter import constants as C
+from agents.diameter.credit_control import CcConfig, CreditControlServer, PeerInfo, UnitOutcome
+from agents.diameter.view import CcrView
+from tests.agents.diameter.diameter_helpers import ccr
+
+PEER = PeerInfo("pgw.test", "test", "127.0.0.1:1")
+
+
+class RecordingMapper:
+    """Grants what is requested except for rating group 666 (no credit) and account 'ghost'."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any, dict]] = []
+        self.delay = 0.0
+
+    async def map_unit(self, view: CcrView, variables: dict[str, Any]) -> UnitOutcome:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        sid = view.values(("Session-Id",))[0]
+        rg = variables.get("RatingGroup")
+        used = view.values(("Multiple-Services-Credit-Control", "Used-Service-Unit", "CC-Total-Octets"))
+        self.calls.append((sid, rg, {"used": used, "type": view.values(("CC-Request-Type",))[0]}))
+        account = view.values(("Subscription-Id", "Subscription-Id-Data"))
+        origin = f"{sid}_{rg}" if rg != "" else sid
+        if account == ["ghost"]:
+            return UnitOutcome([("Result-Code", C.DIAMETER_USER_UNKNOWN)], {"OriginID": origin})
+        if rg == 666:
+            return UnitOutcome([("Multiple-Services-Credit-Control", [("Result-Code", 4012)])], {"OriginID": origin})
+        if not view.values(("Service-Context-Id",))[0].endswith("@3gpp.org"):
+            return UnitOutcome(matched=False)
+        requested = view.values(("Multiple-Services-Credit-Control", "Requested-Service-Unit", "CC-Total-Octets"))
+        tree: list = [("Result-Code", 2001)]
+        if requested:
+            tree.append(("Multiple-Services-Credit-Control", [
+                ("Granted-Service-Unit", [("CC-Total-Octets", requested[0])]), ("Validity-Time", 10)]))
+        return UnitOutcome(tree, {"OriginID": origin})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def server(mapper: RecordingMapper, clock: Clock | None = None) -> CreditControlServer:
+    return CreditControlServer(mapper, CcConfig("localhost", "test", validity_time=30), clock or Clock())
+
+
+async def test_several_rating_groups_each_answered_in_their_own_mscc() -> None:
+    mapper = RecordingMapper()
+    cc = server(mapper)
+    req = ccr("s;1", C.CC_INITIAL, 0, msccs=[{"rg": 10, "rsu": {"CC-Total-Octets": 1000}},
+                                              {"rg": 20, "si": 7, "rsu": {"CC-Total-Octets": 2000}}])
+    cca = await cc.handle(req, PEER)
+    assert cca.get("Result-Code") == 2001 and cca.get("Session-Id") == "s;1"
+    assert cca.get("Origin-Host") == "localhost" and cca.get("Auth-Application-Id") == 4
+    assert (cca.get("CC-Request-Type"), cca.get("CC-Request-Number")) == (1, 0)
+    msccs = cca.find_all("Multiple-Services-Credit-Control")
+    assert [(m.get("Rating-Group"), m.find("Granted-Service-Unit").get("CC-Total-Octets"), m.get("Result-Code"))
+            for m in msccs] == [(10, 1000, 2001), (20, 2000, 2001)]
+    assert msccs[1].get("Service-Identifier") == 7
+    assert sorted(cc.by_origin_id) == ["s;1_10", "s;1_20"]
+
+
+async def test_one_rating_group_out_of_credit_keeps_the_others() -> None:
+    cc = server(RecordingMapper())
+    req = ccr("s;2", C.CC_INITIAL, 0, msccs=[{"rg": 10, "rsu": {"CC-Total-Octets": 1}}, {"rg": 666, "rsu": {}}])
+    cca = await cc.handle(req, PEER)
+    assert cca.get("Result-Code") == 2001
+    assert [m.get("Result-Code") for m in cca.find_all("Multiple-Services-Credit-Control")] == [2001, 4012]
+    only_bad = ccr("s;3", C.CC_INITIAL, 0, msccs=[{"rg": 666, "rsu": {}}])
+    assert (await cc.handle(only_bad, PEER)).get("Result-Code") == 4012
+    assert "s;3" not in cc.sessions
+
+
+async def test_unknown_user_5030_and_no_processor_5012() -> None:
+    cc = server(RecordingMapper())
+    cca = await cc.handle(ccr("s;4", C.CC_INITIAL, 0, subscriber="ghost", msccs=[{"rg": 1}]), PEER)
+    assert cca.get("Result-Code") == C.DIAMETER_USER_UNKNOWN
+    cca = await cc.handle(ccr("s;5", C.CC_INITIAL, 0, context="unknown.ctx"), PEER)
+    assert cca.get("Result-Code") == C.DIAMETER_UNABLE_TO_COMPLY
+
+
+async def test_invalid_enumerations_are_5004_with_failed_avp() -> None:
+    cc = server(RecordingMapper())
+    cca = await cc.handle(ccr("s;6", 9, 0), PEER)
+    assert cca.get("Result-Code") == C.DIAMETER_INVALID_AVP_VALUE
+    assert cca.find("Failed-AVP").get("CC-Request-Type") == 9
+    cca = await cc.handle(ccr("s;7", C.CC_EVENT, 0, requested_action=17), PEER)
+    assert cca.find("Failed-AVP").get("Requested-Action") == 17
+
+
+async def test_retransmission_gets_the_original_answer_and_is_charged_once() -> None:
+    mapper = RecordingMapper()
+    cc = server(mapper)
+    first = ccr("s;8", C.CC_UPDATE, 1, msccs=[{"rg": 1, "usu": {"CC-Total-Octets": 500}, "rsu": {"CC-Total-Octets": 9}}])
+    answer = await cc.handle(first, PEER)
+    again = ccr("s;8", C.CC_UPDATE, 1, msccs=[{"rg": 1, "usu": {"CC-Total-Octets": 500}, "rsu": {"CC-Total-Octets": 9}}])
+    again.flags |= C.FLAG_RETRANSMIT
+    repeat = await cc.handle(again, PEER)
+    assert len(mapper.calls) == 1
+    assert repeat.hop_by_hop == again.hop_by_hop and repeat.avps == answer.avps
+
+
+async def test_concurrent_duplicate_waits_for_the_first() -> None:
+    mapper = RecordingMapper()
+    mapper.delay = 0.05
+    cc = server(mapper)
+    one = ccr("s;9", C.CC_INITIAL, 0, msccs=[{"rg": 1, "rsu": {"CC-Total-Octets": 3}}], e2e=77)
+    two = ccr("s;9", C.CC_INITIAL, 0, msccs=[{"rg": 1, "rsu": {"CC-Total-Octets": 3}}], e2e=77)
+    two.flags |= C.FLAG_RETRANSMIT
+    a, b = await asyncio.gather(cc.handle(one, PEER), cc.handle(two, PEER))
+    assert len(mapper.calls) == 1 and a.avps == b.avps
+
+
+async def test_single_service_ccr_answers_at_top_level() -> None:
+    cc = server(RecordingMapper())
+    req = ccr("s;10", C.CC_INITIAL, 0)
+    from agents.diameter.codec import group
+    req.avps.append(group("Requested-Service-Unit", ("CC-Total-Octets", 42)))
+    cca = await cc.handle(req, PEER)
+    assert cca.find("Multiple-Services-Credit-Control") is None
+    assert cca.find("Granted-Service-Unit").get("CC-Total-Octets") == 42
+    assert cca.get("Validity-Time") == 10
+
+
+async def test_silent_session_is_terminated_through_the_mapper_after_tcc() -> None:
+    mapper = RecordingMapper()
+    clock = Clock()
+    cc = server(mapper, clock)
+    await cc.handle(ccr("s;11", C.CC_INITIAL, 0, msccs=[{"rg": 5, "rsu": {"CC-Total-Octets": 100}}]), PEER)
+    # Validity-Time 10 granted, multiplier 2: supervision at +20 s.
+    assert cc.next_deadline() == 1020.0
+    clock.now = 1015.0
+    assert await cc.supervise(clock.now) == []
+    await cc.handle(ccr("s;11", C.CC_UPDATE, 1, msccs=[{"rg": 5, "usu": {"CC-Total-Octets": 60},
+                                                       "rsu": {"CC-Total-Octets": 100}}]), PEER)
+    clock.now = 1036.0
+    assert await cc.supervise(clock.now) == ["s;11"]
+    sid, rg, seen = mapper.calls[-1]
+    assert (sid, rg, seen["type"], seen["used"]) == ("s;11", 5, C.CC_TERMINATION, [0])
+    assert cc.sessions == {} and cc.by_origin_id == {}
+
+
+async def test_termination_forgets_the_session() -> None:
+    cc = server(RecordingMapper())
+    await cc.handle(ccr("s;12", C.CC_INITIAL, 0, msccs=[{"rg": 1, "rsu": {"CC-Total-Octets": 1}}]), PEER)
+    assert "s;12" in cc.sessions
+    await cc.handle(ccr("s;12", C.CC_TERMINATION, 1, msccs=[{"rg": 1, "usu": {"CC-Total-Octets": 1}}]), PEER)
+    assert cc.sessions == {}
