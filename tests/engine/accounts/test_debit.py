@@ -1,5 +1,10 @@
-"""Debits: unit balances before money, weights, expiry, filters, allow_negative, disabled,
-partial grants, atomicity, exact settlement and concurrency."""
+"""Debits against the real rater: unit balances before money, weights, expiry, destination and
+category filters, allow_negative, disabled accounts, partial grants, all-or-nothing, exact
+settlement at terminate, and concurrent sessions that can never overspend.
+
+Plan (conftest): calls to 1002 cost 0.01/s (1 s increments); calls to 1003 use RT_20CNT
+(connect fee 0.4, 0.2 per first minute, then 0.1/min per second).
+"""
 
 from __future__ import annotations
 
@@ -13,17 +18,257 @@ from engine.accounts import LedgerRef
 from engine.errors import ChargingError
 
 SECOND = 10**9
+T = "cgrates.org"
 REF = LedgerRef(reason="session_debit", cgrid="call-1", run_id="*default")
 
 
-async def test_unit_balance_pays_before_money(service, rater_box, linear, make_req):
-    rater_box["rater"] = linear("0.01")
-    await service.add_balance("cgrates.org", "1001", "*voice", 60 * SECOND, {"ID": "free_min"})
-    await service.add_balance("cgrates.org", "1001", "*monetary", "10", {"ID": "main"})
-    acc = service.get("cgrates.org", "1001")
+def money(acc) -> Decimal:
+    return sum((b.value for b in acc.balances.get("*monetary", ())), Decimal(0))
+
+
+def value(acc, balance_id: str) -> Decimal:
+    return next(b.value for b in acc.all_balances() if b.id == balance_id)
+
+
+async def ledger_reasons(service, account="1001"):
+    return [(e.reason, e.amount) for e in await service.storage.ledger(T, account)]
+
+
+@pytest.fixture
+async def acc(service, real_plan):
+    await service.add_balance(T, "1001", "*monetary", "10", {"ID": "main", "Weight": 10})
+    return service.get(T, "1001")
+
+
+async def test_unit_balance_pays_before_money(service, acc, make_req):
+    await service.add_balance(T, "1001", "*voice", 60 * SECOND, {"ID": "free_min", "Weight": 20})
     plan = await service.debit(acc, make_req(90), partial=False, ref=REF)
     assert plan.usage == 90 * SECOND and plan.unit_usage == 60 * SECOND
-    assert plan.cost == Decimal("0.30")  # only the 30 s the minutes did not cover
-    assert acc.total("*voice", when=make_req(0).start) == 0
-    assert acc.total("*monetary", when=make_req(0).start) == Decimal("9.70")
-    assert await service.audit("cgrates.org", "1001") == []
+    assert plan.cost == Decimal("0.30")  # only the 30 s the free minute did not cover
+    assert value(acc, "free_min") == 0 and value(acc, "main") == Decimal("9.70")
+    assert await service.audit(T, "1001") == []
+
+
+async def test_units_cover_the_start_so_no_second_connect_fee(service, acc, make_req):
+    """Free seconds pay the start of a 1003 call; the money part is rated from offset 30 s,
+    so no connect fee: one first-group 60 s increment (0.2, covering 30..90 s as CGRateS lets
+    an increment overhang into the next group), then 30 x 1 s at 0.1/min."""
+    await service.add_balance(T, "1001", "*voice", 30 * SECOND, {"ID": "free", "Weight": 20})
+    plan = await service.debit(acc, make_req(120, "1003"), partial=False, ref=REF)
+    assert plan.unit_usage == 30 * SECOND
+    assert plan.cost == Decimal("0.25")
+    assert value(acc, "main") == Decimal("9.75")
+
+
+async def test_destination_filter_limits_a_unit_balance(service, acc, make_req):
+    await service.add_balance(T, "1001", "*voice", 60 * SECOND,
+                              {"ID": "to_1002", "DestinationIDs": "DST_1002", "Weight": 20})
+    plan = await service.debit(acc, make_req(120, "1003"), partial=False, ref=REF)
+    assert plan.unit_usage == 0 and plan.cost == Decimal("0.7")  # tutorial price, money only
+    assert value(acc, "to_1002") == 60 * SECOND
+    plan = await service.debit(acc, make_req(20, "10021"), partial=False, ref=REF)
+    assert plan.unit_usage == 20 * SECOND and plan.cost == 0
+
+
+async def test_excluded_destination_is_not_paid_by_the_balance(service, acc, make_req):
+    await service.add_balance(T, "1001", "*voice", 60 * SECOND,
+                              {"ID": "not_1003", "DestinationIDs": "!DST_1003", "Weight": 20})
+    await service.debit(acc, make_req(60, "1003"), partial=False, ref=REF)
+    assert value(acc, "not_1003") == 60 * SECOND and value(acc, "main") == Decimal("9.4")
+    await service.debit(acc, make_req(10, "1002"), partial=False, ref=REF)
+    assert value(acc, "not_1003") == 50 * SECOND
+
+
+async def test_category_filter(service, acc, make_req):
+    await service.add_balance(T, "1001", "*voice", 60 * SECOND,
+                              {"ID": "premium_only", "Categories": "premium", "Weight": 20})
+    plan = await service.debit(acc, make_req(10), partial=False, ref=REF)
+    assert plan.unit_usage == 0 and value(acc, "premium_only") == 60 * SECOND
+    plan = service.plan_debit(acc, make_req(10, category="premium"), partial=False)
+    assert plan.unit_usage == 10 * SECOND
+
+
+async def test_heavier_monetary_balance_is_spent_first(service, acc, make_req):
+    await service.add_balance(T, "1001", "*monetary", "0.2", {"ID": "bonus", "Weight": 20})
+    plan = await service.debit(acc, make_req(60), partial=False, ref=REF)
+    assert [(p.balance_id, p.amount) for p in plan.parts] == [("bonus", Decimal("0.2")),
+                                                              ("main", Decimal("0.40"))]
+    assert value(acc, "bonus") == 0 and value(acc, "main") == Decimal("9.60")
+
+
+async def test_expired_balance_is_skipped(service, acc, make_req):
+    start = make_req(0).start
+    await service.set_balance(T, "1001", "*monetary", "100",
+                              {"ID": "old", "Weight": 50, "ExpiryTime": (start - timedelta(days=1)).isoformat()})
+    await service.set_balance(T, "1001", "*monetary", "1",
+                              {"ID": "later", "Weight": 40, "ExpiryTime": (start + timedelta(days=1)).isoformat()})
+    plan = await service.debit(acc, make_req(30), partial=False, ref=REF)
+    assert [p.balance_id for p in plan.parts] == ["later"]
+    assert value(acc, "old") == 100
+    # the credit counted for partial grants ignores the expired 100 too: 0.7 + 10 left
+    grant = service.plan_debit(acc, make_req(3600), partial=True)
+    assert grant.usage == 1070 * SECOND and grant.reason == "INSUFFICIENT_CREDIT"
+
+
+async def test_insufficient_credit_debits_nothing(service, acc, make_req):
+    await service.add_balance(T, "1001", "*voice", 30 * SECOND, {"ID": "free", "Weight": 20})
+    before = await ledger_reasons(service)
+    with pytest.raises(ChargingError) as err:
+        await service.debit(acc, make_req(1200), partial=False, ref=REF)  # 11.70 > 10
+    assert err.value.code == "INSUFFICIENT_CREDIT"
+    assert value(acc, "free") == 30 * SECOND and value(acc, "main") == 10  # no half debit
+    assert await ledger_reasons(service) == before
+
+
+async def test_partial_grants_what_the_credit_buys(service, acc, make_req):
+    await service.debit_balance(T, "1001", "*monetary", "9.75", {"ID": "main"})
+    plan = await service.debit(acc, make_req(60), partial=True, ref=REF)
+    assert (plan.usage, plan.cost, plan.reason) == (25 * SECOND, Decimal("0.25"), "INSUFFICIENT_CREDIT")
+    assert value(acc, "main") == 0
+    plan = await service.debit(acc, make_req(60, offset_s=25), partial=True, ref=REF)
+    assert (plan.usage, plan.reason, plan.parts) == (0, "INSUFFICIENT_CREDIT", [])
+
+
+async def test_unknown_destination(service, acc, make_req):
+    plan = service.plan_debit(acc, make_req(60, "999"), partial=True)
+    assert plan.usage == 0 and plan.reason == "UNAUTHORIZED_DESTINATION"
+    with pytest.raises(ChargingError) as err:
+        await service.debit(acc, make_req(60, "999"), partial=False, ref=REF)
+    assert err.value.code == "UNAUTHORIZED_DESTINATION"
+    assert value(acc, "main") == 10
+
+
+async def test_allow_negative_goes_below_zero_on_the_top_balance(service, real_plan, make_req):
+    await service.set_account(T, "neg", allow_negative=True)
+    acc = service.get(T, "neg")
+    plan = await service.debit(acc, make_req(60), partial=False, ref=REF)
+    assert [(p.balance_id, p.amount, p.create) for p in plan.parts] == [("*default", Decimal("0.60"), True)]
+    assert money(acc) == Decimal("-0.60")
+    await service.add_balance(T, "neg", "*monetary", "0.5", {"ID": "*default"})
+    await service.debit(acc, make_req(20), partial=False, ref=REF)
+    assert money(acc) == Decimal("-0.30")
+    assert service.plan_debit(acc, make_req(3600), partial=True).usage == 3600 * SECOND
+    assert await service.audit(T, "neg") == []
+
+
+async def test_disabled_account_cannot_be_charged(service, acc, make_req):
+    await service.set_account(T, "1001", disabled=True)
+    with pytest.raises(ChargingError) as err:
+        await service.debit(acc, make_req(10), partial=True, ref=REF)
+    assert err.value.code == "ACCOUNT_DISABLED"
+    assert value(acc, "main") == 10
+
+
+async def test_unknown_account(service, real_plan, make_req):
+    from engine.accounts import Account
+
+    with pytest.raises(ChargingError) as err:
+        await service.debit(Account(T, "ghost"), make_req(10), partial=True, ref=REF)
+    assert err.value.code == "ACCOUNT_NOT_FOUND"
+
+
+async def test_data_and_sms_unit_balances(service, acc, make_req):
+    await service.add_balance(T, "1001", "*data", 1_048_576, {"ID": "1MiB"})
+    await service.add_balance(T, "1001", "*sms", 10, {"ID": "sms"})
+    plan = await service.debit(acc, make_req(0, tor="*data", units=600_000), partial=False, ref=REF)
+    assert plan.usage == 600_000 and plan.cost == 0
+    await service.debit(acc, make_req(0, tor="*sms", units=1), partial=False, ref=REF)
+    assert value(acc, "1MiB") == 448_576 and value(acc, "sms") == 9
+
+
+async def test_blocker_balance_stops_fall_through_to_money(service, acc, make_req):
+    await service.add_balance(T, "1001", "*voice", 30 * SECOND, {"ID": "bundle", "Weight": 20, "Blocker": True})
+    plan = await service.debit(acc, make_req(60), partial=True, ref=REF)
+    assert (plan.usage, plan.reason) == (30 * SECOND, "INSUFFICIENT_CREDIT")
+    assert value(acc, "main") == 10
+
+
+# --- settle: exact charge at terminate ---------------------------------------------------------
+
+async def reserve(service, acc, make_req, slices, dest="1002"):
+    charged = []
+    offset = 0
+    for seconds in slices:
+        plan = await service.debit(acc, make_req(seconds, dest, offset_s=offset,
+                                                 start=make_req(0).start + timedelta(seconds=offset)),
+                                   partial=False, ref=REF)
+        charged.extend(plan.parts)
+        offset += seconds
+    return charged
+
+
+async def test_settle_refunds_the_unused_reservation(service, acc, make_req):
+    charged = await reserve(service, acc, make_req, [30, 30, 30])
+    assert value(acc, "main") == Decimal("9.10")
+    result = await service.settle(acc, make_req(70), charged, REF)
+    assert result.cost == Decimal("0.70") and result.refunded == Decimal("0.20") and result.debited == 0
+    assert value(acc, "main") == Decimal("9.30")
+    reasons = [r for r, _ in await ledger_reasons(service)]
+    assert reasons == ["topup", "session_debit", "session_debit", "session_debit", "refund"]
+    assert await service.audit(T, "1001") == []
+
+
+async def test_settle_debits_usage_beyond_the_reservation(service, acc, make_req):
+    charged = await reserve(service, acc, make_req, [30])
+    result = await service.settle(acc, make_req(45), charged, REF)
+    assert (result.debited, result.refunded) == (Decimal("0.15"), 0)
+    assert value(acc, "main") == Decimal("9.55")
+
+
+async def test_settle_rounds_the_whole_call_not_each_slice(service, acc, make_req):
+    """RT_20CNT: two 60 s slices cost 0.6 + 0.1; a 61 s call costs 0.6 + 0.1/60 -> 0.6017."""
+    charged = await reserve(service, acc, make_req, [60, 60], dest="1003")
+    assert value(acc, "main") == Decimal("9.3")
+    result = await service.settle(acc, make_req(61, "1003"), charged, REF)
+    assert result.cost == Decimal("0.6017")
+    assert value(acc, "main") == Decimal("10") - Decimal("0.6017")
+    assert await service.audit(T, "1001") == []
+
+
+async def test_settle_gives_back_unused_free_seconds_first_to_money(service, acc, make_req):
+    await service.add_balance(T, "1001", "*voice", 60 * SECOND, {"ID": "free", "Weight": 20})
+    charged = await reserve(service, acc, make_req, [90])  # 60 free seconds + 0.30
+    result = await service.settle(acc, make_req(40), charged, REF)
+    assert result.refunded == Decimal("0.30")
+    assert value(acc, "free") == 20 * SECOND and value(acc, "main") == 10
+
+
+async def test_settle_charges_consumed_usage_even_beyond_credit(service, acc, make_req):
+    """The call already happened: the overrun becomes debt, it is not lost."""
+    await service.debit_balance(T, "1001", "*monetary", "9.5", {"ID": "main"})
+    charged = await reserve(service, acc, make_req, [50])
+    result = await service.settle(acc, make_req(60), charged, REF)
+    assert result.debited == Decimal("0.10") and value(acc, "main") == Decimal("-0.10")
+
+
+async def test_settle_sees_other_sessions_debits(service, acc, make_req):
+    first = await reserve(service, acc, make_req, [60])
+    second = await reserve(service, acc, make_req, [60])
+    await service.settle(acc, make_req(10), first, REF)
+    await service.settle(acc, make_req(60), second, REF)
+    assert value(acc, "main") == Decimal("9.30")
+
+
+# --- concurrency -------------------------------------------------------------------------------
+
+async def test_concurrent_debits_never_overspend(service, acc, make_req):
+    """100 sessions at once on a 1.00 balance, each asking 10 s (0.10): exactly 10 win."""
+    await service.debit_balance(T, "1001", "*monetary", "9", {"ID": "main"})
+    results = await asyncio.gather(
+        *(service.debit(acc, make_req(10), partial=False, ref=LedgerRef("session_debit", f"c{i}"))
+          for i in range(100)), return_exceptions=True)
+    won = [r for r in results if not isinstance(r, Exception)]
+    lost = [r for r in results if isinstance(r, ChargingError)]
+    assert len(won) == 10 and len(lost) == 90
+    assert all(e.code == "INSUFFICIENT_CREDIT" for e in lost)
+    assert sum(p.cost for p in won) == Decimal("1.00") and value(acc, "main") == 0
+    assert await service.audit(T, "1001") == []
+
+
+async def test_concurrent_partial_debits_split_the_last_cent_exactly(service, acc, make_req):
+    await service.debit_balance(T, "1001", "*monetary", "9.05", {"ID": "main"})
+    results = await asyncio.gather(*(service.debit(acc, make_req(30), partial=True, ref=REF)
+                                     for _ in range(100)))
+    assert sum(r.cost for r in results) == Decimal("0.95")
+    assert sum(r.usage for r in results) == 95 * SECOND
+    assert value(acc, "main") == 0
