@@ -1,0 +1,22 @@
+"""``load_template(path, agent=...)``: read, check and compile a template file once.
+
+YAML is our format; a ``.json`` file is taken as a CGRateS agent config (or bare
+``request_processors``) and converted on the fly, so CGRateS processors load as is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.templating.compiler import Template, compile_template
+from engine.templating.source import read_source
+
+
+def load_template(path: str | Path, agent: str | None = None) -> Template:
+    """Compile ``path``; ``TemplateError(file, line, reason)`` if anything is wrong."""
+    file = str(path)
+    src = read_source(path)
+    if file.lower().endswith(".json"):
+        from engine.templating.cgrates_import import from_cgrates
+        src = from_cgrates(src, file, agent)
+    return compile_template(src, file, agent)

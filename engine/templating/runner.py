@@ -1,0 +1,198 @@
+"""Running a compiled template for one message: match, build the request, call the
+engine per the flags, build the reply.
+
+The engine is called with CGRateS-named fields and opts; engine errors become a
+``Reply`` carrying the error so the template decides the protocol answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engine.errors import ChargingError, server_error
+from engine.reply import Reply
+from engine.templating.compiler import Processor, Template
+from engine.templating.context import Ctx
+from engine.templating.fields import SKIPPED, Field
+from engine.templating.replybuilder import ReplyBuilder, ReplyItem
+from engine.templating.view import MessageView
+from engine.units import parse_duration
+
+log = logging.getLogger("chargeway.templates")
+
+_CALLS = {
+    "*authorize": "authorize",
+    "*initiate": "initiate",
+    "*update": "update",
+    "*terminate": "terminate",
+    "*message": "process_message",
+    "*event": "process_message",
+    "*cdrs": "process_cdr",
+}
+_GRANTING = ("authorize", "initiate", "update")
+
+
+class Trace(Protocol):
+    """What ``template explain`` listens to (all optional hooks)."""
+
+    def processor(self, proc: Processor, failed: Any) -> None: ...
+    def field(self, proc: Processor, section: str, fld: Field, result: Any) -> None: ...
+    def call(self, proc: Processor, method: str | None, request: dict, opts: dict,
+             dry_run: bool) -> None: ...
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the agent gets back: what matched, what was asked, what to answer."""
+
+    processor_id: str | None = None
+    flags: frozenset[str] = frozenset()
+    call: str | None = None
+    request: dict[str, Any] = field(default_factory=dict)
+    opts: dict[str, Any] = field(default_factory=dict)
+    engine_reply: Reply | None = None
+    builder: ReplyBuilder = field(default_factory=ReplyBuilder)
+    processors: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    tmp: dict[str, Any] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def matched(self) -> bool:
+        return self.processor_id is not None
+
+    @property
+    def reply(self) -> list[ReplyItem]:
+        """Flat ``(path tuple, value)`` leaves in order (RADIUS, JSON agents)."""
+        return self.builder.items()
+
+    @property
+    def reply_tree(self) -> list[tuple[str, Any]]:
+        """Nested groups (Diameter grouped AVPs, several MSCC instances)."""
+        return self.builder.tree()
+
+
+def synthetic_reply(method: str | None, request: dict[str, Any]) -> Reply | None:
+    """The dry-run answer: grant what was asked, touch nothing."""
+    if method is None:
+        return None
+    if method in _GRANTING:
+        try:
+            usage = parse_duration(request.get("Usage"))
+        except (ChargingError, ValueError, TypeError, ArithmeticError):
+            usage = 0
+        return Reply(max_usage=usage)
+    return Reply()
+
+
+class TemplateRunner:
+    """Maps messages through one template to one engine (``sessions``; None = dry-run)."""
+
+    def __init__(self, template: Template, sessions: Any) -> None:
+        self.template = template
+        self.sessions = sessions
+
+    async def run(self, view: MessageView | None, vars: dict[str, Any] | None = None, *,
+                  dry_run: bool = False, trace: Trace | None = None) -> Outcome:
+        """Evaluate processors in order; raises ``TemplateFieldError`` for a missing
+        mandatory field (the agent turns it into its protocol's error answer)."""
+        template = self.template
+        merged = {**template.vars, **vars} if vars else dict(template.vars)
+        ctx = Ctx(view, merged)
+        outcome = Outcome(builder=ctx.rep, vars=merged, tmp=ctx.tmp)
+        dry = dry_run or self.sessions is None
+        for proc in template.processors:
+            failed = proc.first_failing(ctx)
+            if trace is not None:
+                trace.processor(proc, failed)
+            if failed is not None:
+                continue
+            await self._process(proc, ctx, outcome, dry, trace)
+            if "*continue" not in proc.flags:
+                break
+        return outcome
+
+    async def _process(self, proc: Processor, ctx: Ctx, outcome: Outcome, dry: bool,
+                       trace: Trace | None) -> None:
+        ctx.processor_id = proc.id
+        ctx.tz = proc.tz
+        ctx.cgreq = {}
+        ctx.opts = {}
+        ctx.cgrep = {}
+        _run_fields(proc, "request", proc.request_fields, ctx, trace)
+        if proc.tenant and "Tenant" not in ctx.cgreq:
+            ctx.cgreq["Tenant"] = proc.tenant
+        kind = proc.request_type
+        dry = dry or kind == "*dryrun"
+        method = _CALLS.get(kind)
+        if kind == "*dryrun":
+            method = _dryrun_method(proc.flags)
+        if trace is not None:
+            trace.call(proc, method, ctx.cgreq, ctx.opts, dry)
+        if "*log" in proc.flags:
+            log.info("template %s processor %s: %s request=%s opts=%s", self.template.agent,
+                     proc.id, method or "no engine call", ctx.cgreq, ctx.opts)
+        reply = await self._call(proc, method, ctx, dry)
+        if reply is not None:
+            ctx.cgrep = reply.as_fields()
+        _run_fields(proc, "reply", proc.reply_fields, ctx, trace)
+        if "*log" in proc.flags:
+            log.info("template %s processor %s: engine reply=%s reply=%s", self.template.agent,
+                     proc.id, ctx.cgrep, ctx.rep.tree())
+        outcome.processor_id = proc.id
+        outcome.flags = proc.flags
+        outcome.call = method
+        outcome.request = ctx.cgreq
+        outcome.opts = ctx.opts
+        outcome.engine_reply = reply
+        outcome.dry_run = dry
+        outcome.processors.append(proc.id)
+
+    async def _call(self, proc: Processor, method: str | None, ctx: Ctx,
+                    dry: bool) -> Reply | None:
+        if method is None:
+            return None
+        if dry:
+            return synthetic_reply(method, ctx.cgreq)
+        sessions = self.sessions
+        fields, opts = ctx.cgreq, ctx.opts
+        try:
+            if method == "initiate":
+                reply = await sessions.initiate(fields, opts, link=ctx.vars.get("*link"))
+            elif method == "process_message":
+                reply = await sessions.process_message(fields, opts,
+                                                       debit="*accounts" in proc.flags)
+            else:
+                reply = await getattr(sessions, method)(fields, opts)
+            if "*cdrs" in proc.flags and method in ("terminate", "process_message") and reply.ok:
+                cdr = await sessions.process_cdr(fields, opts)
+                if not cdr.ok:
+                    reply.error = cdr.error
+                    reply.reason = cdr.reason
+        except ChargingError as err:
+            return Reply.from_error(err)
+        except Exception as err:  # noqa: BLE001 - an engine fault must still get an answer
+            log.exception("template %s processor %s: engine %s failed", self.template.agent,
+                          proc.id, method)
+            return Reply.from_error(server_error(f"{type(err).__name__}: {err}"))
+        return reply
+
+
+def _dryrun_method(flags: frozenset[str]) -> str | None:
+    """``*dryrun`` alone maps like CGRateS (logs, no engine): report it as authorize."""
+    for flag, method in _CALLS.items():
+        if flag in flags and flag != "*cdrs":
+            return method
+    return "authorize"
+
+
+def _run_fields(proc: Processor, section: str, fields: list[Field], ctx: Ctx,
+                trace: Trace | None) -> None:
+    for fld in fields:
+        result = fld.apply(ctx)
+        if trace is not None:
+            trace.field(proc, section, fld, result)
+        if fld.blocker and result is not SKIPPED:
+            break
