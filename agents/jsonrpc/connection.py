@@ -65,8 +65,7 @@ class RpcConnection(asyncio.Protocol):
 
     # -- asyncio.Protocol ------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not an asyncio.Transport
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:

@@ -192,3 +192,29 @@ async def test_token_required_when_configured(sessions, tmp_path) -> None:
                 assert (await resp.json())["result"] == "Pong"
     finally:
         await service.stop()
+
+
+def test_serves_on_uvloop(sessions, tmp_path) -> None:
+    """chargeway serve runs on uvloop, whose transports are not asyncio.Transport subclasses."""
+    import uvloop
+
+    async def scenario() -> tuple:
+        service = await start(make_ctx(sessions, tmp_path), {"tcp": "127.0.0.1:0", "http": "", "birpc": "127.0.0.1:0"})
+        try:
+            client = await JsonRpcClient.connect("127.0.0.1", service.tcp_port)
+            pong = await client.call("CoreSv1.Ping", {})
+            auth = await client.call("SessionSv1.AuthorizeEvent", AUTH)
+            await client.close()
+            agent = await JsonRpcClient.connect("127.0.0.1", service.birpc_port)
+            for _ in range(100):
+                if sessions.links:
+                    break
+                await asyncio.sleep(0.01)
+            await sessions.links[0].disconnect_session(AUTH["Event"], "FORCED_DISCONNECT")
+            await agent.close()
+            return pong, auth, agent.received_calls[0].method
+        finally:
+            await service.stop()
+
+    assert uvloop.run(scenario()) == ("Pong", {"MaxUsage": 60000000000, "Reason": "INSUFFICIENT_CREDIT"},
+                                      "AgentV1.DisconnectSession")
