@@ -31,6 +31,11 @@ REQ_ACCT = "*radAcct"
 REPLY_CODE = "*radReplyCode"
 
 ACCT_STATUS_TYPE = 40
+ACCT_SESSION_ID = 44
+ACCT_SESSION_TIME = 46
+ACCT_START = 1
+ACCT_STOP = 2
+ACCT_INTERIM = 3
 ACCT_ON = 7
 ACCT_OFF = 8
 NAS_IP_ADDRESS = 4
@@ -85,7 +90,25 @@ class RadiusHandler:
         vars_ = self.vars_for(request)
         if request.port_kind == "auth":
             return await self._access(request, view, vars_)
+        if pkt.get(ACCT_SESSION_TIME) is None and pkt.get_int(ACCT_STATUS_TYPE) in (ACCT_STOP, ACCT_INTERIM):
+            self._add_answer_time(pkt, vars_)
         return await self._accounting(request, view, vars_)
+
+    def _add_answer_time(self, pkt: codec.RadiusPacket, vars_: dict[str, Any]) -> None:
+        """For NASes that omit Acct-Session-Time (Kamailio acc_radius): the open session's AnswerTime."""
+        session_id = pkt.get_str(ACCT_SESSION_ID)
+        if not session_id or self.sessions is None:
+            return
+        try:
+            found = self.sessions.active_sessions({ORIGIN_ID: session_id, ORIGIN_HOST: vars_["OriginHost"]})
+        except Exception as err:      # the usage field then stays missing and the template says so
+            log.warning("session %s: cannot look up its AnswerTime: %s", session_id, err)
+            return
+        for session in found:
+            answer = session.get("AnswerTime") or (session.get("EventStart") or {}).get("AnswerTime")
+            if answer:
+                vars_["AnswerTime"] = answer
+                return
 
     def vars_for(self, request: RadiusRequest) -> dict[str, Any]:
         """Template variables (documented at the top of templates/radius.yaml)."""
@@ -125,7 +148,7 @@ class RadiusHandler:
         elif engine_reply is not None and engine_reply.max_usage == 0:
             code, reason = codec.ACCESS_REJECT, engine_reply.reason or "INSUFFICIENT_CREDIT"
         if code == codec.ACCESS_ACCEPT:
-            password_error = self._check_password(request, view, vars_, engine_reply)
+            password_error = self._check_password(request, view, outcome.vars or vars_, engine_reply)
             if password_error:
                 code, reason = codec.ACCESS_REJECT, password_error
         if code == codec.ACCESS_REJECT:

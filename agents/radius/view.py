@@ -38,6 +38,10 @@ class RadiusMessageView:
         self._cache[name] = found
         return found
 
+    def children(self, path: tuple[str, ...]) -> list["RadiusMessageView"]:
+        """RADIUS attributes do not nest: no group instances to select from."""
+        return []
+
     def first(self, name: str, default: Any = None) -> Any:
         found = self.values((name,))
         return found[0] if found else default

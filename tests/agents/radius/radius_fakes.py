@@ -18,6 +18,7 @@ class FakeOutcome:
     engine_reply: Reply | None = None
     reply: list = field(default_factory=list)
     request: dict = field(default_factory=dict)
+    vars: dict = field(default_factory=dict)
 
 
 class ScriptedRunner:

@@ -228,3 +228,30 @@ async def test_status_server(dictionary):
         client.close()
         await auth.stop()
         await acct.stop()
+
+
+def with_password(view, vars_):
+    return FakeOutcome(engine_reply=Reply(max_usage=30 * 10**9), reply=items(Session_Timeout=30),
+                       vars={**vars_, "UserPassword": "hello"})
+
+
+async def test_pap_and_chap_checked_against_template_password(dictionary):
+    runner = ScriptedRunner(with_password)
+    auth, acct = await start_pair(dictionary, runner)
+    client = UdpClient(auth.address)
+    try:
+        client.send(access_request(20, b"bob", b"hello"))
+        assert codec.parse(await client.recv()).code == codec.ACCESS_ACCEPT
+        client.send(access_request(21, b"bob", b"guess"))
+        reply = codec.parse(await client.recv())
+        assert reply.code == codec.ACCESS_REJECT and reply.get(18) == b"PAP authentication failed"
+        challenge = b"C" * 16
+        for ident, pw, expect in ((22, b"hello", codec.ACCESS_ACCEPT), (23, b"nope", codec.ACCESS_REJECT)):
+            chap = b"\x07" + hashlib.md5(b"\x07" + pw + challenge).digest()
+            body = codec.encode_attributes([(1, b"bob"), (3, chap), (60, challenge)])
+            client.send(bytes((1, ident)) + (20 + len(body)).to_bytes(2, "big") + b"R" * 16 + body)
+            assert codec.parse(await client.recv()).code == expect
+    finally:
+        client.close()
+        await auth.stop()
+        await acct.stop()
