@@ -33,8 +33,19 @@ SET_BALANCE = "*set_balance"
 LOG = "*log"
 DISABLE_ACCOUNT = "*disable_account"
 ENABLE_ACCOUNT = "*enable_account"
+REMOVE_BALANCE = "*remove_balance"
+RESET_TRIGGERS = "*reset_triggers"
+SET_RECURRENT = "*set_recurrent"
+UNSET_RECURRENT = "*unset_recurrent"
+ALLOW_NEGATIVE = "*allow_negative"
+DENY_NEGATIVE = "*deny_negative"
 SUPPORTED_ACTIONS = frozenset({TOPUP, TOPUP_RESET, DEBIT, DEBIT_RESET, RESET_ACCOUNT, SET_BALANCE,
-                               LOG, DISABLE_ACCOUNT, ENABLE_ACCOUNT})
+                               LOG, DISABLE_ACCOUNT, ENABLE_ACCOUNT, REMOVE_BALANCE, RESET_TRIGGERS,
+                               SET_RECURRENT, UNSET_RECURRENT, ALLOW_NEGATIVE, DENY_NEGATIVE})
+# Side-effect actions outside the account (CDR logging, HTTP posts, session control): a plan
+# that lists them still loads; they are skipped with a warning because they move no money.
+SKIPPED_ACTIONS = frozenset({"*cdrlog", "*http_post", "*http_post_async", "*publish_account",
+                             "*alter_sessions", "*force_disconnect_sessions", "*reset_counters"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +246,14 @@ def find_balance(acc: Account, btype: str, p: BalanceParams, now: datetime) -> B
     return None
 
 
+def _matching(ch: AccountChange, btype: str, p: BalanceParams) -> list[Balance]:
+    """Balances an action filter selects (by UUID/ID when given, else all of the type)."""
+    if p.uuid or p.id:
+        found = find_balance(ch.account, btype, p, ch.now)
+        return [found] if found is not None else []
+    return list(ch.account.balances.get(btype, ()))
+
+
 def _require_type(btype: str) -> None:
     if not btype:
         raise mandatory_missing("BalanceType")
@@ -318,5 +337,21 @@ def run_action(ch: AccountChange, action: Any) -> None:
         ch.account_changed = True
     elif kind == LOG:
         log.info("*log %s: %s", ch.account.key, account_to_v2(ch.account))
+    elif kind == REMOVE_BALANCE:
+        for b in _matching(ch, action.balance_type, params):
+            ch.remove_balance(b)
+    elif kind == RESET_TRIGGERS:
+        for t in ch.account.action_triggers:
+            t.executed, t.last_executed = False, None
+        ch.account_changed = True
+    elif kind in (SET_RECURRENT, UNSET_RECURRENT):
+        for t in ch.account.action_triggers:
+            t.recurrent = kind == SET_RECURRENT
+        ch.account_changed = True
+    elif kind in (ALLOW_NEGATIVE, DENY_NEGATIVE):
+        ch.account.allow_negative = kind == ALLOW_NEGATIVE
+        ch.account_changed = True
+    elif kind in SKIPPED_ACTIONS:
+        log.warning("action %s on %s skipped: chargeway does not run it", kind, ch.account.key)
     else:
         raise ChargingError(INVALID_ARGUMENT, f"unsupported action {kind}")

@@ -76,6 +76,31 @@ class AuditMismatch:
     detail: str = ""
 
 
+def _adopt(acc: Account, work: Account) -> None:
+    """Make the live account equal to the worked copy, keeping its Balance objects (callers
+    holding a Balance keep seeing its live value)."""
+    live = {b.uuid: b for b in acc.all_balances()}
+    adopted: dict[str, list[Balance]] = {}
+    for btype, worked in work.balances.items():
+        out = []
+        for wb in worked:
+            lb = live.get(wb.uuid)
+            if lb is None:
+                out.append(wb)
+            else:
+                for f in _BALANCE_FIELDS:
+                    setattr(lb, f, getattr(wb, f))
+                out.append(lb)
+        adopted[btype] = out
+    acc.balances = adopted
+    acc.allow_negative = work.allow_negative
+    acc.disabled = work.disabled
+    acc.action_triggers = work.action_triggers
+
+
+_BALANCE_FIELDS = tuple(f.name for f in dataclasses.fields(Balance))
+
+
 class AccountService:
     """See module docstring. ``rater()`` returns the current Rater (it changes on reload)."""
 
@@ -159,10 +184,7 @@ class AccountService:
         ch = AccountChange(work, ref, self._clock())
         fn(ch)
         self._check_triggers(ch)
-        acc.balances = work.balances
-        acc.allow_negative = work.allow_negative
-        acc.disabled = work.disabled
-        acc.action_triggers = work.action_triggers
+        _adopt(acc, work)
         ch.account = acc
         return ch
 
@@ -262,7 +284,7 @@ class AccountService:
         ch = self._transact(acc, LedgerRef(reason=reason), lambda c: result.append(fn(c)))
         self._accounts[key] = acc
         await self._commit(self._ops(ch), [key])
-        return result[0]
+        return acc.find_balance(result[0].uuid) or result[0]
 
     # --- actions and tariff plans --------------------------------------------------------------
 
@@ -296,8 +318,7 @@ class AccountService:
             staged.append((key, acc, work, ch))
         ops: list[WriteOp] = []
         for key, acc, work, ch in staged:  # nothing failed: now swap every account in
-            acc.balances, acc.allow_negative = work.balances, work.allow_negative
-            acc.disabled, acc.action_triggers = work.disabled, work.action_triggers
+            _adopt(acc, work)
             ch.account = acc
             self._accounts[key] = acc
             ops.extend(self._ops(ch))

@@ -1,0 +1,116 @@
+"""Tariff-plan accounts and actions: AccountActions create accounts, *asap plans top them up
+once per explicit load, triggers recharge low balances, multi-action runs are all or nothing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from engine.accounts import AccountService
+from engine.errors import ChargingError
+
+SECOND = 10**9
+T = "cgrates.org"
+
+
+def balances(acc) -> dict[str, Decimal]:
+    return {f"{b.type}:{b.id}": b.value for b in acc.all_balances()}
+
+
+async def test_apply_tariffplan_creates_accounts_and_runs_asap_actions(service, real_plan):
+    assert await service.apply_tariffplan(real_plan) == 3
+    one = service.get(T, "1001")
+    assert balances(one) == {"*monetary:main": 10, "*voice:free_min": 60 * SECOND}
+    free = next(b for b in one.all_balances() if b.id == "free_min")
+    assert free.destination_ids == {"DST_1002"} and free.weight == 20 and free.expiry is None
+    three = service.get(T, "1003")
+    assert three.allow_negative is True and balances(three) == {}  # *monthly is not *asap
+    assert [t.id for t in service.get(T, "1002").action_triggers] == ["TR_LOW"]
+    reasons = [(e.reason, e.amount) for e in await service.storage.ledger(T, "1001")]
+    assert sorted(reasons) == [("topup_reset", Decimal(10)), ("topup_reset", Decimal(60 * SECOND))]
+
+
+async def test_restart_does_not_rerun_the_plan(service, storage, real_plan, rater_box):
+    """The plan's *asap actions run on the explicit load only, never on a restart."""
+    await service.apply_tariffplan(real_plan)
+    await service.debit_balance(T, "1001", "*monetary", "4", {"ID": "main"})
+    again = AccountService(storage, lambda: rater_box["rater"])
+    await again.start()
+    assert balances(again.get(T, "1001"))["*monetary:main"] == Decimal(6)
+    assert await again.audit(T, "1001") == []
+
+
+async def test_min_balance_trigger_recharges_on_every_descent(service, real_plan):
+    await service.apply_tariffplan(real_plan)
+    await service.debit_balance(T, "1002", "*monetary", "8.5", {"ID": "main"})
+    acc = service.get(T, "1002")
+    assert balances(acc)["*monetary:main"] == Decimal("6.5")  # 1.5 <= 2 -> ACT_RECHARGE +5
+    await service.debit_balance(T, "1002", "*monetary", "5", {"ID": "main"})
+    assert balances(acc)["*monetary:main"] == Decimal("6.5")  # re-armed by the top-up, fired again
+    rows = await service.storage.ledger(T, "1002")
+    fired = [e for e in rows if e.ref == "trigger:TR_LOW"]
+    assert [(e.reason, e.amount) for e in fired] == [("topup", Decimal(5))] * 2
+    assert await service.audit(T, "1002") == []
+
+
+async def test_trigger_state_survives_restart(service, storage, real_plan, rater_box):
+    await service.apply_tariffplan(real_plan)
+    await service.set_balance(T, "1002", "*monetary", "1", {"ID": "main"})
+    acc = service.get(T, "1002")
+    assert balances(acc)["*monetary:main"] == Decimal(6)
+    again = AccountService(storage, lambda: rater_box["rater"])
+    await again.start()
+    [trigger] = again.get(T, "1002").action_triggers
+    assert trigger.threshold_value == 2 and trigger.actions_id == "ACT_RECHARGE"
+
+
+async def test_multi_action_run_is_all_or_nothing(service, real_plan):
+    await service.apply_tariffplan(real_plan)
+    rows_before = len(await service.storage.ledger(T, "1001"))
+    with pytest.raises(ChargingError) as err:
+        await service.execute_actions(T, "1001", "ACT_TWO")  # +3 then -1000: refused
+    assert err.value.code == "INSUFFICIENT_CREDIT"
+    assert balances(service.get(T, "1001"))["*monetary:main"] == 10
+    assert len(await service.storage.ledger(T, "1001")) == rows_before
+
+
+async def test_execute_actions_runs_in_weight_order(service, real_plan):
+    await service.apply_tariffplan(real_plan)
+    await service.set_account(T, "1003", allow_negative=True)
+    await service.execute_actions(T, "1003", "ACT_TWO")
+    assert balances(service.get(T, "1003")) == {"*monetary:main": Decimal(-997)}
+    reasons = [e.reason for e in await service.storage.ledger(T, "1003")]
+    assert reasons == ["topup", "debit"]
+
+
+async def test_disable_and_enable_actions(service, real_plan, make_req):
+    await service.apply_tariffplan(real_plan)
+    await service.execute_actions(T, "1001", "ACT_OFF")
+    acc = service.get(T, "1001")
+    assert acc.disabled
+    with pytest.raises(ChargingError, match="ACCOUNT_DISABLED"):
+        service.plan_debit(acc, make_req(10), partial=True)
+    await service.execute_actions(T, "1001", "ACT_LOG")  # *log changes nothing
+    assert balances(acc)["*monetary:main"] == 10
+
+
+async def test_unknown_actions_and_plans_are_not_found(service, real_plan):
+    await service.apply_tariffplan(real_plan)
+    with pytest.raises(ChargingError) as err:
+        await service.execute_actions(T, "1001", "NO_SUCH")
+    assert err.value.code == "NOT_FOUND"
+    with pytest.raises(ChargingError) as err:
+        await service.set_account(T, "new", action_plan_id="NO_PLAN")
+    assert err.value.code == "NOT_FOUND"
+    assert service.get(T, "new") is None
+    with pytest.raises(ChargingError) as err:
+        await service.execute_actions(T, "ghost", "ACT_LOG")
+    assert err.value.code == "ACCOUNT_NOT_FOUND"
+
+
+async def test_set_account_with_action_plan_runs_it_now(service, real_plan):
+    acc = await service.set_account(T, "2001", action_plan_id="AP_PACKAGE",
+                                    action_triggers_id="TR_LOW")
+    assert balances(acc) == {"*monetary:main": 10, "*voice:free_min": 60 * SECOND}
+    assert [t.unique_id for t in acc.action_triggers] == ["low"]
