@@ -205,3 +205,35 @@ def uac(work: Path, ports: Ports, scenario: str, *, name: str = "uac", calls: in
         "-key", "caller", caller, "-i", "127.0.0.1", "-p", str(ports.uac), "-m", str(calls),
         "-d", str(hold_ms), "-default_behaviors", "all,-abortunexp", "-timeout", "60s",
         "-trace_msg", "-message_file", str(work / f"sipp-{name}-messages.log"), *(extra or [])])
+
+
+@dataclass(frozen=True)
+class SipTrace:
+    """One SIP message in a sipp ``-trace_msg`` log."""
+
+    at: float          # seconds (local clock of the log; compare only with the same log)
+    sent: bool
+    first_line: str
+
+
+def sip_trace(text: str) -> list[SipTrace]:
+    """Parse sipp's message log: a dashed header with a timestamp before each message."""
+    from datetime import datetime
+
+    out: list[SipTrace] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not line.startswith("-----") or i + 3 >= len(lines):
+            continue
+        stamp = datetime.strptime(line.strip("- ").strip(), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        sent = "sent" in lines[i + 1]
+        first = next((x for x in lines[i + 2:i + 5] if x.strip()), "")
+        out.append(SipTrace(stamp, sent, first.strip()))
+    return out
+
+
+def first(trace: list[SipTrace], prefix: str, *, sent: bool | None = None) -> SipTrace:
+    for item in trace:
+        if item.first_line.startswith(prefix) and (sent is None or item.sent == sent):
+            return item
+    raise AssertionError(f"no {prefix!r} in the sipp trace: {[t.first_line for t in trace]}")

@@ -1,0 +1,173 @@
+"""Real Kamailio 5.6 + sipp caller/callee + chargeway (in-process, real engine) over evapi.
+
+Kamailio runs the shipped config/kamailio/kamailio.cfg with our ports; chargeway
+runs through its composition root with this folder's tariff plan:
+  1001: 10.00 monetary, 1005: 0.00, 1006: 0.10; calls to 1002 cost 0.01/s (1 s increments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chargeway.app import Gateway
+from chargeway.config import load_config
+from engine.storage.base import CdrFilter
+from engine.units import SECOND
+
+from .peers import Kamailio, Ports, first, sip_trace, uac, uas
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+TP = Path(__file__).parent / "tp"
+PORTS = Ports()
+
+
+def chargeway_config(tmp: Path) -> Path:
+    config = {
+        "general": {"log_level": "info", "uvloop": False},
+        "tariffplan": {"folder": str(TP), "load_on_start": "always"},
+        "sessions": {"debit_interval": "5s", "min_dur_low_balance": "0s"},
+        "api": {"enabled": False},
+        "diameter": {"enabled": False},
+        "radius": {"enabled": False},
+        "kamailio": {"enabled": True, "evapi_conns": [{"address": f"127.0.0.1:{PORTS.evapi}"}],
+                     "netstrings": True, "reconnect": {"initial": "0.2s", "max": "1s"},
+                     "debit_interval": "5s", "template": "kamailio.yaml"},
+    }
+    path = tmp / "chargeway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def kam(tmp_path: Path):
+    k = Kamailio(tmp_path / "kam", PORTS)
+    k.start()
+    yield k
+    k.stop()
+
+
+@pytest.fixture
+def callee(tmp_path: Path, kam: Kamailio):
+    u = uas(kam.work, PORTS).start()
+    yield u
+    u.stop()
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path, kam: Kamailio):
+    config = load_config(chargeway_config(tmp_path), tmp_path / "data")
+    gw = Gateway(config)
+    await gw.start()
+    agent = gw.services["kamailio"].agent
+    assert await agent.links[0].client.wait_connected(10), "chargeway did not connect to evapi"
+    await asyncio.sleep(0.2)  # Kamailio's evapi:connection-new route has run
+    yield gw
+    await gw.stop()
+
+
+def balance(gw: Gateway, account: str) -> Decimal:
+    return gw.accounts.get("cgrates.org", account).total()
+
+
+async def cdrs_of(gw: Gateway, account: str) -> list:
+    return await gw.storage.query_cdrs(CdrFilter(accounts=[account]))
+
+
+async def run_sipp(sipp, timeout: float = 60) -> int:
+    """sipp blocks; wait for it in a thread so chargeway keeps serving."""
+    sipp.start()
+    return await asyncio.to_thread(sipp.wait, timeout)
+
+
+async def wait_for(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def expected_cost(usage_ns: int) -> Decimal:
+    return Decimal(math.ceil(usage_ns / SECOND)) * Decimal("0.01")
+
+
+async def test_call_is_authorized_started_ended_rated_and_recorded(gateway, kam, callee) -> None:
+    call = uac(kam.work, PORTS, "uac_rr.xml", hold_ms=2500, caller="1001")
+    assert await run_sipp(call) == 0, call.output()
+    [cdr] = await wait_for(lambda: cdrs_of(gateway, "1001"))
+    assert cdr.destination == "1002" and cdr.request_type == "*prepaid"
+    assert 2500 * 10**6 <= cdr.usage < 2700 * 10**6  # Kamailio measures to the millisecond
+    assert cdr.cost == Decimal("0.03")  # 3 started seconds at 0.01
+    assert balance(gateway, "1001") == Decimal("9.97")
+    assert cdr.origin_host == f"127.0.0.1:{PORTS.evapi}"
+    assert not gateway.sessions.active_sessions()
+
+
+async def test_no_credit_is_rejected_with_403(gateway, kam, callee) -> None:
+    call = uac(kam.work, PORTS, "uac_expect_403.xml", caller="1005")
+    assert await run_sipp(call) == 0, call.output()
+    assert "403 Insufficient credit" in call.messages()
+    assert balance(gateway, "1005") == Decimal(0)
+    assert await cdrs_of(gateway, "1005") == []
+
+
+async def test_unknown_account_is_an_engine_error_503(gateway, kam, callee) -> None:
+    call = uac(kam.work, PORTS, "uac_expect_503.xml", caller="9999")
+    assert await run_sipp(call) == 0, call.output()
+    assert "503 CGR_ERROR" in call.messages()
+
+
+async def test_engine_down_is_rejected_with_503(kam, callee) -> None:
+    call = uac(kam.work, PORTS, "uac_expect_503.xml", caller="1001")
+    assert await run_sipp(call) == 0, call.output()
+    assert "503 Charging controller unreachable" in call.messages()
+
+
+async def test_credit_runs_out_mid_call_bye_to_both_sides_on_time(gateway, kam, callee) -> None:
+    # 0.10 at 0.01/s: 10 s of credit.
+    call = uac(kam.work, PORTS, "uac_wait_bye.xml", caller="1006")
+    assert await run_sipp(call, timeout=40) == 0, call.output()
+    caller_log = sip_trace(call.messages())
+    answered = first(caller_log, "SIP/2.0 200", sent=False).at
+    bye_caller = first(caller_log, "BYE", sent=False).at
+    callee_log = sip_trace(callee.messages())
+    bye_callee = first(callee_log, "BYE", sent=False).at
+    assert 9.0 <= bye_caller - answered <= 11.0, bye_caller - answered
+    assert abs(bye_callee - bye_caller) < 0.5
+    [cdr] = await wait_for(lambda: cdrs_of(gateway, "1006"))
+    assert cdr.cost == Decimal("0.10") and balance(gateway, "1006") == Decimal(0)
+    assert 9 * SECOND <= cdr.usage <= 10 * SECOND
+
+
+async def test_kamailio_restart_mid_call_reconnects_and_settles(gateway, kam, callee) -> None:
+    call = uac(kam.work, PORTS, "uac_rr.xml", hold_ms=6000, caller="1001",
+               extra=["-recv_timeout", "20000"])
+    call.start()
+    agent = gateway.services["kamailio"].agent
+    link = agent.links[0]
+    await wait_for(lambda: asyncio.sleep(0, result=bool(link.calls)))
+    origin_id = next(iter(link.calls))
+    answered_at = link.calls[origin_id].answered_at
+    await asyncio.sleep(2)
+    kam.stop()
+    stopped_at = time.time()
+    kam.start()
+    assert await asyncio.to_thread(call.wait, 40) == 0, call.output()
+    [cdr] = await wait_for(lambda: cdrs_of(gateway, "1001"))
+    assert cdr.origin_id == origin_id
+    # The lost dialog was settled up to when Kamailio went away.
+    assert abs(cdr.usage / SECOND - (stopped_at - answered_at)) < 0.5
+    assert cdr.cost == expected_cost(cdr.usage)
+    assert balance(gateway, "1001") == Decimal(10) - cdr.cost
+    assert link.client.connects == 2 and not link.calls
+    assert not gateway.sessions.active_sessions()
