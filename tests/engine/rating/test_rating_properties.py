@@ -1,0 +1,114 @@
+"""Properties that must hold for any rate: a longer call never costs less, a credit is never
+overspent, the credit that paid for a call buys at least that call again, pieces add up."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.rating import Rater, RatingRequest
+from engine.tariffplan.model import (
+    Destination,
+    DestinationRate,
+    Rate,
+    RateSlot,
+    RatingPlanBinding,
+    RatingProfile,
+    TariffPlan,
+)
+
+SECOND = 1_000_000_000
+START = datetime(2025, 1, 6, 10, 0, tzinfo=timezone.utc)
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+money = st.decimals(min_value=0, max_value=5, places=3, allow_nan=False, allow_infinity=False)
+seconds = st.sampled_from([1, 2, 5, 6, 10, 15, 30, 60])
+
+
+@st.composite
+def plans(draw: st.DrawFn, *, groups: bool = True, methods: tuple[str, ...] = ("*up", "*down", "*middle"),
+          decimals: st.SearchStrategy[int] = st.integers(0, 6)) -> TariffPlan:
+    count = draw(st.integers(1, 3)) if groups else 1
+    starts = sorted(draw(st.sets(st.sampled_from([30, 60, 90, 120, 300]), min_size=count - 1,
+                                 max_size=count - 1)))
+    slots = []
+    for index, start in enumerate([0, *starts]):
+        slots.append(RateSlot(draw(money) if index == 0 else Decimal(0), draw(money),
+                              draw(seconds) * SECOND, draw(seconds) * SECOND, start * SECOND))
+    dr = DestinationRate("DR", "DST", "RT", draw(st.sampled_from(methods)), draw(decimals), Decimal(0), "")
+    return TariffPlan(
+        destinations={"DST": Destination("DST", ("1002",))},
+        rates={"RT": Rate("RT", tuple(slots))},
+        destination_rates={"DR": (dr,)},
+        rating_plans={"RP": (RatingPlanBinding("RP", "DR", "*any", Decimal(10)),)},
+        rating_profiles={"cgrates.org:call:1001": (
+            RatingProfile("cgrates.org", "call", "1001", datetime(2014, 1, 1, tzinfo=timezone.utc), "RP", ()),)},
+    )
+
+
+def req(usage: int, offset: int = 0) -> RatingRequest:
+    return RatingRequest("cgrates.org", "call", "1001", "1002", START, usage, offset=offset)
+
+
+@SETTINGS
+@given(plans(), st.integers(0, 900), st.integers(0, 900), st.booleans())
+def test_cost_is_monotone_in_usage(plan: TariffPlan, a: int, b: int, compat: bool) -> None:
+    rater = Rater(plan, cgrates_compat=compat)
+    short, long = sorted((a, b))
+    assert rater.rate(req(short * SECOND)).cost <= rater.rate(req(long * SECOND)).cost
+
+
+@SETTINGS
+@given(plans(), st.integers(1, 900), st.integers(0, 900), st.booleans())
+def test_credit_that_paid_for_a_call_buys_it_again(plan: TariffPlan, used: int, extra: int, compat: bool) -> None:
+    rater = Rater(plan, cgrates_compat=compat)
+    paid = rater.rate(req(used * SECOND))
+    aligned = paid.rated_usage
+    answer = rater.max_affordable(req(aligned + extra * SECOND), rater.rate(req(aligned)).cost)
+    assert answer.usage >= aligned
+
+
+@SETTINGS
+@given(plans(), st.integers(1, 3600), money, st.booleans())
+def test_affordable_usage_never_overspends_and_is_maximal(plan: TariffPlan, asked: int, credit: Decimal,
+                                                         compat: bool) -> None:
+    rater = Rater(plan, cgrates_compat=compat)
+    answer = rater.max_affordable(req(asked * SECOND), credit)
+    assert 0 <= answer.usage <= asked * SECOND
+    if answer.usage:
+        assert rater.rate(req(answer.usage)).cost == answer.cost <= credit
+    if answer.usage < asked * SECOND:
+        # one more nanosecond needs one more increment, which the credit cannot pay
+        assert rater.rate(req(answer.usage + 1)).cost > credit
+
+
+@SETTINGS
+@given(plans(methods=("*up",), decimals=st.just(12)), st.integers(0, 600), st.integers(0, 600))
+def test_pieces_add_up_to_the_whole_call(plan: TariffPlan, first: int, second: int) -> None:
+    rater = Rater(plan)
+    head = rater.rate(req(first * SECOND))
+    tail_start = head.rated_usage
+    tail = rater.rate(RatingRequest("cgrates.org", "call", "1001", "1002", START, second * SECOND,
+                                    offset=tail_start))
+    whole = rater.rate(req(tail_start + second * SECOND))
+    assert head.raw_cost + tail.raw_cost == whole.raw_cost
+
+
+@SETTINGS
+@given(plans(methods=("*up",)), st.integers(0, 900))
+def test_rounding_modes_bracket_the_exact_cost(plan: TariffPlan, used: int) -> None:
+    base = plan.destination_rates["DR"][0]
+    results = {}
+    for method in ("*down", "*middle", "*up"):
+        variant = TariffPlan(**{**{f: getattr(plan, f) for f in plan.__dataclass_fields__},
+                               "destination_rates": {"DR": (DestinationRate(
+                                   "DR", "DST", "RT", method, base.rounding_decimals, Decimal(0), ""),)}})
+        results[method] = Rater(variant).rate(req(used * SECOND))
+    exact = Decimal(results["*up"].raw_cost.numerator) / Decimal(results["*up"].raw_cost.denominator)
+    step = Decimal(1).scaleb(-base.rounding_decimals)
+    assert results["*down"].cost <= results["*middle"].cost <= results["*up"].cost
+    assert results["*down"].cost <= exact <= results["*up"].cost
+    assert results["*up"].cost - results["*down"].cost <= step
