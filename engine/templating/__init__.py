@@ -9,12 +9,12 @@ See templates/README.md for the syntax. Public API::
 
 from engine.templating.compiler import Processor, Template
 from engine.templating.errors import TemplateError, TemplateFieldError
-from engine.templating.loader import load_template
+from engine.templating.loader import load_template, parse_template
 from engine.templating.replybuilder import ReplyBuilder, ReplyItem
 from engine.templating.runner import Outcome, TemplateRunner
 from engine.templating.view import DictView, MessageView
 
 __all__ = [
     "DictView", "MessageView", "Outcome", "Processor", "ReplyBuilder", "ReplyItem", "Template",
-    "TemplateError", "TemplateFieldError", "TemplateRunner", "load_template",
+    "TemplateError", "TemplateFieldError", "TemplateRunner", "load_template", "parse_template",
 ]

@@ -167,7 +167,7 @@ class _Compiler:
             raise self.err(line, "processor needs an id")
         filters = self.filters(raw.get("filters"), _line(raw, "filters") or line, f"processor {pid}")
         flags = self.flags(raw.get("flags"), _line(raw, "flags") or line, pid)
-        types = [f for f in flags if f in REQUEST_TYPES and f != "*cdrs"]
+        types = [f for f in flags if f in REQUEST_TYPES and f not in ("*cdrs", "*dryrun")]
         if len(types) > 1:
             raise self.err(_line(raw, "flags"),
                            f"processor {pid}: one request type only, got {', '.join(types)}")
@@ -175,6 +175,8 @@ class _Compiler:
             request_type = types[0]
         elif "*cdrs" in flags:
             request_type = "*cdrs"
+        elif "*dryrun" in flags:
+            request_type = "*dryrun"
         else:
             request_type = "*none"
         tz_name = raw.get("timezone") or ""
@@ -327,6 +329,8 @@ class _Compiler:
             raise self.err(_line(raw, "strip"), f"{where}: strip must be one of {_STRIP[1:]}")
         if kind == "*filler" and not width:
             raise self.err(line, f"{where}: *filler needs a width")
+        if kind == "*filler" and not padding:
+            padding = "*right"
         layout = raw.get("layout")
         if layout is not None and not isinstance(layout, str):
             raise self.err(_line(raw, "layout"), f"{where}: layout must be text")

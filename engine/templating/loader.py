@@ -20,3 +20,9 @@ def load_template(path: str | Path, agent: str | None = None) -> Template:
         from engine.templating.cgrates_import import from_cgrates
         src = from_cgrates(src, file, agent)
     return compile_template(src, file, agent)
+
+
+def parse_template(text: str, agent: str | None = None, *, file: str = "<template>") -> Template:
+    """Compile YAML text (tests, templates embedded in config)."""
+    from engine.templating.source import parse_yaml
+    return compile_template(parse_yaml(text, file), file, agent)

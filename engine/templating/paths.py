@@ -164,23 +164,23 @@ def _selector(seg: Segment) -> Callable[[list], list]:
 def compile_getter(parsed: ParsedPath) -> Getter:
     """An accessor for a read path: plain names go straight to ``values``."""
     root = parsed.root
-    if root == "*rep":
-        if parsed.has_selectors:
-            raise PathError(f"selectors are not supported when reading *rep ({parsed.text})")
-        names = parsed.names
-        return lambda ctx: ctx.rep.values(names)
     segs = parsed.segments
     leaf_index: int | None = None
     if segs[-1].index is not None:
         leaf_index = segs[-1].index
         segs = segs[:-1] + (Segment(segs[-1].name),)
-    if not any(s.index is not None or s.match_path is not None for s in segs):
+    plain_names = not any(s.index is not None or s.match_path is not None for s in segs)
+    if root == "*rep" and not plain_names:
+        raise PathError(f"only a last-segment [N] selector works when reading *rep ({parsed.text})")
+    if plain_names:
         names = tuple(s.name for s in segs)
-        if root in ("*req", "*oreq"):
+        if root == "*rep":
+            getter: Getter = lambda ctx: ctx.rep.values(names)  # noqa: E731
+        elif root in ("*req", "*oreq"):
             def plain(ctx: Ctx) -> list:
                 req = ctx.req
                 return req.values(names) if req is not None else []
-            getter: Getter = plain
+            getter = plain
         else:
             getter = _dict_getter(root, names)
     else:

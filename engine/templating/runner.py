@@ -125,10 +125,8 @@ class TemplateRunner:
         if proc.tenant and "Tenant" not in ctx.cgreq:
             ctx.cgreq["Tenant"] = proc.tenant
         kind = proc.request_type
-        dry = dry or kind == "*dryrun"
-        method = _CALLS.get(kind)
-        if kind == "*dryrun":
-            method = _dryrun_method(proc.flags)
+        dry = dry or "*dryrun" in proc.flags
+        method = "authorize" if kind == "*dryrun" else _CALLS.get(kind)
         if trace is not None:
             trace.call(proc, method, ctx.cgreq, ctx.opts, dry)
         if "*log" in proc.flags:
@@ -178,14 +176,6 @@ class TemplateRunner:
                           proc.id, method)
             return Reply.from_error(server_error(f"{type(err).__name__}: {err}"))
         return reply
-
-
-def _dryrun_method(flags: frozenset[str]) -> str | None:
-    """``*dryrun`` alone maps like CGRateS (logs, no engine): report it as authorize."""
-    for flag, method in _CALLS.items():
-        if flag in flags and flag != "*cdrs":
-            return method
-    return "authorize"
 
 
 def _run_fields(proc: Processor, section: str, fields: list[Field], ctx: Ctx,
