@@ -114,13 +114,22 @@ _json_enc = msgspec.json.Encoder(decimal_format="number")
 _json_dec = msgspec.json.Decoder(float_hook=Decimal)
 
 
+_last_ts: tuple[datetime | None, str | None] = (None, None)
+
+
 def ts_text(value: datetime | None) -> str | None:
-    """Fixed-width UTC ISO text, so string order is time order in SQL."""
+    """Fixed-width UTC ISO text, so string order is time order in SQL. The last conversion
+    is remembered: a batch's ledger rows usually share one timestamp."""
+    global _last_ts
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    last_value, last_text = _last_ts
+    if value is last_value:
+        return last_text
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    text = aware.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    _last_ts = (value, text)
+    return text
 
 
 def ts_parse(text: str | None) -> datetime | None:
@@ -154,6 +163,19 @@ class _Job:
 
 
 _STOP = object()
+
+
+class _JobFailed(Exception):
+    """Internal: a job failed on the fast path; the batch is redone job by job."""
+
+
+_LEDGER_INSERT = ("INSERT INTO ledger (ts, tenant, account, balance_uuid, balance_id, balance_type, "
+                  "amount, value_after, reason, cgrid, run_id, ref) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+
+
+def _ledger_params(e: LedgerEntry) -> tuple:
+    return (ts_text(e.ts), e.tenant, e.account, e.balance_uuid, e.balance_id, e.balance_type,
+            str(e.amount), str(e.value_after), e.reason, e.cgrid, e.run_id, e.ref)
 
 
 class SqliteStorage(Storage):
@@ -248,17 +270,15 @@ class SqliteStorage(Storage):
             conn.close()
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        """One transaction for the whole batch. Fast path: no savepoints, ledger rows in one
+        ``executemany``. If any job fails, roll back and redo the batch with one SAVEPOINT per
+        job, so only the failing job's ops are dropped."""
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    job.result = [self._apply(conn, op) for op in job.ops]
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO job")
-                    job.error = exc
-                conn.execute("RELEASE job")
-            conn.execute("COMMIT")
+            try:
+                self._run_fast(conn, batch)
+            except _JobFailed:
+                conn.execute("ROLLBACK")
+                self._run_isolated(conn, batch)
             self.stats.transactions += 1
         except Exception as exc:  # the commit itself failed: nothing of this batch is durable
             log.exception("sqlite batch of %d jobs failed", len(batch))
@@ -278,14 +298,44 @@ class SqliteStorage(Storage):
             except RuntimeError:  # that loop is closed: nobody is waiting any more
                 pass
 
+    def _run_fast(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        ledger_rows: list[tuple] = []
+        for job in batch:
+            try:
+                results = []
+                for op in job.ops:
+                    if type(op) is AppendLedger:
+                        ledger_rows.append(_ledger_params(op.entry))
+                        results.append(None)
+                    else:
+                        results.append(self._apply(conn, op))
+                job.result = results
+            except Exception as exc:
+                raise _JobFailed() from exc
+        if ledger_rows:
+            try:
+                conn.executemany(_LEDGER_INSERT, ledger_rows)
+            except Exception as exc:
+                raise _JobFailed() from exc
+        conn.execute("COMMIT")
+
+    def _run_isolated(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        for job in batch:
+            job.result = None
+            conn.execute("SAVEPOINT job")
+            try:
+                job.result = [self._apply(conn, op) for op in job.ops]
+            except Exception as exc:
+                conn.execute("ROLLBACK TO job")
+                job.error = exc
+            conn.execute("RELEASE job")
+        conn.execute("COMMIT")
+
     def _apply(self, conn: sqlite3.Connection, op: Any) -> Any:
         if isinstance(op, AppendLedger):
-            e = op.entry
-            conn.execute(
-                "INSERT INTO ledger (ts, tenant, account, balance_uuid, balance_id, balance_type, "
-                "amount, value_after, reason, cgrid, run_id, ref) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (ts_text(e.ts), e.tenant, e.account, e.balance_uuid, e.balance_id, e.balance_type,
-                 str(e.amount), str(e.value_after), e.reason, e.cgrid, e.run_id, e.ref))
+            conn.execute(_LEDGER_INSERT, _ledger_params(op.entry))
             return None
         if isinstance(op, PutBalance):
             b = op.row
@@ -353,8 +403,9 @@ class SqliteStorage(Storage):
         loop = asyncio.get_running_loop()
         job = _Job(ops=list(ops), future=loop.create_future(), loop=loop)
         self._queue.put(job)
-        # shield: if the caller is cancelled the write still completes (memory already changed)
-        return await asyncio.shield(job.future)
+        # A cancelled caller cancels only its wait: the job is queued and still commits
+        # (the in-memory change it mirrors has already happened).
+        return await job.future
 
     async def write(self, ops: Sequence[WriteOp]) -> list[Any]:
         if not ops:
