@@ -554,6 +554,7 @@ def _load_file(name: str, path: Path, handler: Callable[[list[str], int, str], N
                done: int, total: int, progress: ProgressCallback | None) -> int:
     width = len(COLUMNS[name])
     header = ",".join(COLUMNS[name])
+    finished = done + path.stat().st_size
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             line_no = 0
@@ -581,5 +582,5 @@ def _load_file(name: str, path: Path, handler: Callable[[list[str], int, str], N
     except OSError as err:
         raise TariffPlanError(name, 0, "", f"cannot read: {err.strerror}") from None
     if progress is not None:
-        progress(name, done, total)
-    return done
+        progress(name, finished, total)
+    return finished
