@@ -1,0 +1,1 @@
+"""Sessions: the engine API agents call (authorize/initiate/update/terminate/CDR)."""

@@ -1,0 +1,159 @@
+"""The money side of a session run: price, reserve, settle — through AccountService only.
+
+Every debit carries a ledger reference ``(cgrid, run_id, ref)`` so the ledger
+alone tells what a session has paid: after a crash, ``charges_from_ledger``
+rebuilds each run's charges and ``settle`` (which charges only the difference to
+the exact price of the whole call) can then never debit twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Sequence
+
+from engine.accounts.debit import BalanceCharge
+from engine.accounts.actions import LedgerRef
+from engine.errors import ACCOUNT_NOT_FOUND, INSUFFICIENT_CREDIT, RATING_PLAN_NOT_FOUND, UNAUTHORIZED_DESTINATION, ChargingError
+from engine.event import VOICE, ChargingEvent
+from engine.rating.rater import RatingRequest
+from engine.sessions.session import RunState
+
+# Ledger ``ref`` prefixes written by sessions.
+REF_DEBIT = "debit"
+REF_SETTLE = "settle"
+REF_REFUND = "refund"
+
+# Rating failures that refuse a call (reply MaxUsage 0 with this reason).
+RATING_REFUSALS = frozenset({UNAUTHORIZED_DESTINATION, RATING_PLAN_NOT_FOUND})
+
+
+@dataclass(slots=True)
+class Settled:
+    """Outcome of charging a whole run: money it cost and the CGRateS EventCost."""
+
+    cost: Decimal | None
+    details: Any = None
+    error: str = ""
+
+
+def piece_request(event: ChargingEvent, start: datetime, usage: int, offset: int = 0,
+                  cost_so_far: Decimal = Decimal(0)) -> RatingRequest:
+    """The rating request for ``usage`` starting ``offset`` into a call that began at ``start``."""
+    when = start + timedelta(microseconds=offset // 1000) if event.tor == VOICE and offset else start
+    return RatingRequest(tenant=event.tenant, category=event.category, subject=event.subject,
+                         destination=event.destination, start=when, usage=usage, tor=event.tor,
+                         offset=offset, cost_so_far=cost_so_far)
+
+
+class Billing:
+    """Thin policy over AccountService and the current Rater for session runs."""
+
+    def __init__(self, accounts: Any, rater: Callable[[], Any], storage: Any) -> None:
+        self.accounts = accounts
+        self.rater = rater
+        self.storage = storage
+
+    def account(self, event: ChargingEvent) -> Any:
+        account = self.accounts.get(event.tenant, event.account)
+        if account is None:
+            raise ChargingError(ACCOUNT_NOT_FOUND, reason=f"no account {event.tenant}:{event.account}")
+        return account
+
+    def max_usage(self, event: ChargingEvent, start: datetime, requested: int, *, offset: int = 0,
+                  cost_so_far: Decimal = Decimal(0)) -> tuple[int, str]:
+        """What the account can afford of ``requested`` now, and why it is less (pure)."""
+        account = self.account(event)
+        plan = self.accounts.plan_debit(account, piece_request(event, start, requested, offset, cost_so_far),
+                                        partial=True)
+        return min(int(plan.usage), requested), plan.reason
+
+    async def reserve(self, cgrid: str, run: RunState, start: datetime, usage: int,
+                      extra_ops: Sequence[Any] = ()) -> tuple[int, str]:
+        """Debit the next ``usage`` of a prepaid run (or what is affordable of it).
+
+        Returns (granted, reason). Reservations ARE debits, so every other session
+        on the account sees them at once. The grant is planned first and the ledger
+        reference records it (``debit:<seq>:<usage>``), so the ledger alone can
+        rebuild a run after a crash; planning and debiting happen without an
+        ``await`` in between, so the debit takes exactly the planned grant."""
+        if usage <= 0:
+            return 0, ""
+        account = self.account(run.event)
+        req = piece_request(run.event, start, usage, run.reserved, run.cost)
+        plan = self.accounts.plan_debit(account, req, partial=True)
+        granted = min(int(plan.usage), usage)
+        if granted <= 0:
+            if extra_ops:
+                await self.storage.write(list(extra_ops))
+            return 0, plan.reason or INSUFFICIENT_CREDIT
+        seq = run.debits + 1
+        if granted < usage:
+            req = piece_request(run.event, start, granted, run.reserved, run.cost)
+        done = await self.accounts.debit(account, req, partial=True, extra_ops=extra_ops,
+                                         ref=LedgerRef("session debit", cgrid, run.run_id,
+                                                       f"{REF_DEBIT}:{seq}:{granted}"))
+        run.debits = seq
+        run.reserved += granted
+        run.cost += Decimal(done.cost)
+        run.charges.extend(done.parts)
+        return granted, plan.reason
+
+    async def settle(self, cgrid: str, run: RunState, start: datetime, total: int,
+                     extra_ops: Sequence[Any] = ()) -> Settled:
+        """Charge the run exactly for ``total`` usage: refund or debit the difference to what
+        it paid (postpaid: it paid nothing yet, so the whole call is debited)."""
+        account = self.account(run.event)
+        whole = piece_request(run.event, start, total)
+        result = await self.accounts.settle(account, whole, list(run.charges),
+                                            LedgerRef("session settle", cgrid, run.run_id, f"{REF_SETTLE}:{total}"),
+                                            extra_ops=extra_ops)
+        run.charges = list(result.plan.parts)
+        run.cost = Decimal(result.cost)
+        run.reserved = total
+        return Settled(cost=Decimal(result.cost), details=event_cost_of(result.plan, cgrid, run.run_id))
+
+    def price(self, event: ChargingEvent, start: datetime, usage: int) -> Any:
+        """Rate only (GetCost, *rated checks): the rater's CostResult."""
+        return self.rater().rate(piece_request(event, start, usage))
+
+
+def event_cost_of(plan: Any, cgrid: str, run_id: str) -> Any:
+    """CGRateS EventCost of what a plan rated (None when unit balances paid all of it)."""
+    rating = getattr(plan, "rating", None)
+    if rating is None or not hasattr(rating, "to_event_cost"):
+        return None
+    return rating.to_event_cost(cgrid=cgrid, run_id=run_id)
+
+
+@dataclass(slots=True)
+class LedgerView:
+    """What one run paid according to the ledger (the truth after a crash)."""
+
+    charges: list[BalanceCharge]
+    debits: int = 0          # session debits made
+    reserved: int = 0        # usage those debits granted
+    settled_usage: int | None = None  # total usage of a settle already applied
+
+
+def charges_from_ledger(entries: Iterable[Any], cgrid: str, run_id: str) -> LedgerView:
+    """Rebuild a run from its ledger rows. Ledger amounts are signed from the balance's
+    side (a debit is negative); a charge is the opposite. Unit balances carry usage 1:1."""
+    view = LedgerView(charges=[])
+    grants: dict[str, int] = {}
+    for e in entries:
+        if e.cgrid != cgrid or e.run_id != run_id:
+            continue
+        kind, _, rest = e.ref.partition(":")
+        if kind == REF_DEBIT:
+            seq, _, usage = rest.partition(":")
+            grants[seq] = int(usage or 0)
+        elif kind == REF_SETTLE:
+            view.settled_usage = int(rest or 0)
+        amount = -Decimal(e.amount)
+        usage_part = int(amount) if e.balance_type != "*monetary" else 0
+        view.charges.append(BalanceCharge(e.balance_uuid, e.balance_id, e.balance_type, amount, usage=usage_part))
+    view.debits = len(grants)
+    view.reserved = sum(grants.values())
+    return view

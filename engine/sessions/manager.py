@@ -1,0 +1,673 @@
+"""SessionManager: the engine API every agent calls (authorize, initiate, update, terminate, CDR).
+
+Money rules it keeps:
+- A reservation IS a debit (through AccountService), so concurrent sessions on one
+  account always see each other's reservations; terminate settles to the exact
+  price of the whole call (refunding the unused part of the last reservation).
+- Nothing is acknowledged before it is durable: every method returns only after
+  storage committed the debit/CDR it made.
+- Crash safety: the session snapshot commits in the same transaction as its first
+  debit; every debit's ledger row names the session, run and granted usage, so
+  after ``kill -9`` the ledger alone rebuilds what each run paid; a settle is
+  idempotent given that; a ``term:<CGRID>`` key commits with the CDRs so a repeated
+  terminate or CDR never charges twice.
+
+Timers (debit loop, credit cut-off, low-balance warning, TTL) live in
+``engine.sessions.supervisor``; this module is the request side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Mapping
+
+from engine.accounts.debit import BalanceCharge
+from engine.agent_link import AgentLink
+from engine.cdrs.model import COST_SOURCE_CDRS, COST_SOURCE_SESSIONS, cdr_from_event
+from engine.cdrs.service import CdrService
+from engine.errors import (
+    ACCOUNT_DISABLED, ACCOUNT_NOT_FOUND, CAUSE_FORCED_DISCONNECT, EXISTS, INSUFFICIENT_CREDIT,
+    INVALID_ARGUMENT, NOT_FOUND, ChargingError, mandatory_missing,
+)
+from engine.event import (
+    ACCOUNT, CGRID, ORIGIN_HOST, ORIGIN_ID, POSTPAID, PSEUDOPREPAID, RATED, USAGE, ChargingEvent,
+    EventDefaults,
+)
+from engine.reply import Reply
+from engine.sessions.billing import RATING_REFUSALS, Billing, Settled, charges_from_ledger
+from engine.sessions.chargers import run_profiles, select_runs
+from engine.sessions.clock import Clock, LoopClock
+from engine.sessions.config import SessionsConfig
+from engine.sessions.filters import compile_filters, match_all
+from engine.sessions.session import (
+    ACTIVE, CLOSED, PREPAID_TYPES, RunState, Session, decode_session, encode_session,
+)
+from engine.sessions.supervisor import Supervisor
+from engine.storage.base import DeleteSession, MarkProcessed, PutSession
+from engine.units import parse_duration
+
+__all__ = ["SessionManager", "SessionsConfig"]
+
+log = logging.getLogger("chargeway.sessions")
+
+OPT_DEBIT_INTERVAL = "*sessionsDebitInterval"
+OPT_TTL = "*sessionsTTL"
+OPT_CHARGEABLE = "*sessionsChargeable"
+OPT_RUN_IDS = "RunIDs"
+
+CHARGED_TYPES = frozenset({*PREPAID_TYPES, PSEUDOPREPAID, POSTPAID})
+_PROTECTED = frozenset({CGRID, ORIGIN_HOST, ORIGIN_ID, USAGE, "LastUsed", "TotalUsage"})
+_CLOSED_MEMORY = 100_000
+
+
+def _term_key(cgrid: str) -> str:
+    return f"term:{cgrid}"
+
+
+def _charged_key(cgrid: str, run_id: str) -> str:
+    return f"charged:{cgrid}:{run_id}"
+
+
+def _flag(value: Any, default: bool = True) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() not in ("false", "0", "no", "off")
+
+
+class SessionManager:
+    """See module docstring. Construct, ``await start()``, register agent links, serve."""
+
+    def __init__(self, accounts: Any, rater: Any, storage: Any, config: SessionsConfig | None = None,
+                 defaults: EventDefaults = EventDefaults(), *, cdr_config: Mapping[str, Any] | None = None,
+                 cdrs: CdrService | None = None, clock: Clock | None = None) -> None:
+        self.accounts = accounts
+        self.rater = rater
+        self.storage = storage
+        self.config = config or SessionsConfig()
+        self.defaults = defaults
+        self.clock: Clock = clock or LoopClock()
+        self.billing = Billing(accounts, rater, storage)
+        self.cdrs = cdrs or CdrService(storage, cdr_config)
+        self.sessions: dict[str, Session] = {}
+        self.links: dict[str, AgentLink] = {}
+        self._closed: OrderedDict[str, None] = OrderedDict()
+        self.supervisor = Supervisor(self)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start exporters and recover the sessions a previous process left open."""
+        await self.cdrs.start()
+        await self._recover()
+
+    async def stop(self) -> None:
+        """Stop timers; open sessions stay persisted and are recovered by the next start."""
+        for session in self.sessions.values():
+            session.cancel_timers()
+        await self.supervisor.stop()
+        await self.cdrs.stop()
+
+    async def idle(self) -> None:
+        """Wait until no background work (loop debits, disconnects) is running (tests, shutdown)."""
+        await self.supervisor.idle()
+
+    def register_link(self, link: AgentLink) -> None:
+        self.links[link.name] = link
+
+    def unregister_link(self, link: AgentLink) -> None:
+        if self.links.get(link.name) is link:
+            del self.links[link.name]
+
+    # --- parsing helpers ---------------------------------------------------------------------
+
+    def _event(self, fields: Mapping[str, Any]) -> ChargingEvent:
+        if not isinstance(fields, Mapping):
+            raise ChargingError(INVALID_ARGUMENT, "event must be a mapping of CGRateS fields")
+        return ChargingEvent.from_fields(fields, self.defaults)
+
+    @staticmethod
+    def _need(event: ChargingEvent, *names: str) -> None:
+        missing = [n for n in names if not getattr(event, _ATTR[n])]
+        if missing:
+            raise mandatory_missing(*missing)
+
+    def _requested(self, event: ChargingEvent) -> int:
+        usage = event.usage if event.usage is not None and event.usage > 0 else self.config.usage_for(event.tor)
+        return self.config.cap(event.tor, usage)
+
+    def _runs(self, event: ChargingEvent, opts: Mapping[str, Any]) -> list[RunState]:
+        """One RunState per charging run (the ``*default`` run unless Chargers.csv adds others)."""
+        plan = getattr(self.rater(), "plan", None)
+        only = opts.get(OPT_RUN_IDS)
+        if isinstance(only, str):
+            only = [only]
+        selected = select_runs(run_profiles(plan, event.tenant), event.to_fields(), only)
+        if not selected:
+            raise ChargingError(NOT_FOUND, reason="no charging run matches the event")
+        return [RunState(run_id=f["RunID"], event=ChargingEvent.from_fields(f, self.defaults)) for f in selected]
+
+    def _interval(self, opts: Mapping[str, Any]) -> int:
+        value = opts.get(OPT_DEBIT_INTERVAL)
+        return self.config.debit_interval if value is None else max(0, parse_duration(value))
+
+    def _balance(self, event: ChargingEvent) -> Decimal | None:
+        """Money left on the account's monetary balances (for agents that report it)."""
+        account = self.accounts.get(event.tenant, event.account)
+        if account is None:
+            return None
+        return sum((b.value for b in account.balances.get("*monetary", ())), Decimal(0))
+
+    def _start_time(self, event: ChargingEvent) -> datetime:
+        return event.start_time or self.clock.now()
+
+    # --- authorize ---------------------------------------------------------------------------
+
+    async def authorize(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None) -> Reply:
+        """Max usage the account can afford now, capped at the requested (or default) usage.
+
+        No credit is ``max_usage=0`` with the reason, not an error (agents refuse on 0)."""
+        opts = opts or {}
+        event = self._event(fields)
+        self._need(event, ACCOUNT)
+        requested = self._requested(event)
+        start = self._start_time(event)
+        grants: dict[str, int] = {}
+        reasons: dict[str, str] = {}
+        for run in self._runs(event, opts):
+            if run.event.request_type in (*PREPAID_TYPES, PSEUDOPREPAID) and _flag(opts.get(OPT_CHARGEABLE)):
+                grants[run.run_id], reasons[run.run_id] = self.billing.max_usage(run.event, start, requested)
+            else:
+                grants[run.run_id], reasons[run.run_id] = requested, ""
+        return self._limited_reply(grants, reasons, requested, event)
+
+    def _limited_reply(self, grants: dict[str, int], reasons: dict[str, str], requested: int,
+                       event: ChargingEvent) -> Reply:
+        run_id = min(grants, key=lambda r: grants[r])
+        usage = grants[run_id]
+        reason = reasons[run_id] if usage < requested else ""
+        if usage < requested and not reason:
+            reason = INSUFFICIENT_CREDIT
+        return Reply(max_usage=usage, reason=reason, run_max_usage=dict(grants), balance=self._balance(event),
+                     final_units=usage < requested and reason != "")
+
+    # --- initiate ----------------------------------------------------------------------------
+
+    async def initiate(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None,
+                       link: AgentLink | None = None) -> Reply:
+        """Open a session: reserve the first debit interval (loop mode) or the requested usage
+        (manual mode, ``*sessionsDebitInterval: 0``) and return the max usage granted."""
+        opts = dict(opts or {})
+        event = self._event(fields)
+        self._need(event, ORIGIN_ID, ACCOUNT)
+        if event.cgrid in self.sessions or event.cgrid in self._closed:
+            raise ChargingError(EXISTS, reason=f"session {event.cgrid} already exists")
+        if link is not None and link.name not in self.links:
+            self.register_link(link)
+        runs = self._runs(event, opts)
+        now_wall, now_mono = self.clock.now(), self.clock.monotonic()
+        ttl_opt = opts.get(OPT_TTL)
+        session = Session(
+            cgrid=event.cgrid, start_fields=event.to_fields(), opts=opts, runs=runs,
+            started_wall=event.start_time or now_wall, initiated_wall=now_wall, started_mono=now_mono,
+            debit_interval=self._interval(opts),
+            ttl=self.config.session_ttl if ttl_opt is None else max(0, parse_duration(ttl_opt)),
+            link_name=link.name if link is not None else "", tor=event.tor,
+            chargeable=_flag(opts.get(OPT_CHARGEABLE)), last_seen=now_mono,
+        )
+        self.sessions[session.cgrid] = session
+        async with session.lock:
+            try:
+                reply = await self._first_grant(session, self._requested(event))
+            except BaseException:
+                self.sessions.pop(session.cgrid, None)
+                await self._abandon(session)
+                raise
+            if reply.max_usage == 0:
+                self.sessions.pop(session.cgrid, None)
+                await self._abandon(session)
+                return reply
+            self.supervisor.arm(session)
+        return reply
+
+    async def _first_grant(self, session: Session, requested: int) -> Reply:
+        snapshot = [PutSession(session.cgrid, encode_session(session))]
+        grants: dict[str, int] = {}
+        reasons: dict[str, str] = {}
+        prepaid = [r for r in session.runs if r.prepaid] if session.chargeable else []
+        if not prepaid:
+            await self.storage.write(snapshot)
+        first_slice = min(session.debit_interval, requested) if session.loop else requested
+        for run in session.runs:
+            if run in prepaid:
+                got, why = await self.billing.reserve(session.cgrid, run, session.started_wall, first_slice,
+                                                      extra_ops=snapshot)
+                snapshot = []
+                grants[run.run_id], reasons[run.run_id] = got, why
+            elif run.event.request_type == PSEUDOPREPAID and session.chargeable:
+                grants[run.run_id], reasons[run.run_id] = self.billing.max_usage(
+                    run.event, session.started_wall, requested)
+            else:
+                grants[run.run_id], reasons[run.run_id] = requested, ""
+        if session.loop:
+            granted = session.granted()
+            if granted < first_slice:
+                session.cut_at = granted
+                reason = next((reasons[r.run_id] for r in prepaid if r.reserved == granted), "")
+                return self._limited_reply({**grants, "*loop": granted}, {**reasons, "*loop": reason},
+                                           requested, _event_of(session))
+            more, why = self.supervisor.affordable_after(session, requested - granted)
+            grants["*loop"], reasons["*loop"] = granted + more, why
+            reply = self._limited_reply(grants, reasons, requested, _event_of(session))
+            reply.run_max_usage.pop("*loop", None)
+            return reply
+        reply = self._limited_reply(grants, reasons, requested, _event_of(session))
+        session.last_grant = reply.max_usage or 0
+        return reply
+
+    async def _abandon(self, session: Session) -> None:
+        """A refused or failed initiate: give back any reservation and forget the snapshot."""
+        session.state = CLOSED
+        session.cancel_timers()
+        for run in session.runs:
+            if run.charges and any(c.amount for c in run.charges):
+                try:
+                    await self.billing.settle(session.cgrid, run, session.started_wall, 0)
+                except ChargingError:
+                    log.exception("refund of refused session %s run %s failed", session.cgrid, run.run_id)
+        await self.storage.write([DeleteSession(session.cgrid)])
+
+    # --- update ------------------------------------------------------------------------------
+
+    async def update(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None) -> Reply:
+        """Next grant. ``LastUsed`` corrects the previous grant, ``TotalUsage`` gives the
+        cumulative usage, ``Usage`` asks for the next slice (manual mode debits it now)."""
+        opts = dict(opts or {})
+        event = self._event(fields)
+        self._need(event, ORIGIN_ID)
+        session = self.sessions.get(event.cgrid)
+        if session is None:
+            if event.cgrid in self._closed or await self.storage.get_processed(_term_key(event.cgrid)):
+                return Reply(max_usage=0, reason=NOT_FOUND, final_units=True)
+            # CGRateS creates a session on an update it does not know (e.g. after a restart).
+            return await self.initiate(fields, opts)
+        async with session.lock:
+            if session.state != ACTIVE:
+                return Reply(max_usage=0, reason=session.end_reason or INSUFFICIENT_CREDIT, final_units=True)
+            session.last_seen = self.clock.monotonic()
+            for name, value in event.to_fields().items():
+                if name not in _PROTECTED and name in fields:
+                    session.start_fields[name] = value
+            if event.total_usage is not None:
+                session.used = event.total_usage
+            elif event.last_used is not None:
+                session.used += event.last_used
+            else:
+                session.used += session.last_grant
+            requested = self._requested(event)
+            if session.loop:
+                remaining = max(0, session.granted() - session.elapsed(self.clock.monotonic()))
+                if session.cut_at is not None:
+                    grants = {"*loop": min(remaining, requested)}
+                    reasons = {"*loop": INSUFFICIENT_CREDIT}
+                else:
+                    more, why = self.supervisor.affordable_after(session, max(0, requested - remaining))
+                    grants, reasons = {"*loop": min(requested, remaining + more)}, {"*loop": why}
+                await self.storage.write([PutSession(session.cgrid, encode_session(session))])
+                self.supervisor.arm(session)
+                reply = self._limited_reply(grants, reasons, requested, event)
+                reply.run_max_usage = {}
+                return reply
+            reply = await self._manual_grant(session, requested)
+            session.last_grant = reply.max_usage or 0
+            self.supervisor.arm(session)
+            return reply
+
+    async def _manual_grant(self, session: Session, requested: int) -> Reply:
+        grants: dict[str, int] = {}
+        reasons: dict[str, str] = {}
+        snapshot = [PutSession(session.cgrid, encode_session(session))]
+        for run in session.runs:
+            if run.prepaid and session.chargeable:
+                need = session.used + requested - run.reserved
+                why = ""
+                if need > 0:
+                    _, why = await self.billing.reserve(session.cgrid, run, session.started_wall, need,
+                                                        extra_ops=snapshot)
+                    snapshot = []
+                grants[run.run_id] = max(0, min(requested, run.reserved - session.used))
+                reasons[run.run_id] = why
+            elif run.event.request_type == PSEUDOPREPAID and session.chargeable:
+                grants[run.run_id], reasons[run.run_id] = self.billing.max_usage(
+                    run.event, session.started_wall, requested, offset=session.used)
+            else:
+                grants[run.run_id], reasons[run.run_id] = requested, ""
+        if snapshot:
+            await self.storage.write(snapshot)
+        return self._limited_reply(grants, reasons, requested, _event_of(session))
+
+    # --- terminate ---------------------------------------------------------------------------
+
+    async def terminate(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None) -> Reply:
+        """Settle to the final usage, write one CDR per run, close. Repeating it is harmless."""
+        opts = dict(opts or {})
+        event = self._event(fields)
+        if not event.cgrid:
+            raise mandatory_missing("OriginID")
+        session = self.sessions.get(event.cgrid)
+        if session is None:
+            if await self._already_closed(event.cgrid):
+                return Reply()
+            # CGRateS charges a terminate for a session it never saw as a one-shot call.
+            self._need(event, ACCOUNT)
+            return await self._charge_and_record(event, opts, source=COST_SOURCE_SESSIONS)
+        async with session.lock:
+            if session.state == CLOSED:
+                return Reply()
+            for name, value in event.to_fields().items():
+                if name not in _PROTECTED and name in fields:
+                    session.start_fields[name] = value
+            total = self._final_usage(session, event)
+            costs = await self.close(session, total, cause=event.disconnect_cause)
+        return Reply(cost=costs.get(session.runs[0].run_id), run_cost=costs)
+
+    def _final_usage(self, session: Session, event: ChargingEvent) -> int:
+        """Terminate's Usage is the total; else TotalUsage; else LastUsed completes the
+        confirmed usage; else what was granted (manual) or the time elapsed (loop)."""
+        if event.usage is not None:
+            return max(0, event.usage)
+        if event.total_usage is not None:
+            return max(0, event.total_usage)
+        if event.last_used is not None:
+            return session.used + max(0, event.last_used)
+        return self.supervisor.estimated_usage(session)
+
+    async def _already_closed(self, cgrid: str) -> bool:
+        if cgrid in self._closed:
+            return True
+        return bool(await self.storage.get_processed(_term_key(cgrid)))
+
+    async def close(self, session: Session, total: int, *, cause: str = "") -> dict[str, Decimal]:
+        """Settle every run at ``total`` usage, write its CDRs, forget the session (caller holds the lock)."""
+        session.cancel_timers()
+        self.sessions.pop(session.cgrid, None)
+        session.state = CLOSED
+        self._remember_closed(session.cgrid)
+        if cause:
+            session.start_fields["DisconnectCause"] = cause
+        rows = []
+        costs: dict[str, Decimal] = {}
+        try:
+            for run in session.runs:
+                settled = await self._settle_run(session, run, total)
+                run_event = ChargingEvent.from_fields({**session.start_fields, **_run_fields(run)}, self.defaults)
+                missed = total == 0
+                if missed and not self.config.store_missed_calls:
+                    continue
+                rows.append(cdr_from_event(run_event, run.run_id, usage=total, cost=settled.cost,
+                                           cost_source=COST_SOURCE_SESSIONS, cost_details=settled.details,
+                                           extra_info=settled.error))
+                if settled.cost is not None:
+                    costs[run.run_id] = settled.cost
+            await self.storage.write([*self.cdrs.ops_for(rows), DeleteSession(session.cgrid),
+                                      MarkProcessed(_term_key(session.cgrid), str(total))])
+        except BaseException:
+            # Not durable: keep the session so a retry (or recovery) settles it again (idempotent).
+            self._closed.pop(session.cgrid, None)
+            session.state = ACTIVE
+            self.sessions.setdefault(session.cgrid, session)
+            raise
+        self.cdrs.committed()
+        log.debug("session %s closed: usage=%d costs=%s cause=%s", session.cgrid, total, costs, cause or "-")
+        return costs
+
+    async def _settle_run(self, session: Session, run: RunState, total: int) -> Settled:
+        """Exact charge of one run; *rated uses the given Cost, unchargeable runs cost nothing."""
+        request_type = run.event.request_type
+        if request_type == RATED:
+            given = run.event.cost
+            if given is None and session.start_fields.get("Cost") not in (None, ""):
+                given = Decimal(str(session.start_fields["Cost"]))
+            return Settled(cost=given)
+        if not session.chargeable or request_type not in CHARGED_TYPES:
+            return Settled(cost=Decimal(0))
+        try:
+            return await self.billing.settle(session.cgrid, run, session.started_wall, total,
+                                              extra_ops=[MarkProcessed(_charged_key(session.cgrid, run.run_id),
+                                                                       str(total))])
+        except ChargingError as err:
+            if err.code in (ACCOUNT_NOT_FOUND, ACCOUNT_DISABLED) and not run.charges:
+                return Settled(cost=None, error=err.code)
+            if err.code in RATING_REFUSALS:
+                return Settled(cost=None, error=err.code)
+            raise
+
+    def _remember_closed(self, cgrid: str) -> None:
+        self._closed[cgrid] = None
+        while len(self._closed) > _CLOSED_MEMORY:
+            self._closed.popitem(last=False)
+
+    # --- one-shot charging: ProcessCDR, unknown terminate, ProcessMessage ---------------------
+
+    async def process_cdr(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None) -> Reply:
+        """Make a CDR per run: rated (unless *rated with Cost), postpaid/unknown prepaid debited;
+        a CDR for a session already closed or a CDR already stored changes nothing."""
+        opts = dict(opts or {})
+        event = self._event(fields)
+        if not event.cgrid:
+            raise mandatory_missing("OriginID")
+        if event.cgrid in self.sessions:
+            # The agent skipped terminate: this CDR ends the session.
+            return await self.terminate(fields, opts)
+        if await self._already_closed(event.cgrid):
+            return Reply()
+        return await self._charge_and_record(event, opts, source=COST_SOURCE_CDRS)
+
+    async def _charge_and_record(self, event: ChargingEvent, opts: Mapping[str, Any], *, source: str) -> Reply:
+        usage = event.usage if event.usage is not None else (event.total_usage or 0)
+        missed = usage <= 0 or event.answer_time is None and event.setup_time is not None and usage <= 0
+        runs = self._runs(event, opts)
+        start = self._start_time(event)
+        existing = {(r.cgrid, r.run_id) for r in await self.cdrs.query_rows(_by_cgrid(event.cgrid))}
+        rows = []
+        costs: dict[str, Decimal] = {}
+        pre_rated = _flag(event.extra.get("PreRated"), False)
+        for run in runs:
+            if (event.cgrid, run.run_id) in existing:
+                continue
+            if missed:
+                if not self.config.store_missed_calls:
+                    continue
+                settled = Settled(cost=Decimal(0))
+            elif pre_rated or run.event.request_type == RATED:
+                settled = await self._rated_cost(run, start, usage)
+            elif run.event.request_type in CHARGED_TYPES and _flag(opts.get(OPT_CHARGEABLE)):
+                settled = await self._charge_once(event.cgrid, run, start, usage)
+            else:
+                settled = Settled(cost=None)
+            rows.append(cdr_from_event(run.event, run.run_id, usage=max(0, usage), cost=settled.cost,
+                                       cost_source=source, cost_details=settled.details, extra_info=settled.error,
+                                       pre_rated=pre_rated or run.event.request_type == RATED))
+            if settled.cost is not None:
+                costs[run.run_id] = settled.cost
+        await self.storage.write([*self.cdrs.ops_for(rows), MarkProcessed(_term_key(event.cgrid), str(usage))])
+        self.cdrs.committed()
+        self._remember_closed(event.cgrid)
+        return Reply(cost=costs.get(runs[0].run_id), run_cost=costs)
+
+    async def _rated_cost(self, run: RunState, start: datetime, usage: int) -> Settled:
+        if run.event.cost is not None:
+            return Settled(cost=run.event.cost)
+        try:
+            result = self.billing.price(run.event, start, usage)
+        except ChargingError as err:
+            return Settled(cost=None, error=err.code)
+        return Settled(cost=result.cost, details=result.to_event_cost(cgrid=run.event.cgrid, run_id=run.run_id))
+
+    async def _charge_once(self, cgrid: str, run: RunState, start: datetime, usage: int) -> Settled:
+        """Debit a whole call exactly once: the ``charged:`` key commits with the debit."""
+        key = _charged_key(cgrid, run.run_id)
+        if await self.storage.get_processed(key) is not None:
+            # Charged before a crash (or by ProcessMessage): record, never debit again.
+            return await self._rated_cost(run, start, usage)
+        try:
+            return await self.billing.settle(cgrid, run, start, usage, extra_ops=[MarkProcessed(key, str(usage))])
+        except ChargingError as err:
+            if err.code in (ACCOUNT_NOT_FOUND, ACCOUNT_DISABLED, *RATING_REFUSALS):
+                return Settled(cost=None, error=err.code)
+            raise
+
+    async def process_message(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None, *,
+                              debit: bool = True) -> Reply:
+        """One-shot charge (SMS, Diameter event): all of the requested units or nothing."""
+        opts = dict(opts or {})
+        event = self._event(fields)
+        self._need(event, ACCOUNT)
+        if not debit:
+            return await self.authorize(fields, opts)
+        if not event.cgrid:
+            raise mandatory_missing("OriginID")
+        requested = self._requested(event)
+        start = self._start_time(event)
+        runs = self._runs(event, opts)
+        charged = [r for r in runs if r.prepaid and _flag(opts.get(OPT_CHARGEABLE))]
+        done = [r for r in charged if await self.storage.get_processed(_charged_key(event.cgrid, r.run_id))]
+        if done:  # a retransmission: answer as before, debit nothing
+            return Reply(max_usage=requested, balance=self._balance(event))
+        # Check every run first (pure, no await in between with the debits below).
+        for run in charged:
+            usage, why = self.billing.max_usage(run.event, start, requested)
+            if usage < requested:
+                return Reply(max_usage=0, reason=why or INSUFFICIENT_CREDIT, balance=self._balance(event),
+                             final_units=True)
+        costs: dict[str, Decimal] = {}
+        for run in charged:
+            await self.billing.reserve(event.cgrid, run, start, requested,
+                                       extra_ops=[MarkProcessed(_charged_key(event.cgrid, run.run_id), str(requested))])
+            costs[run.run_id] = run.cost
+        return Reply(max_usage=requested, cost=costs.get(runs[0].run_id), run_cost=costs,
+                     balance=self._balance(event))
+
+    async def refund(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None) -> Reply:
+        """Give back a one-shot charge (Diameter REFUND_ACCOUNT): ``Usage`` units of it, or all.
+
+        Rebuilt from the ledger, so repeating a refund gives back nothing more."""
+        opts = dict(opts or {})
+        event = self._event(fields)
+        self._need(event, ORIGIN_ID, ACCOUNT)
+        refunded: dict[str, Decimal] = {}
+        for run in self._runs(event, opts):
+            charged = await self.storage.get_processed(_charged_key(event.cgrid, run.run_id))
+            if charged is None:
+                continue
+            view = charges_from_ledger(await self.storage.ledger(run.event.tenant, run.event.account),
+                                       event.cgrid, run.run_id)
+            run.charges = view.charges
+            before = sum((c.amount for c in view.charges if c.balance_type == "*monetary"), Decimal(0))
+            paid_usage = int(charged or 0)
+            back = paid_usage if event.usage is None else min(paid_usage, max(0, event.usage))
+            start = self._start_time(event)
+            await self.billing.settle(event.cgrid, run, start, paid_usage - back)
+            after = sum((c.amount for c in run.charges if c.balance_type == "*monetary"), Decimal(0))
+            refunded[run.run_id] = before - after
+        if not refunded:
+            raise ChargingError(NOT_FOUND, reason=f"nothing charged for {event.cgrid}")
+        first = next(iter(refunded.values()))
+        return Reply(max_usage=0, cost=first, run_cost=refunded, balance=self._balance(event))
+
+    async def get_cost(self, fields: Mapping[str, Any]) -> Reply:
+        """Rating only (no balance changes): cost of Usage from AnswerTime/SetupTime/now."""
+        event = self._event(fields)
+        usage = self._requested(event)
+        result = self.billing.price(event, self._start_time(event), usage)
+        return Reply(max_usage=usage, cost=result.cost, attributes={"EventCost": result.to_event_cost()})
+
+    # --- inspection and control --------------------------------------------------------------
+
+    def active_sessions(self, filters: Any = None) -> list[dict[str, Any]]:
+        """CGRateS ExternalSession dicts, one per run; ``filters`` inline rules or a field mapping."""
+        compiled = compile_filters(filters)
+        now = self.clock.monotonic()
+        out = []
+        for session in list(self.sessions.values()):
+            for external in self.supervisor.external(session, now):
+                if match_all(compiled, external):
+                    out.append(external)
+        return out
+
+    async def force_disconnect(self, filters: Any, reason: str = CAUSE_FORCED_DISCONNECT) -> int:
+        """Close matching sessions (charged for what was used, CDRs written) and tell their agents."""
+        compiled = compile_filters(filters)
+        now = self.clock.monotonic()
+        targets = [s for s in list(self.sessions.values())
+                   if any(match_all(compiled, e) for e in self.supervisor.external(s, now))]
+        results = await asyncio.gather(*(self.supervisor.force_end(s, reason) for s in targets),
+                                       return_exceptions=True)
+        for session, result in zip(targets, results):
+            if isinstance(result, BaseException):
+                log.error("force disconnect of %s failed: %s", session.cgrid, result)
+        return sum(1 for r in results if r is True)
+
+    # --- recovery ----------------------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        """Rebuild sessions left by a previous process from their snapshot and the ledger."""
+        blobs = await self.storage.load_sessions()
+        if not blobs:
+            return
+        ledgers: dict[tuple[str, str], list[Any]] = {}
+        now_mono, now_wall = self.clock.monotonic(), self.clock.now()
+        for cgrid, blob in blobs.items():
+            try:
+                session = decode_session(blob, charge_type=BalanceCharge, now_mono=now_mono, now_wall=now_wall)
+            except Exception:
+                log.exception("session %s: unreadable snapshot kept in storage", cgrid)
+                continue
+            settled_usage: int | None = None
+            for run in session.runs:
+                key = (run.event.tenant, run.event.account)
+                if key not in ledgers:
+                    ledgers[key] = await self.storage.ledger(*key) if run.event.account else []
+                view = charges_from_ledger(ledgers[key], cgrid, run.run_id)
+                run.charges, run.debits = view.charges, view.debits
+                run.reserved = max(view.reserved, run.reserved if view.debits >= run.debits else 0)
+                run.cost = sum((c.amount for c in view.charges if c.balance_type == "*monetary"), Decimal(0))
+                if view.settled_usage is not None:
+                    settled_usage = view.settled_usage
+            if await self.storage.get_processed(_term_key(cgrid)):
+                await self.storage.write([DeleteSession(cgrid)])
+                continue
+            self.sessions[cgrid] = session
+            if settled_usage is not None:
+                # It crashed while closing: finish with the usage it was closing at.
+                async with session.lock:
+                    await self.close(session, settled_usage, cause=session.start_fields.get("DisconnectCause", ""))
+                continue
+            session.last_seen = now_mono
+            self.supervisor.arm(session)
+            log.info("recovered session %s (%s)", cgrid, _event_of(session).describe())
+
+
+_ATTR = {ACCOUNT: "account", ORIGIN_ID: "origin_id", "Destination": "destination"}
+
+
+def _event_of(session: Session) -> ChargingEvent:
+    return session.runs[0].event
+
+
+def _run_fields(run: RunState) -> dict[str, Any]:
+    """The fields a charger run may have changed (kept when the start fields are merged)."""
+    e = run.event
+    return {"RunID": run.run_id, "RequestType": e.request_type, "Tenant": e.tenant, "Category": e.category,
+            "Account": e.account, "Subject": e.subject, "Destination": e.destination, "ToR": e.tor}
+
+
+def _by_cgrid(cgrid: str) -> Any:
+    from engine.storage.base import CdrFilter
+
+    return CdrFilter(cgrids=(cgrid,))

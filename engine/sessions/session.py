@@ -1,0 +1,177 @@
+"""An active session, its charging runs, and the persisted form used for crash recovery.
+
+One ``Session`` per CGRID; one ``RunState`` per charging run (``*default``, a
+supplier run...). Usage is int ns (voice) / bytes (data) / units (sms), money
+Decimal. Timers are not persisted: ``started_wall`` lets a recovered session
+rebuild its monotonic origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from engine.event import PREPAID, ChargingEvent
+from engine.units import format_time, parse_time
+
+ACTIVE = "active"
+DISCONNECTING = "disconnecting"
+CLOSED = "closed"
+
+PREPAID_TYPES = frozenset({PREPAID, "*dynaprepaid"})
+
+
+@dataclass(slots=True)
+class RunState:
+    """One charging run of a session: what was debited so far and how."""
+
+    run_id: str
+    event: ChargingEvent
+    reserved: int = 0                 # usage already debited (granted), from the call start
+    cost: Decimal = Decimal(0)        # money debited so far
+    charges: list[Any] = field(default_factory=list)  # accounts' BalanceCharge records, for settle
+    debits: int = 0                   # debits made (ledger ref sequence)
+
+    @property
+    def prepaid(self) -> bool:
+        return self.event.request_type in PREPAID_TYPES
+
+
+@dataclass(slots=True)
+class Session:
+    """A live session. ``start_fields`` is CGRateS's EventStart (agent extras kept)."""
+
+    cgrid: str
+    start_fields: dict[str, Any]
+    opts: dict[str, Any]
+    runs: list[RunState]
+    started_wall: datetime            # rating start: AnswerTime, else SetupTime, else initiate time
+    initiated_wall: datetime          # when we opened it (wall clock, survives a restart)
+    started_mono: int                 # monotonic ns at initiate (timer origin for the debit loop)
+    debit_interval: int               # 0: manual mode (grants driven by the agent's updates)
+    ttl: int                          # 0: no TTL
+    link_name: str = ""
+    tor: str = "*voice"
+    chargeable: bool = True
+    used: int = 0                     # usage the agent confirmed (manual mode)
+    last_grant: int = 0               # the last grant given to the agent
+    last_seen: int = 0                # monotonic ns of the last message from the agent
+    cut_at: int | None = None         # usage from start at which credit ends (known after a short grant)
+    state: str = ACTIVE
+    warned: bool = False
+    end_reason: str = ""              # why we are ending it (disconnect cause)
+    recovered: bool = False
+    timers: dict[str, Any] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one operation at a time per session
+
+    @property
+    def loop(self) -> bool:
+        """Driven by our debit loop (some run is prepaid and an interval is set)."""
+        return self.debit_interval > 0 and any(r.prepaid for r in self.runs)
+
+    @property
+    def origin(self) -> tuple[str, str]:
+        return (str(self.start_fields.get("OriginHost", "")), str(self.start_fields.get("OriginID", "")))
+
+    def granted(self) -> int:
+        """Usage covered by every prepaid run (the call may go on until here)."""
+        prepaid = [r.reserved for r in self.runs if r.prepaid]
+        return min(prepaid) if prepaid else 0
+
+    def elapsed(self, now_mono: int) -> int:
+        return max(0, now_mono - self.started_mono)
+
+    def cancel_timers(self) -> None:
+        for handle in self.timers.values():
+            handle.cancel()
+        self.timers.clear()
+
+
+class _StoredRun(msgspec.Struct):
+    run_id: str
+    fields: dict[str, Any]
+    reserved: int
+    cost: str
+    charges: list[Any]
+    debits: int
+
+
+class _StoredSession(msgspec.Struct):
+    cgrid: str
+    start_fields: dict[str, Any]
+    opts: dict[str, Any]
+    runs: list[_StoredRun]
+    started_wall: str
+    initiated_wall: str
+    debit_interval: int
+    ttl: int
+    link_name: str
+    tor: str
+    chargeable: bool
+    used: int
+    last_grant: int
+    cut_at: int | None
+
+
+_ENC = msgspec.json.Encoder(decimal_format="string")
+
+
+def _builtin(value: Any) -> Any:
+    return msgspec.to_builtins(value, builtin_types=(Decimal,), enc_hook=str)
+
+
+def encode_session(session: Session) -> bytes:
+    """The blob storage keeps for an active session (JSON, readable with sqlite3)."""
+    stored = _StoredSession(
+        cgrid=session.cgrid,
+        start_fields=_builtin(session.start_fields),
+        opts=_builtin(session.opts),
+        runs=[_StoredRun(r.run_id, _builtin(r.event.to_fields()), r.reserved, str(r.cost),
+                         [_builtin(c) for c in r.charges], r.debits) for r in session.runs],
+        started_wall=format_time(session.started_wall),
+        initiated_wall=format_time(session.initiated_wall),
+        debit_interval=session.debit_interval,
+        ttl=session.ttl,
+        link_name=session.link_name,
+        tor=session.tor,
+        chargeable=session.chargeable,
+        used=session.used,
+        last_grant=session.last_grant,
+        cut_at=session.cut_at,
+    )
+    return _ENC.encode(stored)
+
+
+def decode_session(blob: bytes, *, charge_type: Any, now_mono: int, now_wall: datetime) -> Session:
+    """Inverse of ``encode_session``; ``charge_type`` is accounts' BalanceCharge class.
+
+    The monotonic origin is rebuilt from the wall-clock time the session was opened,
+    so a recovered debit-loop session keeps counting from its real start."""
+    stored = msgspec.json.decode(blob, type=_StoredSession)
+    runs = [
+        RunState(
+            run_id=r.run_id,
+            event=ChargingEvent.from_fields(r.fields),
+            reserved=r.reserved,
+            cost=Decimal(r.cost),
+            charges=[msgspec.convert(c, charge_type, strict=False) for c in r.charges],
+            debits=r.debits,
+        )
+        for r in stored.runs
+    ]
+    started = parse_time(stored.started_wall)
+    initiated = parse_time(stored.initiated_wall)
+    if started is None or initiated is None:
+        raise ValueError(f"session {stored.cgrid}: stored without start time")
+    age = int((now_wall - initiated).total_seconds() * 1_000_000_000)
+    return Session(
+        cgrid=stored.cgrid, start_fields=stored.start_fields, opts=stored.opts, runs=runs,
+        started_wall=started, initiated_wall=initiated, started_mono=now_mono - max(0, age), debit_interval=stored.debit_interval,
+        ttl=stored.ttl, link_name=stored.link_name, tor=stored.tor, chargeable=stored.chargeable,
+        used=stored.used, last_grant=stored.last_grant, cut_at=stored.cut_at, recovered=True,
+    )
