@@ -9,7 +9,8 @@ the exact charge of a whole call.
 Order, as in CGRateS: usable unit balances of the request's ToR first (highest
 weight first, honouring destination and category filters; a unit balance pays
 usage 1:1), then the rest of the usage is rated and paid from monetary balances
-by weight. A ``blocker`` balance stops the fall-through to later balances.
+by weight. A ``blocker`` balance stops the fall-through to later balances. A unit balance
+with a ``*zero<step>`` rating subject is consumed in whole steps (minute bundles).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 from engine.accounts.model import DEFAULT_BALANCE_ID, MONETARY, VOICE, Account, Balance
 from engine.errors import ACCOUNT_DISABLED, INSUFFICIENT_CREDIT, ChargingError
+from engine.units import parse_duration
 
 REASON_INSUFFICIENT_CREDIT = INSUFFICIENT_CREDIT
 
@@ -103,11 +105,10 @@ def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: 
                 break
             if not applies(b):
                 continue
-            take = min(Decimal(usage - covered), max(b.value, Decimal(0)))
-            take_int = int(take)
-            if take_int > 0:
-                parts.append(BalanceCharge(b.uuid, b.id, b.type, Decimal(take_int), usage=take_int))
-                covered += take_int
+            take, consumed = _unit_take(b, usage - covered)
+            if take > 0:
+                parts.append(BalanceCharge(b.uuid, b.id, b.type, Decimal(consumed), usage=take))
+                covered += take
             if b.blocker and covered < usage:
                 blocked = True
                 break
@@ -146,6 +147,31 @@ def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: 
     parts.extend(_pay(account, payers, cost, unlimited))
     return DebitPlan(usage=covered + paid_usage, cost=cost, parts=parts, reason=reason,
                      unit_usage=covered, rating=rating)
+
+
+def zero_increment(rating_subject: str) -> int:
+    """Increment of a CGRateS ``*zero<duration>`` rating subject on a unit balance
+    (``*zero1s``, ``*zero60s``, ``*zero1024`` for data); 1 (exact) otherwise."""
+    if not rating_subject.startswith("*zero"):
+        return 1
+    try:
+        step = parse_duration(rating_subject[len("*zero"):])
+    except ChargingError:
+        return 1
+    return step if step > 0 else 1
+
+
+def _unit_take(b: Balance, need: int) -> tuple[int, int]:
+    """(usage covered, units consumed) of a unit balance: 1:1, or whole increments of its
+    ``*zeroX`` rating subject (a 61 s call on ``*zero60s`` minutes consumes 120 s)."""
+    available = int(max(b.value, Decimal(0)))
+    step = zero_increment(b.rating_subject)
+    if step == 1:
+        take = min(need, available)
+        return take, take
+    steps = min(available // step, -(-need // step))
+    consumed = steps * step
+    return min(need, consumed), consumed
 
 
 def _short(covered: int, parts: list[BalanceCharge], partial: bool) -> DebitPlan:

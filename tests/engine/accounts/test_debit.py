@@ -272,3 +272,17 @@ async def test_concurrent_partial_debits_split_the_last_cent_exactly(service, ac
     assert sum(r.cost for r in results) == Decimal("0.95")
     assert sum(r.usage for r in results) == 95 * SECOND
     assert value(acc, "main") == 0
+
+
+async def test_zero_rating_subject_consumes_whole_steps(service, acc, make_req):
+    """*zero60s minute bundles: a 61 s call uses two whole minutes of the bundle."""
+    await service.add_balance(T, "1001", "*voice", 300 * SECOND,
+                              {"ID": "minutes", "RatingSubject": "*zero60s", "Weight": 20})
+    plan = await service.debit(acc, make_req(61), partial=False, ref=REF)
+    assert plan.usage == 61 * SECOND and plan.cost == 0
+    assert value(acc, "minutes") == 180 * SECOND
+    # 150 s left in steps of 60 s: 2 whole steps (120 s) pay for the start, money for the rest
+    await service.set_balance(T, "1001", "*voice", 150 * SECOND, {"ID": "minutes"})
+    plan = await service.debit(acc, make_req(130), partial=False, ref=REF)
+    assert plan.unit_usage == 120 * SECOND and plan.cost == Decimal("0.10")
+    assert value(acc, "minutes") == 30 * SECOND

@@ -172,3 +172,12 @@ async def test_closed_storage_refuses_writes(tmp_path):
     await store.close()
     with pytest.raises(RuntimeError, match="closed"):
         await store.write([ledger("u", "1", "1")])
+
+
+async def test_a_cancelled_caller_does_not_cancel_its_write(storage):
+    """The in-memory change a write mirrors has happened; cancelling the wait must not drop it."""
+    task = asyncio.ensure_future(storage.write([ledger("cancelled", "1", "1")]))
+    await asyncio.sleep(0)
+    task.cancel()
+    await storage.write([ledger("after", "1", "1")])  # FIFO: committed after the cancelled one
+    assert [r.balance_uuid for r in await storage.ledger("cgrates.org", "1001")] == ["cancelled", "after"]
