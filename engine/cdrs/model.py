@@ -44,11 +44,19 @@ def cdr_from_event(event: ChargingEvent, run_id: str, *, usage: int, cost: Decim
         cost=Decimal(-1) if cost is None else cost,
         cost_source=cost_source,
         cost_details=cost_details,
-        extra_fields={k: _plain(v) for k, v in event.extra.items() if not k.startswith("*")},
+        extra_fields=_extra_fields(event),
         extra_info=extra_info,
         partial=partial,
         pre_rated=pre_rated,
     )
+
+
+def _extra_fields(event: ChargingEvent) -> dict[str, Any]:
+    """Non-standard event fields, plus DisconnectCause (CGRateS keeps it in ExtraFields)."""
+    out = {k: _plain(v) for k, v in event.extra.items() if not k.startswith("*")}
+    if event.disconnect_cause:
+        out["DisconnectCause"] = event.disconnect_cause
+    return out
 
 
 def _plain(value: Any) -> Any:
@@ -87,8 +95,19 @@ def cdr_to_cgrates(row: CdrRow) -> dict[str, Any]:
         "PreRated": row.pre_rated,
         "CostSource": row.cost_source,
         "Cost": decimal_to_json(row.cost),
-        "CostDetails": row.cost_details,
+        "CostDetails": _json_numbers(row.cost_details),
     }
+
+
+def _json_numbers(value: Any) -> Any:
+    """EventCost money is Decimal inside; CGRateS clients read JSON numbers."""
+    if isinstance(value, Decimal):
+        return decimal_to_json(value)
+    if isinstance(value, dict):
+        return {k: _json_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_numbers(v) for v in value]
+    return value
 
 
 _LISTS = {

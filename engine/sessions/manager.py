@@ -258,13 +258,16 @@ class SessionManager:
             granted = session.granted()
             if granted < first_slice:
                 session.cut_at = granted
-                reason = next((reasons[r.run_id] for r in prepaid if r.reserved == granted), "")
-                return self._limited_reply({**grants, "*loop": granted}, {**reasons, "*loop": reason},
-                                           requested, _event_of(session))
-            more, why = self.supervisor.affordable_after(session, requested - granted)
-            grants["*loop"], reasons["*loop"] = granted + more, why
-            reply = self._limited_reply(grants, reasons, requested, _event_of(session))
-            reply.run_max_usage.pop("*loop", None)
+                why = next((reasons[r.run_id] for r in prepaid if r.reserved == granted), "")
+                total, why = granted, why or INSUFFICIENT_CREDIT
+            else:
+                more, why = self.supervisor.affordable_after(session, requested - granted)
+                total = granted + more
+            others = {r: g for r, g in grants.items() if r not in {p.run_id for p in prepaid}}
+            reply = self._limited_reply({"*loop": total, **others}, {"*loop": why, **reasons}, requested,
+                                        _event_of(session))
+            reply.run_max_usage = {r.run_id: grants.get(r.run_id, total) if r not in prepaid else total
+                                   for r in session.runs}
             return reply
         reply = self._limited_reply(grants, reasons, requested, _event_of(session))
         session.last_grant = reply.max_usage or 0

@@ -64,6 +64,7 @@ class Session:
     cut_at: int | None = None         # usage from start at which credit ends (known after a short grant)
     state: str = ACTIVE
     warned: bool = False
+    predicted_cut: int | None = None  # usage at which credit is expected to end (for the warning)
     end_reason: str = ""              # why we are ending it (disconnect cause)
     recovered: bool = False
     timers: dict[str, Any] = field(default_factory=dict)

@@ -109,6 +109,7 @@ class Supervisor:
         """Warn ``min_dur_low_balance`` before the credit runs out (once per session)."""
         if session.warned or self.m.config.min_dur_low_balance <= 0:
             return
+        session.predicted_cut = cut_at
         when = session.started_mono + cut_at - self.m.config.min_dur_low_balance
         self._timer(session, "warn", max(when, self.m.clock.monotonic()), self._on_warn)
 
@@ -176,7 +177,7 @@ class Supervisor:
         link = self.m.links.get(session.link_name)
         if link is None:
             return
-        end = session.cut_at if session.cut_at is not None else session.granted()
+        end = session.cut_at if session.cut_at is not None else (session.predicted_cut or session.granted())
         remaining = max(0, end - session.elapsed(self.m.clock.monotonic()))
         try:
             await link.warn_disconnect(dict(session.start_fields), remaining)
