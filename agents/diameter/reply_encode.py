@@ -31,6 +31,8 @@ def item_to_avp(name: str, value: Any) -> Avp:
     except KeyError as err:
         raise ReplyEncodeError(str(err)) from None
     if defn.type == "Grouped":
+        if name == "Unit-Value" and not isinstance(value, list):
+            return make_avp(name, unit_value(value))
         if not isinstance(value, list):
             raise ReplyEncodeError(f"{name} is a grouped AVP, got {value!r}")
         return make_avp(name, tree_to_avps(value))
@@ -69,3 +71,19 @@ def _to_int(value: Any) -> int:
     if isinstance(value, float):
         return int(value)
     return int(Decimal(str(value).strip()))
+
+
+def unit_value(amount: Any) -> list[tuple[str, int]]:
+    """RFC 4006 §8.8 Unit-Value: the exact decimal as Value-Digits x 10^Exponent."""
+    try:
+        number = Decimal(str(amount)).normalize()
+    except ArithmeticError:
+        raise ReplyEncodeError(f"Unit-Value: {amount!r} is not a number") from None
+    sign, digits, exponent = number.as_tuple()
+    if not isinstance(exponent, int):
+        raise ReplyEncodeError(f"Unit-Value: {amount!r} is not finite")
+    value = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
+    if exponent > 0:
+        value *= 10 ** exponent
+        exponent = 0
+    return [("Value-Digits", value), ("Exponent", exponent)]

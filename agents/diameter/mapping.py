@@ -1,0 +1,84 @@
+"""The thin layer between a CCR unit and the template runner (and so the engine).
+
+``TemplateMapper`` runs ``templates/diameter.yaml`` (or the configured file) for one
+credit-control unit. ``EngineFacade`` lets the template reach the RFC 4006 Requested-Action
+variants of an event through the runner's fixed flag set: a processor with ``*message``
+writes ``*opts.*requestedAction`` and the facade routes PRICE_ENQUIRY to ``get_cost``,
+REFUND_ACCOUNT to ``refund`` and CHECK_BALANCE to ``authorize``; DIRECT_DEBITING stays
+``process_message``. The option is removed before the engine sees the opts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from agents.diameter import constants as C
+from agents.diameter.credit_control import UnitOutcome
+from agents.diameter.view import CcrView
+from engine.reply import Reply
+from engine.templating import Template, TemplateFieldError, TemplateRunner
+
+OPT_ACTION = "*requestedAction"
+
+
+class EngineFacade:
+    """SessionManager as the runner sees it, with Requested-Action routing for events."""
+
+    def __init__(self, sessions: Any) -> None:
+        self.sessions = sessions
+
+    async def authorize(self, fields: Mapping, opts: Mapping | None = None) -> Reply:
+        return await self.sessions.authorize(fields, _clean(opts))
+
+    async def initiate(self, fields: Mapping, opts: Mapping | None = None, link: Any = None) -> Reply:
+        return await self.sessions.initiate(fields, _clean(opts), link=link)
+
+    async def update(self, fields: Mapping, opts: Mapping | None = None) -> Reply:
+        return await self.sessions.update(fields, _clean(opts))
+
+    async def terminate(self, fields: Mapping, opts: Mapping | None = None) -> Reply:
+        return await self.sessions.terminate(fields, _clean(opts))
+
+    async def process_cdr(self, fields: Mapping, opts: Mapping | None = None) -> Reply:
+        return await self.sessions.process_cdr(fields, _clean(opts))
+
+    async def process_message(self, fields: Mapping, opts: Mapping | None = None, *, debit: bool = True) -> Reply:
+        action = _action(opts)
+        if action == C.ACTION_PRICE_ENQUIRY:
+            return await self.sessions.get_cost(fields)
+        if action == C.ACTION_REFUND_ACCOUNT:
+            return await self.sessions.refund(fields, _clean(opts))
+        if action == C.ACTION_CHECK_BALANCE:
+            return await self.sessions.authorize(fields, _clean(opts))
+        return await self.sessions.process_message(fields, _clean(opts), debit=debit)
+
+
+def _action(opts: Mapping | None) -> int | None:
+    if not opts or OPT_ACTION not in opts or opts[OPT_ACTION] in (None, ""):
+        return None
+    return int(str(opts[OPT_ACTION]))
+
+
+def _clean(opts: Mapping | None) -> dict:
+    return {k: v for k, v in (opts or {}).items() if k != OPT_ACTION}
+
+
+class TemplateMapper:
+    """Maps one CCR unit through the template runner."""
+
+    def __init__(self, template: Template, sessions: Any, link: Any = None, *, dry_run: bool = False) -> None:
+        self.runner = TemplateRunner(template, EngineFacade(sessions) if sessions is not None else None)
+        self.link = link
+        self.dry_run = dry_run
+
+    async def map_unit(self, view: CcrView, variables: dict[str, Any]) -> UnitOutcome:
+        if self.link is not None:
+            variables = {**variables, "*link": self.link}
+        try:
+            outcome = await self.runner.run(view, variables, dry_run=self.dry_run)
+        except TemplateFieldError as err:
+            return UnitOutcome(matched=True, missing=tuple(err.missing or ()) or (err.tag,), error=str(err))
+        if not outcome.matched:
+            return UnitOutcome(matched=False, error="no processor matched")
+        error = outcome.engine_reply.error if outcome.engine_reply is not None else ""
+        return UnitOutcome(outcome.reply_tree, dict(outcome.request), True, None, error)
