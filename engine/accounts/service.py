@@ -371,55 +371,65 @@ class AccountService:
                 last_executed=old.last_executed if old else None))
         acc.action_triggers = attached
 
-    def _check_triggers(self, ch: AccountChange, depth: int = 0) -> None:
+    def _check_triggers(self, ch: AccountChange) -> None:
         """Fire ``*min_balance``/``*max_balance`` triggers whose balance crossed the threshold.
 
         A non-recurrent trigger fires once, and is re-armed when its condition stops holding
         (e.g. after a top-up), so "recharge when below 5" works for every descent. A recurrent
         trigger fires on every change while the condition holds, at most once per MinSleep.
+        Either fires at most once per change; actions a trigger runs may fire other triggers
+        (up to a small depth, so two triggers cannot feed each other forever).
         """
         acc = ch.account
-        if not acc.action_triggers or depth >= _TRIGGER_DEPTH:
+        if not acc.action_triggers:
             return
         plan = self._plan()
-        fired = False
-        for t in sorted(acc.action_triggers, key=lambda t: t.weight, reverse=True):
-            if t.threshold_type not in (MIN_BALANCE, MAX_BALANCE):
-                continue
-            balances = [b for b in acc.balances.get(t.balance_type, ())
-                        if b.usable_at(ch.now) and (not t.balance_id or b.id == t.balance_id)]
-            if t.threshold_type == MIN_BALANCE:
-                hit = any(b.value <= t.threshold_value for b in balances)
-            else:
-                hit = any(b.value >= t.threshold_value for b in balances)
-            if not hit:
-                if t.executed and not t.recurrent:
-                    t.executed = False
-                    ch.account_changed = True
-                continue
-            if t.executed and not t.recurrent:
-                continue
-            if (t.min_sleep and t.last_executed is not None
-                    and (ch.now - t.last_executed).total_seconds() * 1e9 < t.min_sleep):
-                continue
-            t.executed, t.last_executed = True, ch.now
-            ch.account_changed = True
-            found = plan.actions.get(t.actions_id) if plan is not None else None
-            if not found:
-                log.warning("trigger %s of %s: actions %s not found", t.id, acc.key, t.actions_id)
-                continue
-            base = ch.ref
-            ch.ref = LedgerRef(reason="trigger", cgrid=base.cgrid, run_id=base.run_id,
-                               ref=f"trigger:{t.id}")
-            try:
-                self._run_actions(ch, sorted(found, key=lambda a: a.weight, reverse=True))
-                fired = True
-            except ChargingError as err:
-                log.warning("trigger %s of %s: %s", t.id, acc.key, err)
-            finally:
-                ch.ref = base
-        if fired:
-            self._check_triggers(ch, depth + 1)
+        done: set[int] = set()
+        for _ in range(_TRIGGER_DEPTH):
+            fired = False
+            for t in sorted(acc.action_triggers, key=lambda t: t.weight, reverse=True):
+                if t.threshold_type not in (MIN_BALANCE, MAX_BALANCE):
+                    continue
+                if not self._trigger_hit(t, acc, ch.now):
+                    if t.executed and not t.recurrent:
+                        t.executed = False
+                        ch.account_changed = True
+                    continue
+                if id(t) in done or (t.executed and not t.recurrent):
+                    continue
+                if (t.min_sleep and t.last_executed is not None
+                        and (ch.now - t.last_executed).total_seconds() * 1e9 < t.min_sleep):
+                    continue
+                done.add(id(t))
+                t.executed, t.last_executed = True, ch.now
+                ch.account_changed = True
+                fired = self._fire(ch, plan, t) or fired
+            if not fired:
+                return
+
+    @staticmethod
+    def _trigger_hit(t: TriggerState, acc: Account, now: datetime) -> bool:
+        balances = [b for b in acc.balances.get(t.balance_type, ())
+                    if b.usable_at(now) and (not t.balance_id or b.id == t.balance_id)]
+        if t.threshold_type == MIN_BALANCE:
+            return any(b.value <= t.threshold_value for b in balances)
+        return any(b.value >= t.threshold_value for b in balances)
+
+    def _fire(self, ch: AccountChange, plan: Any, t: TriggerState) -> bool:
+        found = plan.actions.get(t.actions_id) if plan is not None else None
+        if not found:
+            log.warning("trigger %s of %s: actions %s not found", t.id, ch.account.key, t.actions_id)
+            return False
+        base = ch.ref
+        ch.ref = LedgerRef(reason="trigger", cgrid=base.cgrid, run_id=base.run_id, ref=f"trigger:{t.id}")
+        try:
+            self._run_actions(ch, sorted(found, key=lambda a: a.weight, reverse=True))
+            return True
+        except ChargingError as err:
+            log.warning("trigger %s of %s: %s", t.id, ch.account.key, err)
+            return False
+        finally:
+            ch.ref = base
 
     # --- charging ------------------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ TP_FILES = {
         "ACT_RECHARGE,*topup,,,main,*monetary,,,,,,,5,10,false,false,10\n"
         "ACT_TWO,*topup,,,main,*monetary,,,,,,,3,10,false,false,20\n"
         "ACT_TWO,*debit,,,main,*monetary,,,,,,,1000,10,false,false,10\n"
+        "ACT_CENT,*topup,,,main,*monetary,,,,,,,0.01,10,false,false,10\n"
         "ACT_OFF,*disable_account,,,,,,,,,,,,,,,10\n"
         "ACT_LOG,*log,,,,,,,,,,,,,,,10\n"),
     "ActionPlans.csv": "#Id,ActionsId,TimingId,Weight\nAP_PACKAGE,ACT_TOPUP,*asap,10\nAP_PACKAGE,ACT_VOICE,*asap,10\n"
@@ -69,7 +70,9 @@ TP_FILES = {
         "BalanceTag,BalanceType,BalanceCategories,BalanceDestinationIds,BalanceRatingSubject,"
         "BalanceSharedGroup,BalanceExpiryTime,BalanceTimingIds,BalanceWeight,BalanceBlocker,"
         "BalanceDisabled,ActionsId,Weight\n"
-        "TR_LOW,low,*min_balance,2,false,0,,,main,*monetary,,,,,,,,,,ACT_RECHARGE,10\n"),
+        "TR_LOW,low,*min_balance,2,false,0,,,main,*monetary,,,,,,,,,,ACT_RECHARGE,10\n"
+        "TR_EVERY,every,*min_balance,5,true,0,,,main,*monetary,,,,,,,,,,ACT_CENT,10\n"
+        "TR_SLEEPY,sleepy,*min_balance,5,true,1h,,,main,*monetary,,,,,,,,,,ACT_CENT,10\n"),
     "AccountActions.csv": ("#Tenant,Account,ActionPlanId,ActionTriggersId,AllowNegative,Disabled\n"
                            "cgrates.org,1001,AP_PACKAGE,,false,false\n"
                            "cgrates.org,1002,AP_PACKAGE,TR_LOW,false,false\n"

@@ -114,3 +114,21 @@ async def test_set_account_with_action_plan_runs_it_now(service, real_plan):
                                     action_triggers_id="TR_LOW")
     assert balances(acc) == {"*monetary:main": 10, "*voice:free_min": 60 * SECOND}
     assert [t.unique_id for t in acc.action_triggers] == ["low"]
+
+
+async def test_recurrent_trigger_fires_once_per_change_while_below(service, real_plan):
+    await service.set_account(T, "r", action_triggers_id="TR_EVERY")
+    await service.add_balance(T, "r", "*monetary", 10, {"ID": "main"})
+    for _ in range(3):  # each debit leaves main <= 5: ACT_CENT adds 0.01 once per debit
+        await service.debit_balance(T, "r", "*monetary", 2, {"ID": "main"})
+    # 10 - 2 = 8 (above), 8 - 2 = 6 (above), 6 - 2 = 4 (below: +0.01)
+    assert balances(service.get(T, "r"))["*monetary:main"] == Decimal("4.01")
+    await service.debit_balance(T, "r", "*monetary", 1, {"ID": "main"})
+    assert balances(service.get(T, "r"))["*monetary:main"] == Decimal("3.02")
+
+
+async def test_recurrent_trigger_respects_min_sleep(service, real_plan):
+    await service.set_account(T, "s", action_triggers_id="TR_SLEEPY")
+    await service.add_balance(T, "s", "*monetary", 4, {"ID": "main"})  # fires: 4.01
+    await service.debit_balance(T, "s", "*monetary", 1, {"ID": "main"})  # same instant: asleep
+    assert balances(service.get(T, "s"))["*monetary:main"] == Decimal("3.01")
