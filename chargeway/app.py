@@ -18,7 +18,7 @@ from engine.event import EventDefaults
 from engine.rating.rater import Rater
 from engine.runtime import AgentContext, RunningService
 from engine.sessions.manager import SessionManager, SessionsConfig
-from engine.storage.sqlite import open_storage
+from engine.storage import open_storage
 from engine.tariffplan.loader import load_tariffplan
 from engine.tariffplan.model import TariffPlan
 
@@ -69,7 +69,9 @@ class Gateway:
     async def start_engine(self) -> None:
         """Storage, the stored tariff plan, accounts and sessions (no agents)."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.storage = open_storage(self.config.data_dir, self.config.section("storage"))
+        storage_section = self.config.section("storage")
+        self.storage = open_storage(self.config.data_dir,
+                                    synchronous=str(storage_section.get("synchronous", "full")))
         await self.storage.open()
         blob = await self.storage.load_tariffplan()
         if blob:

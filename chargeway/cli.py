@@ -57,7 +57,13 @@ def serve(config_path: Path | None, data_dir: Path | None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await gateway.start()
+        try:
+            await gateway.start()
+        except BaseException:
+            # An agent that cannot start (port taken, bad template) must not leave the
+            # engine half-open: flush storage and report the cause.
+            await gateway.stop()
+            raise
         logging.getLogger("chargeway").info("chargeway serving (data dir %s)", config.data_dir)
         print("chargeway ready", flush=True)
         try:
@@ -121,6 +127,42 @@ def _load_plan(folder: Path, progress):
     from engine.tariffplan.loader import load_tariffplan
 
     return load_tariffplan(folder, progress)
+
+
+def _stored_or_configured_plan(tpdir: Path | None):
+    """Plan for ``chargeway cost``: --tpdir, else the plan stored in the data dir, else config's folder."""
+    from engine.tariffplan.loader import load_tariffplan
+    from engine.tariffplan.model import TariffPlan
+
+    if tpdir is not None:
+        return load_tariffplan(tpdir)
+    config = load_config(None, None)
+    if (config.data_dir / "chargeway.db").exists():
+        from engine.storage import open_storage
+
+        async def read() -> bytes | None:
+            storage = open_storage(config.data_dir)
+            await storage.open()
+            try:
+                return await storage.load_tariffplan()
+            finally:
+                await storage.close()
+
+        blob = asyncio.run(read())
+        if blob:
+            return TariffPlan.from_bytes(blob)
+    return load_tariffplan(config.resolve_path(config.section("tariffplan").get("folder", "config/tariffplan")))
+
+
+def _register_commands() -> None:
+    from chargeway.commands.console import console_command
+    from chargeway.commands.cost import make_cost_command
+
+    main.add_command(make_cost_command(_stored_or_configured_plan))
+    main.add_command(console_command)
+
+
+_register_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover
