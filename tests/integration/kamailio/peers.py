@@ -48,11 +48,16 @@ def render_cfg(ports: Ports, run_dir: Path, *, callee: str | None = None,
         "CALLEE_URI": callee if callee is not None else f"sip:127.0.0.1:{ports.uas}",
     }
     values.update(extra or {})
-    text = CFG.read_text()
+    return render(CFG, values)
+
+
+def render(cfg: Path, values: dict[str, str]) -> str:
+    """Rewrite the ``#!substdef "!NAME!value!g"`` lines of ``cfg``; every NAME must exist."""
+    text = cfg.read_text()
     for name, value in values.items():
         text, n = re.subn(rf'^#!substdef "!{name}![^!]*!g"$', f'#!substdef "!{name}!{value}!g"',
                           text, flags=re.M)
-        assert n == 1, f"{name} not found once in {CFG}"
+        assert n == 1, f"{name} not found once in {cfg}"
     return text
 
 
@@ -122,7 +127,8 @@ class Kamailio:
              "-DD", "-E", "-m", "512", "-M", "16"],
             stdout=log, stderr=subprocess.STDOUT, preexec_fn=_no_core)
         log.close()
-        if not (wait_udp(self.ports.sip) and wait_tcp_listen(self.ports.evapi)):
+        evapi_up = wait_tcp_listen(self.ports.evapi) if self.ports.evapi else True
+        if not (wait_udp(self.ports.sip) and evapi_up):
             self.stop()
             raise RuntimeError(f"kamailio did not start:\n{self.log_path.read_text()[-3000:]}")
 

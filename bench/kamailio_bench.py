@@ -1,0 +1,306 @@
+"""Calls per second through Kamailio: chargeway charging every call vs a no-op evapi peer vs cnxcc.
+
+    python -m bench.kamailio_bench            # 1000 and 1500 CPS, 10 s of 1-second calls per rate
+    python -m bench.kamailio_bench --quick    # CI-sized: 200 CPS for 4 s
+    python -m bench.kamailio_bench --rates 1000,2000,3000 --duration 10
+
+Same machine, same run, same SIP path (sipp UAC -> Kamailio -> sipp UAS, record-routed,
+dialog-tracked, 1 s calls):
+  noop       the shipped config/kamailio/kamailio.cfg, evapi answered by bench/kamailio/noop_peer.py
+  chargeway  the same cfg, evapi answered by `chargeway serve` (authorize, initiate with a debit,
+             terminate with settle and a CDR for every call; SQLite storage)
+  cnxcc      bench/kamailio/cnxcc.cfg: the same routing with Kamailio's own cnxcc credit control
+Reported per rate: achieved CPS, failed calls, retransmissions, INVITE->200 setup time (sipp rtd:
+mean/p50/p95 ms) and CPU of Kamailio and of the peer. Targets: chargeway >= 80 % of the no-op
+peer's CPS, and < 2 ms added setup time at 1,000 CPS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.integration.kamailio.peers import (  # noqa: E402
+    SIPP, SIPP_DIR, Kamailio, Ports, render, render_cfg, stop_pid, wait_udp,
+)
+
+PORTS = Ports(sip=45090, evapi=48455, jsonrpc=48456, uas=45092, uac=45091)
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Row:
+    mode: str
+    rate: int
+    calls: int = 0
+    ok: int = 0
+    failed: int = 0
+    retrans: int = 0
+    cps: float = 0.0
+    setup_mean: float = 0.0
+    setup_p50: float = 0.0
+    setup_p95: float = 0.0
+    kam_cpu: int = 0
+    peer_cpu: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def ticks(pid: int, children: bool = True) -> int:
+    """utime+stime of a process (and its direct children: Kamailio's workers)."""
+    pids = [pid]
+    if children:
+        try:
+            out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+            pids += [int(p) for p in out.split()]
+        except OSError:
+            pass
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def plan_dir(work: Path) -> Path:
+    """A one-account tariff plan with credit for any run: 0.01/s to anyone."""
+    tp = work / "tp"
+    tp.mkdir(parents=True, exist_ok=True)
+    files = {
+        "Destinations.csv": "#Id,Prefix\nDST_ANY,1\n",
+        "Rates.csv": "#Id,ConnectFee,Rate,RateUnit,RateIncrement,GroupIntervalStart\nRT,0,0.01,1s,1s,0s\n",
+        "DestinationRates.csv": "#Id,DestinationId,RatesTag,RoundingMethod,RoundingDecimals,MaxCost,"
+                                "MaxCostStrategy\nDR,*any,RT,*up,4,0,\n",
+        "RatingPlans.csv": "#Id,DestinationRatesId,TimingTag,Weight\nRP,DR,*any,10\n",
+        "RatingProfiles.csv": "#Tenant,Category,Subject,ActivationTime,RatingPlanId,RatesFallbackSubject\n"
+                              "cgrates.org,call,*any,2014-01-14T00:00:00Z,RP,\n",
+        "Actions.csv": "#ActionsId,Action,ExtraParameters,Filter,BalanceId,BalanceType,Categories,"
+                       "DestinationIds,RatingSubject,SharedGroup,ExpiryTime,TimingIds,Units,BalanceWeight,"
+                       "BalanceBlocker,BalanceDisabled,Weight\n"
+                       "TOPUP,*topup_reset,,,,*monetary,,*any,,,*unlimited,,1000000000,10,false,false,10\n",
+        "ActionPlans.csv": "#Id,ActionsId,TimingId,Weight\nAP,TOPUP,*asap,10\n",
+        "AccountActions.csv": "#Tenant,Account,ActionPlanId,ActionTriggersId,AllowNegative,Disabled\n"
+                              "cgrates.org,1001,AP,,false,false\n",
+        "Chargers.csv": "#Tenant,ID,FilterIDs,ActivationInterval,RunID,AttributeIDs,Weight\n"
+                        "cgrates.org,DEFAULT,,,*default,*none,0\n",
+    }
+    for name, text in files.items():
+        (tp / name).write_text(text)
+    for name in ("Timings.csv", "ActionTriggers.csv"):
+        (tp / name).write_text((REPO / "config" / "tariffplan" / name).read_text().splitlines()[0] + "\n")
+    return tp
+
+
+def chargeway_config(work: Path) -> Path:
+    config = {
+        "general": {"log_level": "warning"},
+        "tariffplan": {"folder": str(plan_dir(work)), "load_on_start": "always"},
+        "sessions": {"debit_interval": "30s"},
+        "api": {"enabled": False}, "diameter": {"enabled": False}, "radius": {"enabled": False},
+        "kamailio": {"enabled": True, "evapi_conns": [{"address": f"127.0.0.1:{PORTS.evapi}"}],
+                     "debit_interval": "30s"},
+    }
+    path = work / "chargeway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def wait_evapi_client(timeout: float) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{PORTS.evapi} )"],
+                             capture_output=True, text=True).stdout
+        if out.strip():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def start_peer(mode: str, work: Path) -> subprocess.Popen | None:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    if mode == "noop":
+        cmd = [sys.executable, "-m", "bench.kamailio.noop_peer", f"127.0.0.1:{PORTS.evapi}"]
+    elif mode == "chargeway":
+        cmd = [sys.executable, "-m", "chargeway", "serve", "--config", str(chargeway_config(work)),
+               "--data-dir", str(work / "data")]
+    else:
+        return None
+    log = open(work / f"peer-{mode}.log", "wb")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    if not wait_evapi_client(60):
+        stop_pid(proc.pid)
+        raise RuntimeError(f"{mode} peer did not connect:\n{(work / f'peer-{mode}.log').read_text()[-2000:]}")
+    time.sleep(0.3)
+    return proc
+
+
+def parse_stat(path: Path) -> dict:
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f, delimiter=";") if r.get("ElapsedTime(C)")]
+    if not rows:
+        return {}
+    last = rows[-1]
+
+    def secs(v: str) -> float:
+        p = v.strip().split(":")
+        frac = p[3] if len(p) > 3 else "0"
+        return int(p[0]) * 3600 + int(p[1]) * 60 + int(p[2]) + int(frac) / 10 ** len(frac)
+
+    total = int(last["OutgoingCall(C)"])
+    t_sent = next((secs(r["ElapsedTime(C)"]) for r in rows if int(r["OutgoingCall(C)"]) >= total), 0.0)
+    return {"calls": total, "ok": int(last["SuccessfulCall(C)"]), "failed": int(last["FailedCall(C)"]),
+            "retrans": int(last.get("Retransmissions(C)") or 0),
+            "cps": round(total / t_sent, 1) if t_sent else 0.0}
+
+
+def parse_rtt(work: Path) -> list[float]:
+    """sipp -trace_rtt: one row per call, response time in ms (sub-ms precision)."""
+    values: list[float] = []
+    for path in work.glob("uac_rr_*_rtt.csv"):
+        for line in path.read_text().splitlines()[1:]:
+            parts = line.split(";")
+            if len(parts) >= 2:
+                try:
+                    values.append(float(parts[1]))
+                except ValueError:
+                    continue
+        path.unlink()
+    return values
+
+
+def run_rate(mode: str, rate: int, duration: int, work: Path, kam_pid: int,
+             peer: subprocess.Popen | None) -> Row:
+    row = Row(mode, rate)
+    stat = work / f"stat-{mode}-{rate}.csv"
+    k0, p0, t0 = ticks(kam_pid), ticks(peer.pid, False) if peer else 0, time.time()
+    proc = subprocess.run(
+        [SIPP, f"127.0.0.1:{PORTS.sip}", "-sf", str(SIPP_DIR / "uac_rr.xml"), "-s", "1002",
+         "-key", "caller", "1001", "-i", "127.0.0.1", "-p", str(PORTS.uac), "-r", str(rate),
+         "-m", str(rate * duration), "-d", "1000", "-l", str(rate * 30), "-nostdin",
+         "-default_behaviors", "all,-abortunexp", "-recv_timeout", "10000",
+         "-timeout", f"{duration * 3 + 30}s", "-trace_stat", "-stf", str(stat), "-fd", "1",
+         "-trace_rtt", "-rtt_freq", "100"],
+        cwd=work, capture_output=True, timeout=duration * 3 + 60)
+    elapsed = time.time() - t0
+    row.kam_cpu = round(100 * (ticks(kam_pid) - k0) / HZ / elapsed)
+    if peer is not None:
+        row.peer_cpu = round(100 * (ticks(peer.pid, False) - p0) / HZ / elapsed)
+    stats = parse_stat(stat)
+    for key, value in stats.items():
+        setattr(row, key, value)
+    rtt = parse_rtt(work)
+    if rtt:
+        rtt.sort()
+        row.setup_mean = round(statistics.fmean(rtt), 3)
+        row.setup_p50 = round(rtt[len(rtt) // 2], 3)
+        row.setup_p95 = round(rtt[int(len(rtt) * 0.95)], 3)
+    if proc.returncode not in (0, 1):
+        row.notes.append(f"sipp rc {proc.returncode}")
+    time.sleep(5)  # sipp UAS time-wait and Kamailio's transaction timers drain between rates
+    return row
+
+
+def run_mode(mode: str, rates: list[int], duration: int, base: Path) -> list[Row]:
+    work = base / mode
+    work.mkdir(parents=True, exist_ok=True)
+    kam = Kamailio(work, PORTS)
+    if mode == "cnxcc":
+        kam.cfg_text = render(REPO / "bench" / "kamailio" / "cnxcc.cfg", {
+            "SIP_LISTEN": f"udp:127.0.0.1:{PORTS.sip}", "SIP_ALIAS": f"127.0.0.1:{PORTS.sip}",
+            "RUN_DIR": str(work / "run"), "CALLEE_URI": f"sip:127.0.0.1:{PORTS.uas}"})
+        kam.ports = Ports(sip=PORTS.sip, evapi=0, jsonrpc=0, uas=PORTS.uas, uac=PORTS.uac)
+    else:
+        kam.cfg_text = render_cfg(PORTS, work / "run").replace("\ndebug=2\n", "\ndebug=1\n")
+    (work / "run").mkdir(parents=True, exist_ok=True)
+    uas_proc = subprocess.Popen([SIPP, "-sf", str(SIPP_DIR / "uas_rr.xml"), "-i", "127.0.0.1",
+                                 "-p", str(PORTS.uas), "-nostdin"], cwd=work,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peer = None
+    rows: list[Row] = []
+    try:
+        if not wait_udp(PORTS.uas):
+            raise RuntimeError("sipp UAS did not start")
+        kam.start()
+        peer = start_peer(mode, work)
+        for rate in rates:
+            rows.append(run_rate(mode, rate, duration, work, kam.proc.pid, peer))
+            print(format_row(rows[-1]), flush=True)
+    finally:
+        if peer is not None:
+            stop_pid(peer.pid)
+        kam.stop()
+        stop_pid(uas_proc.pid)
+    return rows
+
+
+HEADER = ("| mode      | target cps | achieved cps |  calls |     ok | failed | retrans | setup mean ms "
+          "| p50 ms | p95 ms | kamailio cpu% | peer cpu% |")
+
+
+def format_row(r: Row) -> str:
+    peer = "-" if r.peer_cpu is None else str(r.peer_cpu)
+    return (f"| {r.mode:<9} | {r.rate:>10} | {r.cps:>12} | {r.calls:>6} | {r.ok:>6} | {r.failed:>6} "
+            f"| {r.retrans:>7} | {r.setup_mean:>13} | {r.setup_p50:>6} | {r.setup_p95:>6} "
+            f"| {r.kam_cpu:>13} | {peer:>9} |" + (f" {'; '.join(r.notes)}" if r.notes else ""))
+
+
+def verdict(rows: list[Row]) -> list[str]:
+    out = []
+    by = {(r.mode, r.rate): r for r in rows}
+    for rate in sorted({r.rate for r in rows}):
+        noop, cw = by.get(("noop", rate)), by.get(("chargeway", rate))
+        if not noop or not cw:
+            continue
+        ratio = cw.ok / noop.ok if noop.ok else 0.0
+        ratio_cps = cw.cps / noop.cps if noop.cps else 0.0
+        added = cw.setup_mean - noop.setup_mean
+        ok = ratio_cps >= 0.8 and cw.failed == 0 and (rate < 1000 or added < 2.0)
+        out.append(f"{rate} CPS: chargeway {cw.cps} vs no-op {noop.cps} CPS ({ratio_cps:.0%}), "
+                   f"completed calls {ratio:.0%} of no-op, added setup {added:+.3f} ms "
+                   f"-> {'meets' if ok else 'MISSES'} target (>= 80 % CPS, < 2 ms added at 1,000 CPS)")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="CI-sized run: 200 CPS for 4 s")
+    ap.add_argument("--rates", default="1000,1500", help="comma-separated target CPS")
+    ap.add_argument("--duration", type=int, default=10, help="seconds of load per rate")
+    ap.add_argument("--modes", default="noop,chargeway,cnxcc")
+    args = ap.parse_args()
+    rates = [200] if args.quick else [int(r) for r in args.rates.split(",")]
+    duration = 4 if args.quick else min(args.duration, 120)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="kamailio-bench-") as tmp:
+        print(HEADER, flush=True)
+        for mode in modes:
+            rows += run_mode(mode, rates, duration, Path(tmp))
+    print(f"\n== Kamailio CPS ({os.cpu_count()} cores, {duration} s per rate, 1 s calls)")
+    print(HEADER)
+    for r in rows:
+        print(format_row(r))
+    lines = verdict(rows)
+    for line in lines:
+        print(line)
+    return 0 if all("meets" in line for line in lines) and not any(r.failed for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
