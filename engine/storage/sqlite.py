@@ -193,6 +193,7 @@ class SqliteStorage(Storage):
         self._reader: ThreadPoolExecutor | None = None
         self._read_conn: sqlite3.Connection | None = None
         self._closed = True
+        self._failed: BaseException | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -248,6 +249,17 @@ class SqliteStorage(Storage):
             loop.call_soon_threadsafe(_set_exception, ready, exc)
             return
         loop.call_soon_threadsafe(_set_result, ready, None)
+        try:
+            self._writer_loop(conn)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except BaseException as exc:  # never leave callers waiting on a dead writer
+            log.exception("sqlite writer stopped")
+            self._failed = exc
+            self._fail_pending(exc)
+        finally:
+            conn.close()
+
+    def _writer_loop(self, conn: sqlite3.Connection) -> None:
         stopping = False
         while not stopping:
             first = self._queue.get()
@@ -264,10 +276,19 @@ class SqliteStorage(Storage):
                     break
                 batch.append(job)
             self._run_batch(conn, batch)
-        try:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
+
+    def _fail_pending(self, exc: BaseException) -> None:
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(job, _Job):
+                job.error = exc
+                try:
+                    job.loop.call_soon_threadsafe(_resolve_jobs, [job])
+                except RuntimeError:
+                    pass
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         """One transaction for the whole batch. Fast path: no savepoints, ledger rows in one
@@ -400,6 +421,8 @@ class SqliteStorage(Storage):
     async def _submit(self, ops: Sequence[Any]) -> list[Any]:
         if self._closed:
             raise RuntimeError("storage is closed")
+        if self._failed is not None:
+            raise RuntimeError(f"storage writer failed: {self._failed}")
         loop = asyncio.get_running_loop()
         job = _Job(ops=list(ops), future=loop.create_future(), loop=loop)
         self._queue.put(job)
