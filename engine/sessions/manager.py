@@ -150,7 +150,11 @@ class SessionManager:
         selected = select_runs(run_profiles(plan, event.tenant), event.to_fields(), only)
         if not selected:
             raise ChargingError(NOT_FOUND, reason="no charging run matches the event")
-        return [RunState(run_id=f["RunID"], event=ChargingEvent.from_fields(f, self.defaults)) for f in selected]
+        runs = [RunState(run_id=f["RunID"], event=ChargingEvent.from_fields(f, self.defaults)) for f in selected]
+        for run in runs:
+            if run.event.cost is None:
+                run.event.cost = event.cost  # to_fields() leaves the given Cost out
+        return runs
 
     def _interval(self, opts: Mapping[str, Any]) -> int:
         value = opts.get(OPT_DEBIT_INTERVAL)
@@ -433,10 +437,9 @@ class SessionManager:
         """Exact charge of one run; *rated uses the given Cost, unchargeable runs cost nothing."""
         request_type = run.event.request_type
         if request_type == RATED:
-            given = run.event.cost
-            if given is None and session.start_fields.get("Cost") not in (None, ""):
-                given = Decimal(str(session.start_fields["Cost"]))
-            return Settled(cost=given)
+            if run.event.cost is None and session.start_fields.get("Cost") not in (None, ""):
+                run.event.cost = Decimal(str(session.start_fields["Cost"]))
+            return await self._rated_cost(run, session.started_wall, total)
         if not session.chargeable or request_type not in CHARGED_TYPES:
             return Settled(cost=Decimal(0))
         try:
