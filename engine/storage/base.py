@@ -244,8 +244,9 @@ class Storage(abc.ABC):
     async def load_accounts(self) -> list[StoredAccount]: ...
 
     @abc.abstractmethod
-    async def ledger(self, tenant: str, account: str) -> list[LedgerEntry]:
-        """Every ledger row of one account, oldest first."""
+    async def ledger(self, tenant: str, account: str, *, cgrid: str | None = None) -> list[LedgerEntry]:
+        """Every ledger row of one account, oldest first; only one session's rows with
+        ``cgrid`` (indexed, for recovering a session without reading a busy account's history)."""
 
     # the one mutation entry point
     @abc.abstractmethod

@@ -464,12 +464,18 @@ class SqliteStorage(Storage):
             return out
         return await self._read(read)
 
-    async def ledger(self, tenant: str, account: str) -> list[LedgerEntry]:
+    async def ledger(self, tenant: str, account: str, *, cgrid: str | None = None) -> list[LedgerEntry]:
+        sql = ("SELECT seq, ts, tenant, account, balance_uuid, balance_id, balance_type, amount, "
+               "value_after, reason, cgrid, run_id, ref FROM ledger ")
+        if cgrid:
+            sql += "WHERE cgrid=? AND tenant=? AND account=? ORDER BY seq"
+            params: tuple = (cgrid, tenant, account)
+        else:
+            sql += "WHERE tenant=? AND account=? ORDER BY seq"
+            params = (tenant, account)
+
         def read(conn: sqlite3.Connection) -> list[LedgerEntry]:
-            rows = conn.execute(
-                "SELECT seq, ts, tenant, account, balance_uuid, balance_id, balance_type, amount, "
-                "value_after, reason, cgrid, run_id, ref FROM ledger WHERE tenant=? AND account=? "
-                "ORDER BY seq", (tenant, account))
+            rows = conn.execute(sql, params)
             return [LedgerEntry(ts=ts_parse(r[1]) or _now(), tenant=r[2], account=r[3],
                                 balance_uuid=r[4], balance_id=r[5], balance_type=r[6],
                                 amount=Decimal(r[7]), value_after=Decimal(r[8]), reason=r[9],

@@ -25,9 +25,9 @@ async def storage(tmp_path):
     await store.close()
 
 
-def ledger(uuid: str, amount: str, after: str, reason: str = "debit") -> AppendLedger:
+def ledger(uuid: str, amount: str, after: str, reason: str = "debit", cgrid: str = "c1") -> AppendLedger:
     return AppendLedger(LedgerEntry(T0, "cgrates.org", "1001", uuid, "b1", "*monetary",
-                                    Decimal(amount), Decimal(after), reason, cgrid="c1"))
+                                    Decimal(amount), Decimal(after), reason, cgrid=cgrid))
 
 
 async def test_concurrent_writes_share_few_transactions(storage):
@@ -181,3 +181,11 @@ async def test_a_cancelled_caller_does_not_cancel_its_write(storage):
     task.cancel()
     await storage.write([ledger("after", "1", "1")])  # FIFO: committed after the cancelled one
     assert [r.balance_uuid for r in await storage.ledger("cgrates.org", "1001")] == ["cancelled", "after"]
+
+
+async def test_ledger_rows_of_one_session(storage):
+    await storage.write([ledger("u1", "-1", "9", cgrid="a"), ledger("u1", "-2", "7", cgrid="b"),
+                         ledger("u1", "0.5", "7.5", "refund", cgrid="a")])
+    rows = await storage.ledger("cgrates.org", "1001", cgrid="a")
+    assert [(r.reason, r.amount) for r in rows] == [("debit", Decimal(-1)), ("refund", Decimal("0.5"))]
+    assert len(await storage.ledger("cgrates.org", "1001")) == 3
