@@ -2,7 +2,7 @@
 
 Voice to 1002 (and any 100x): 1 cent per second, billed per second, no
 connect fee; data: 1 cent per MB (1048576 bytes, billed per 1024 bytes). Every account gets
-``balance`` units of *monetary once (*asap top-up).
+its balance of *monetary once (*asap top-up).
 """
 
 from __future__ import annotations
@@ -11,8 +11,13 @@ from pathlib import Path
 from typing import Iterable
 
 
-def write_plan(folder: Path, accounts: Iterable[str], balance: str = "10", tenant: str = "cgrates.org") -> Path:
+def write_plan(folder: Path, accounts: Iterable[str] | dict[str, str], balance: str = "10",
+               tenant: str = "cgrates.org") -> Path:
+    """``accounts``: names (all get ``balance``) or {name: balance}."""
     folder.mkdir(parents=True, exist_ok=True)
+    balances = dict(accounts) if isinstance(accounts, dict) else {a: balance for a in accounts}
+    amounts = sorted(set(balances.values()))
+    plan_of = {amount: f"AP_TOPUP_{i}" for i, amount in enumerate(amounts)}
     files = {
         "Destinations.csv": "#Id,Prefix\nDST_100X,100\nDST_DATA,*any\n",
         "Rates.csv": ("#Id,ConnectFee,Rate,RateUnit,RateIncrement,GroupIntervalStart\n"
@@ -30,10 +35,12 @@ def write_plan(folder: Path, accounts: Iterable[str], balance: str = "10", tenan
         "Actions.csv": ("#ActionsId,Action,ExtraParameters,Filter,BalanceId,BalanceType,Categories,"
                         "DestinationIds,RatingSubject,SharedGroup,ExpiryTime,TimingIds,Units,BalanceWeight,"
                         "BalanceBlocker,BalanceDisabled,Weight\n"
-                        f"ACT_TOPUP,*topup_reset,,,main,*monetary,,*any,,,*unlimited,,{balance},10,false,false,10\n"),
-        "ActionPlans.csv": "#Id,ActionsId,TimingId,Weight\nAP_TOPUP,ACT_TOPUP,*asap,10\n",
+                        + "".join(f"ACT_TOPUP_{i},*topup_reset,,,main,*monetary,,*any,,,*unlimited,,{amount},10,"
+                                  "false,false,10\n" for i, amount in enumerate(amounts))),
+        "ActionPlans.csv": "#Id,ActionsId,TimingId,Weight\n" + "".join(
+            f"AP_TOPUP_{i},ACT_TOPUP_{i},*asap,10\n" for i, _ in enumerate(amounts)),
         "AccountActions.csv": "#Tenant,Account,ActionPlanId,ActionTriggersId,AllowNegative,Disabled\n" + "".join(
-            f"{tenant},{account},AP_TOPUP,,false,false\n" for account in accounts),
+            f"{tenant},{account},{plan_of[amount]},,false,false\n" for account, amount in balances.items()),
     }
     for name, text in files.items():
         (folder / name).write_text(text)

@@ -228,6 +228,8 @@ class RadiusHandler:
                       nas, err)
             return None
         failed = 0
+        unique = {s.get("CGRID") or (s.get(ORIGIN_ID), s.get(ORIGIN_HOST)): s for s in open_sessions}
+        open_sessions = list(unique.values())
         for session in open_sessions:
             fields = session_terminate_fields(session)
             try:
@@ -292,15 +294,11 @@ def session_terminate_fields(session: Mapping[str, Any]) -> dict[str, Any]:
     """Terminate fields for an open session from ``active_sessions`` (CGRateS ExternalSession shape).
 
     The usage charged is what the NAS last reported for it (the session's
-    total usage so far), since a rebooting NAS reports nothing more.
+    ``Usage`` so far), since a rebooting NAS reports nothing more.
     """
-    fields = {k: v for k, v in session.items() if isinstance(k, str)}
-    event = session.get("EventStart") if isinstance(session.get("EventStart"), Mapping) else None
-    if event:
-        fields = {**event, **{k: v for k, v in fields.items() if k != "EventStart"}}
-    usage = session.get("TotalUsage", session.get(USAGE))
-    if usage is None:
-        usage = 0
-    fields[USAGE] = usage
-    fields.setdefault("DisconnectCause", "NAS_REBOOT")
+    fields = {name: session[name] for name in ("Tenant", "Account", "Subject", "Destination", "ToR",
+                                                "Category", "RequestType", ORIGIN_ID, ORIGIN_HOST)
+              if session.get(name) not in (None, "")}
+    fields[USAGE] = session.get(USAGE) or 0
+    fields["DisconnectCause"] = "NAS_REBOOT"
     return fields
