@@ -655,6 +655,9 @@ class SessionManager:
                     await self.close(session, settled_usage, cause=session.start_fields.get("DisconnectCause", ""))
                 continue
             session.last_seen = now_mono
+            if not session.loop:
+                # The snapshot committed with the debit, before the grant was known.
+                session.last_grant = max(session.last_grant, session.granted() - session.used)
             self.supervisor.arm(session)
             log.info("recovered session %s (%s)", cgrid, _event_of(session).describe())
 

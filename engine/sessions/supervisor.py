@@ -196,7 +196,7 @@ class Supervisor:
                 session.recovered = False
                 self.arm(session)
             return
-        await self.end(session, CAUSE_SESSION_TIMEOUT)
+        await self.force_end(session, CAUSE_SESSION_TIMEOUT)
 
     async def _on_grace(self, session: Session) -> None:
         """The agent accepted the disconnect but never sent terminate: end it ourselves."""

@@ -1,0 +1,62 @@
+"""Sessions that stop hearing from their agent are closed and charged for what was used."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine.units import SECOND
+
+
+def call(origin="c1", **extra):
+    return {"OriginID": origin, "OriginHost": "h1", "Account": "1001", "Destination": "1002",
+            "AnswerTime": "2026-03-02T10:00:00Z", **extra}
+
+
+async def test_silent_manual_session_is_closed_after_its_grant_plus_ttl(engine):
+    await engine.topup("1.00")
+    s, clock, link = engine.sessions, engine.clock, engine.link
+    opts = {"*sessionsDebitInterval": 0, "*sessionsTTL": "5s"}
+    await s.initiate(call(Usage="30s"), opts, link=link)
+    await clock.advance(20 * SECOND, s)
+    await s.update(call(Usage="30s", LastUsed="20s"), opts)           # re-arms: 20 + 30 + 5
+    await clock.advance(55 * SECOND - 1 - 20 * SECOND, s)
+    assert len(s.active_sessions()) == 1
+    await clock.advance(1, s)
+    assert s.active_sessions() == []
+    [(when, reason, event)] = link.disconnects
+    assert reason == "SESSION_TIMEOUT" and when - clock.at(0) == 55 * SECOND
+    [cdr] = await engine.cdrs()
+    assert cdr["Usage"] == 50 * SECOND and cdr["Cost"] == 0.5         # used 20s + the last grant
+    assert cdr["ExtraFields"]["DisconnectCause"] == "SESSION_TIMEOUT"
+    assert engine.balance() == Decimal("0.50")
+    # the agent's late terminate changes nothing
+    await s.terminate(call(Usage="50s"), opts)
+    assert engine.balance() == Decimal("0.50") and len(await engine.cdrs()) == 1
+
+
+async def test_debit_loop_session_without_updates_is_checked_with_its_agent(make_engine):
+    eng = await make_engine(session_ttl_debit_loop="60s")
+    await eng.topup("5.00")
+    s, clock, link = eng.sessions, eng.clock, eng.link
+    link.alive = [("h1", "c1")]
+    await s.initiate(call(), link=link)
+    await clock.advance(60 * SECOND, s)
+    assert len(s.active_sessions()) == 1                                # the switch still has it
+    link.alive = []
+    await clock.advance(60 * SECOND, s)
+    assert s.active_sessions() == []
+    assert [r for _, r, _ in link.disconnects] == ["SESSION_TIMEOUT"]
+    [cdr] = await eng.cdrs()
+    assert cdr["Usage"] == 120 * SECOND and eng.balance() == Decimal("3.80")
+
+
+async def test_session_of_a_vanished_agent_is_closed_by_ttl(make_engine):
+    eng = await make_engine(session_ttl_debit_loop="30s")
+    await eng.topup("5.00")
+    s, clock = eng.sessions, eng.clock
+    await s.initiate(call(), link=eng.link)
+    s.unregister_link(eng.link)                                         # agent connection lost
+    await clock.advance(30 * SECOND, s)
+    assert s.active_sessions() == []
+    [cdr] = await eng.cdrs()
+    assert cdr["Usage"] == 30 * SECOND and cdr["Cost"] == 0.3
