@@ -13,6 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 
+from engine.rating.rounding import half_up
 from engine.tariffplan.model import (
     ANY,
     DestinationRate,
@@ -120,8 +121,6 @@ def compile_timing(timing: Timing) -> CompiledTiming:
 
 
 def compile_slot(slot: RateSlot, compat_decimals: int) -> CompiledSlot:
-    from engine.rating.rounding import half_up
-
     exact = Fraction(slot.rate) * slot.rate_increment / slot.rate_unit
     return CompiledSlot(slot, slot.group_interval_start, slot.rate_increment, exact,
                         half_up(exact, compat_decimals))

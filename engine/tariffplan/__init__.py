@@ -1,5 +1,6 @@
 """CGRateS-format tariff plans: the typed model and the all-or-nothing CSV loader."""
 
+from engine.tariffplan.loader import TariffPlanError, load_tariffplan
 from engine.tariffplan.model import (
     Action,
     AccountAction,
@@ -29,5 +30,7 @@ __all__ = [
     "RatingPlanBinding",
     "RatingProfile",
     "TariffPlan",
+    "TariffPlanError",
     "Timing",
+    "load_tariffplan",
 ]

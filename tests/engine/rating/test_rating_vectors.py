@@ -141,7 +141,8 @@ def test_vector7_tenant_without_any_is_rating_plan_not_found(evening: TariffPlan
 
 
 def test_vector7_weekend_uses_weekday_7_as_sunday(evening: TariffPlan) -> None:
-    # CGRateS plans write Sunday as 7 (6;7): 2012-02-05 is a Sunday
+    # plans in the wild (the old CGRateS tutorial) write Sunday as 7 in "6;7"; chargeway reads
+    # 7 as Sunday. 2012-02-05 is a Sunday.
     assert cost(evening, 10, subject="rif", destination="0256", tenant="vdf", category="0",
                 start=utc(2012, 2, 5, 12, 0)) == D(5)
 
