@@ -91,7 +91,11 @@ class Rig:
 
 async def start_rig(tmp_path: Path, **section: Any) -> Rig:
     engine = await Engine(tmp_path / "data").start()
-    service = await diameter_service.start(engine.context(), diameter_section(**section))
+    try:
+        service = await diameter_service.start(engine.context(), diameter_section(**section))
+    except BaseException:
+        await engine.stop()
+        raise
     return Rig(engine, service)
 
 
