@@ -64,7 +64,9 @@ class DebitPlan:
     parts: list[BalanceCharge] = field(default_factory=list)
     reason: str = ""
     unit_usage: int = 0
-    rating: Any = None  # the rater's CostResult/Affordable for the monetary part, if rated
+    # What the rater said about the money part: a CostResult (``partial=False``, settle),
+    # an Affordable (``partial=True``), or None when unit balances paid everything.
+    rating: Any = None
 
     @property
     def monetary(self) -> Decimal:

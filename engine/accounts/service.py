@@ -111,6 +111,7 @@ class AccountService:
         self._rater = rater
         self._tariffplan_source = tariffplan
         self._plan_loaded: Any = None
+        self._plan_applying: Any = None
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._accounts: dict[tuple[str, str], Account] = {}
 
@@ -143,12 +144,15 @@ class AccountService:
         return self._require(key[0], key[1])
 
     def _plan(self) -> Any:
-        if self._plan_loaded is not None:
-            return self._plan_loaded
+        """The tariff plan actions come from: the one being applied, else the configured
+        source, else the current rater's, else the last one applied."""
+        if self._plan_applying is not None:
+            return self._plan_applying
         if self._tariffplan_source is not None:
             return self._tariffplan_source()
         rater = self._rater()
-        return getattr(rater, "plan", None) if rater is not None else None
+        plan = getattr(rater, "plan", None) if rater is not None else None
+        return plan if plan is not None else self._plan_loaded
 
     # --- committing ----------------------------------------------------------------------------
 
@@ -300,7 +304,23 @@ class AccountService:
     async def apply_tariffplan(self, plan: Any) -> int:
         """Create/update the accounts of AccountActions, attach their triggers and run their
         ``*asap`` action plans; one transaction for the whole plan. Returns accounts touched."""
+        self._plan_applying = plan
+        try:
+            staged = self._stage_tariffplan(plan)
+        finally:
+            self._plan_applying = None
         self._plan_loaded = plan
+        ops: list[WriteOp] = []
+        for key, acc, work, ch in staged:  # nothing failed: now swap every account in
+            _adopt(acc, work)
+            ch.account = acc
+            self._accounts[key] = acc
+            ops.extend(self._ops(ch))
+        await self._commit(ops, [k for k, *_ in staged])
+        return len(staged)
+
+    def _stage_tariffplan(self, plan: Any) -> list[tuple[tuple[str, str], Account, Account, AccountChange]]:
+        """Every AccountAction worked on a copy of its account (raises before anything changes)."""
         staged: list[tuple[tuple[str, str], Account, Account, AccountChange]] = []
         for aa in plan.account_actions.values():
             key = (aa.tenant, aa.account)
@@ -316,14 +336,7 @@ class AccountService:
                 self._run_asap(ch, plan, aa.action_plan_id)
             self._check_triggers(ch)
             staged.append((key, acc, work, ch))
-        ops: list[WriteOp] = []
-        for key, acc, work, ch in staged:  # nothing failed: now swap every account in
-            _adopt(acc, work)
-            ch.account = acc
-            self._accounts[key] = acc
-            ops.extend(self._ops(ch))
-        await self._commit(ops, [k for k, *_ in staged])
-        return len(staged)
+        return staged
 
     @staticmethod
     def _actions(plan: Any, actions_id: str) -> list[Any]:

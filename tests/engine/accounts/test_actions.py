@@ -132,3 +132,19 @@ async def test_recurrent_trigger_respects_min_sleep(service, real_plan):
     await service.add_balance(T, "s", "*monetary", 4, {"ID": "main"})  # fires: 4.01
     await service.debit_balance(T, "s", "*monetary", 1, {"ID": "main"})  # same instant: asleep
     assert balances(service.get(T, "s"))["*monetary:main"] == Decimal("3.01")
+
+
+async def test_a_failing_account_action_loads_no_account_at_all(service, real_plan):
+    import dataclasses
+
+    from engine.tariffplan.model import AccountAction, ActionPlan
+
+    bad = dataclasses.replace(
+        real_plan,
+        action_plans={**real_plan.action_plans, "AP_BAD": (ActionPlan("AP_BAD", "ACT_TWO", "*asap", Decimal(10)),)},
+        account_actions={**real_plan.account_actions,
+                         "cgrates.org:bad": AccountAction("cgrates.org", "bad", "AP_BAD", "", False, False)})
+    with pytest.raises(ChargingError) as err:
+        await service.apply_tariffplan(bad)
+    assert err.value.code == "INSUFFICIENT_CREDIT"
+    assert service.accounts() == [] and await service.storage.load_accounts() == []
