@@ -112,3 +112,63 @@ def test_rounding_modes_bracket_the_exact_cost(plan: TariffPlan, used: int) -> N
     assert results["*down"].cost <= results["*middle"].cost <= results["*up"].cost
     assert results["*down"].cost <= exact <= results["*up"].cost
     assert results["*up"].cost - results["*down"].cost <= step
+
+
+# --- timing selection against a second-by-second oracle ----------------------------------------
+
+def _timed_plan() -> TariffPlan:
+    from engine.tariffplan.model import Timing
+
+    def slot(rate: str) -> tuple[RateSlot, ...]:
+        return (RateSlot(Decimal(0), Decimal(rate), SECOND, SECOND, 0),)
+
+    timings = {
+        "ALWAYS": Timing("ALWAYS", (), (), (), (), "00:00:00"),
+        "WORK": Timing("WORK", (), (), (), (1, 2, 3, 4, 5), "08:00:00"),
+        "EVE": Timing("EVE", (), (), (), (1, 2, 3, 4, 5), "19:30:00"),
+        "SUN": Timing("SUN", (), (), (), (0,), "12:00:00"),
+        "FEST": Timing("FEST", (), (1,), (1, 2), (), "06:00:00"),
+    }
+    rows = [("ALWAYS", "3", 10), ("WORK", "7", 10), ("EVE", "2", 10), ("SUN", "1", 10), ("FEST", "5", 20)]
+    return TariffPlan(
+        destinations={"DST": Destination("DST", ("1002",))},
+        rates={f"RT_{t}": Rate(f"RT_{t}", slot(price)) for t, price, _ in rows},
+        destination_rates={f"DR_{t}": (DestinationRate(f"DR_{t}", "DST", f"RT_{t}", "*up", 6, Decimal(0), ""),)
+                           for t, _, _ in rows},
+        timings=timings,
+        rating_plans={"RP": tuple(RatingPlanBinding("RP", f"DR_{t}", t, Decimal(w)) for t, _, w in rows)},
+        rating_profiles={"cgrates.org:call:1001": (
+            RatingProfile("cgrates.org", "call", "1001", datetime(2014, 1, 1, tzinfo=timezone.utc), "RP", ()),)},
+    )
+
+
+def _oracle_price(moment: datetime) -> Decimal:
+    """Price per second from the rules, written the slow obvious way."""
+    weekday = moment.isoweekday() % 7
+    clock = moment.hour * 3600 + moment.minute * 60 + moment.second
+    active = [("3", 10, 0)]
+    if weekday in (1, 2, 3, 4, 5) and clock >= 8 * 3600:
+        active.append(("7", 10, 8 * 3600))
+    if weekday in (1, 2, 3, 4, 5) and clock >= 19 * 3600 + 1800:
+        active.append(("2", 10, 19 * 3600 + 1800))
+    if weekday == 0 and clock >= 12 * 3600:
+        active.append(("1", 10, 12 * 3600))
+    if moment.month == 1 and moment.day in (1, 2) and clock >= 6 * 3600:
+        active.append(("5", 20, 6 * 3600))
+    price, _, _ = max(active, key=lambda a: (a[1], a[2], -Decimal(a[0])))
+    return Decimal(price)
+
+
+TIMED = _timed_plan()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.datetimes(min_value=datetime(2025, 12, 26), max_value=datetime(2026, 1, 8)),
+       st.integers(1, 4 * 3600))
+def test_voice_cost_matches_a_second_by_second_oracle(start: datetime, used: int) -> None:
+    from datetime import timedelta
+
+    start = start.replace(microsecond=0, tzinfo=timezone.utc)
+    expected = sum((_oracle_price(start + timedelta(seconds=s)) for s in range(used)), Decimal(0))
+    result = Rater(TIMED).rate(RatingRequest("cgrates.org", "call", "1001", "1002", start, used * SECOND))
+    assert result.cost == expected
