@@ -28,7 +28,7 @@ from agents.radius.dedup import DuplicateCache
 from agents.radius.dictionary import DEFAULT_DICTIONARY, RadiusDictionary
 from agents.radius.dynauth import DynAuthClient
 from agents.radius.handler import RadiusHandler
-from agents.radius.link import RadiusLink
+from agents.radius.link import NAS_ADDRESS_FIELD, RadiusLink
 from agents.radius.server import RadiusServer
 from engine.runtime import AgentContext
 from engine.units import SECOND, parse_duration
@@ -73,6 +73,41 @@ class RadiusService:
     async def alter_session(self, event: dict[str, Any], session_timeout_s: int, reply_message: str = ""):
         """Send a CoA-Request with a new Session-Timeout (seconds); see ``RadiusLink.alter_session``."""
         return await self.link.alter_session(event, session_timeout_s, reply_message)
+
+    async def refresh_session_timeouts(self, tenant: str, account: str) -> int:
+        """After a top-up: CoA each open RADIUS session of the account with a longer Session-Timeout.
+
+        New Session-Timeout = seconds already used + seconds the account can afford now
+        (engine authorize for the session's destination). Returns how many NASes
+        acknowledged. Called by whoever changes balances (API ``*topup``, actions); the
+        agent exposes itself as ``ctx.extras["radius"]`` for that.
+        """
+        if self.sessions is None:
+            return 0
+        acknowledged = 0
+        seen: set[str] = set()
+        for session in self.sessions.active_sessions({"Tenant": tenant, "Account": account}):
+            cgrid = str(session.get("CGRID"))
+            if cgrid in seen or not session.get("ExtraFields", {}).get(NAS_ADDRESS_FIELD):
+                continue
+            seen.add(cgrid)
+            fields = {name: session.get(name) for name in ("Tenant", "Account", "Subject", "Destination",
+                                                          "ToR", "Category", "RequestType")}
+            try:
+                reply = await self.sessions.authorize(fields, {})
+            except Exception as err:
+                log.warning("session %s: cannot re-authorize after top-up: %s", session.get("OriginID"), err)
+                continue
+            if not reply.ok or not reply.max_usage or reply.max_usage < 0:
+                continue
+            used_s = int(session.get("Usage") or 0) // SECOND
+            event = {**session.get("ExtraFields", {}), **session}
+            try:
+                await self.link.alter_session(event, used_s + reply.max_usage // SECOND)
+                acknowledged += 1
+            except Exception as err:
+                log.warning("session %s: CoA after top-up failed: %s", session.get("OriginID"), err)
+        return acknowledged
 
     async def stop(self) -> None:
         if self.stopped:
@@ -132,6 +167,6 @@ async def start(ctx: AgentContext, section: dict) -> RadiusService:
         raise
     if ctx.sessions is not None and hasattr(ctx.sessions, "register_link"):
         ctx.sessions.register_link(link)
-    ctx.extras.setdefault("radius", None)
-    ctx.extras["radius"] = link
-    return RadiusService(auth, acct, dynauth, link, handler, ctx.sessions, dictionary)
+    service = RadiusService(auth, acct, dynauth, link, handler, ctx.sessions, dictionary)
+    ctx.extras["radius"] = service          # alter_session / refresh_session_timeouts for the API
+    return service

@@ -1,0 +1,80 @@
+"""The engine cuts a RADIUS session: Disconnect-Request reaches the NAS; a top-up sends CoA."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from agents.radius import codec
+from agents.radius.view import RadiusMessageView
+from tests.agents.radius.nas_listener import TestNas
+from tests.integration.radius.harness import (SECRET, acct_attrs, balance, cdrs, radclient, radius_service,
+                                              start_gateway)
+
+pytestmark = pytest.mark.integration
+
+DA_PORT = 31837          # the test NAS's dynamic-authorization port (our RADIUS range)
+
+
+@pytest.fixture
+async def setup(tmp_path):
+    nas = TestNas(SECRET.encode())
+    await nas.start("127.0.0.1", DA_PORT)
+    gw = await start_gateway(tmp_path, {"1001": "10"},
+                             clients=[{"network": "127.0.0.1/32", "secret": SECRET, "da_port": DA_PORT}])
+    try:
+        yield gw, nas
+    finally:
+        await gw.stop()
+        nas.stop()
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+async def test_forced_disconnect_sends_disconnect_request(setup):
+    gw, nas = setup
+    port = radius_service(gw).acct_address[1]
+    assert "Accounting-Response" in (await radclient(port, "acct", acct_attrs("Start", "dm-1"))).out
+    assert "Accounting-Response" in (await radclient(port, "acct", acct_attrs(
+        "Interim-Update", "dm-1", Acct_Session_Time=42))).out
+    closed = await gw.sessions.force_disconnect({"OriginID": "dm-1"}, "FORCED_DISCONNECT")
+    assert closed == 1
+    await wait_for(lambda: len(nas.received) == 1)
+    dm = nas.received[0]
+    assert dm.code == codec.DISCONNECT_REQUEST
+    view = RadiusMessageView(dm, radius_service(gw).dictionary)
+    assert view.first("Acct-Session-Id") == "dm-1"
+    assert view.first("User-Name") == "1001"
+    assert view.first("NAS-IP-Address") == "127.0.0.1"
+    assert view.first("Reply-Message") == "FORCED_DISCONNECT"
+    # charged for what the NAS reported (42 s) plus the 1 s it had been granted since
+    assert [r.usage for r in await cdrs(gw, "dm-1")] == [43 * 10**9]
+    assert balance(gw, "1001") == Decimal("9.57")
+
+
+async def test_topup_mid_session_sends_coa_with_longer_session_timeout(setup):
+    gw, nas = setup
+    service = radius_service(gw)
+    auth = await radclient(service.auth_address[1], "auth",
+                           'User-Name = "1001", User-Password = "pw", Called-Station-Id = "1002"\n')
+    assert "Session-Timeout = 1000" in auth.out
+    assert "Accounting-Response" in (await radclient(service.acct_address[1], "acct",
+                                                     acct_attrs("Start", "coa-1"))).out
+    assert "Accounting-Response" in (await radclient(service.acct_address[1], "acct", acct_attrs(
+        "Interim-Update", "coa-1", Acct_Session_Time=100))).out
+    await gw.accounts.add_balance("cgrates.org", "1001", "*monetary", "10", {"ID": "main"})
+    acked = await service.refresh_session_timeouts("cgrates.org", "1001")
+    assert acked == 1
+    coa = nas.received[-1]
+    assert coa.code == codec.COA_REQUEST
+    view = RadiusMessageView(coa, service.dictionary)
+    assert view.first("Acct-Session-Id") == "coa-1"
+    # 100 s used; 20 - 1.01 (100 s debited + 1 s reserved) = 18.99 left -> 1899 s more
+    assert view.first("Session-Timeout") == 100 + 1899
