@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import click
@@ -33,10 +34,7 @@ def tpdir_provider(tpdir: Path | None) -> TariffPlan:
     return load_tariffplan(tpdir or DEFAULT_TPDIR)
 
 
-def _amount(value: object) -> str:
-    from decimal import Decimal
-
-    assert isinstance(value, Decimal)
+def _amount(value: Decimal) -> str:
     return format(value.normalize(), "f") if value else "0"
 
 

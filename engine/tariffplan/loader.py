@@ -35,7 +35,6 @@ from engine.tariffplan.model import (
     RatingProfile,
     TariffPlan,
     Timing,
-    profile_key,
 )
 from engine.units import parse_duration, parse_time, to_decimal
 
