@@ -98,8 +98,15 @@ def rating_case(size: int, seed: int = 7) -> dict[str, float]:
     for number in numbers:
         rater.destination_ids(number)
     lookup = time.perf_counter() - began
+    began = time.perf_counter()
+    blob = plan.to_bytes()
+    encode = time.perf_counter() - began
+    began = time.perf_counter()
+    TariffPlan.from_bytes(blob)
+    decode = time.perf_counter() - began
     return {"size": size, "build_s": build_s, "memory": memory, "costs_per_s": REQUESTS / elapsed,
-            "us_per_cost": elapsed / REQUESTS * 1e6, "lookups_per_s": REQUESTS / lookup}
+            "us_per_cost": elapsed / REQUESTS * 1e6, "lookups_per_s": REQUESTS / lookup,
+            "blob_bytes": len(blob), "encode_s": encode, "decode_s": decode}
 
 
 def loading_case(rows: int, seed: int = 11) -> dict[str, float]:
@@ -154,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({'ok' if ratio >= 0.5 else 'SLOWER THAN 2x'}; target >= 0.5)")
     print(f"memory per 1M prefixes (prefix strings + plan + index, RSS delta at {largest['size']:,}): "
           f"{largest['memory'] / 2**20 * 1_000_000 / largest['size']:.0f} MB")
+    print(f"storage blob at {largest['size']:,} prefixes: {largest['blob_bytes'] / 2**20:.1f} MB, "
+          f"to_bytes {largest['encode_s']:.2f} s, from_bytes {largest['decode_s']:.2f} s")
     load = _in_subprocess("loading", rows)
     print(f"loading: {load['rows']:,.0f}-row Destinations.csv ({load['bytes'] / 2**20:.1f} MB) in "
           f"{load['seconds']:.2f} s = {load['rows_per_s']:,.0f} rows/s")
