@@ -17,8 +17,11 @@ from engine.units import SECOND, format_time, parse_duration, parse_time
 
 def text(value: Any) -> str:
     """Text form used for concatenation, comparison and filler (Go-like rendering)."""
-    if type(value) is str:
+    kind = type(value)
+    if kind is str:
         return value
+    if kind is int:
+        return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -43,6 +46,8 @@ def whole(value: Decimal) -> int | Decimal:
 
 def number(value: Any) -> Decimal:
     """Exact Decimal from a number or numeric text."""
+    if type(value) is int:
+        return Decimal(value)
     if isinstance(value, bool):
         raise ConversionError(f"not a number: {value!r}")
     if isinstance(value, Decimal):
@@ -67,6 +72,8 @@ def number(value: Any) -> Decimal:
 
 def duration(value: Any) -> int:
     """Integer nanoseconds (CGRateS rules: numbers are ns, ``"1m30s"`` Go durations)."""
+    if type(value) is int:
+        return value
     if isinstance(value, timedelta):
         return (value.days * 86400 + value.seconds) * SECOND + value.microseconds * 1000
     if isinstance(value, Decimal):

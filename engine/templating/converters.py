@@ -30,7 +30,10 @@ def _no_args(name: str, args: list[str]) -> None:
 
 
 def _duration_seconds(value: Any) -> int | Decimal:
-    return whole(Decimal(duration(value)) / SECOND)
+    ns = duration(value)
+    if ns % SECOND == 0:
+        return ns // SECOND
+    return whole(Decimal(ns) / SECOND)
 
 
 def _duration_minutes(value: Any) -> int | Decimal:
@@ -39,6 +42,8 @@ def _duration_minutes(value: Any) -> int | Decimal:
 
 def _from_unit(unit: int) -> Converter:
     def convert(value: Any) -> int:
+        if type(value) is int:
+            return value * unit
         return int(number(value) * unit)
     return convert
 
@@ -62,7 +67,7 @@ def _round(args: list[str]) -> Converter:
     quantum = Decimal(1).scaleb(-places)
 
     def convert(value: Any) -> int | Decimal:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if type(value) is int:
             return value
         rounded = number(value).quantize(quantum, rounding=mode)
         return int(rounded) if places == 0 else rounded

@@ -18,7 +18,8 @@ from engine.templating.coerce import duration, is_empty, number, text, time_of, 
 from engine.templating.context import MISSING, Ctx
 from engine.templating.errors import ConversionError, TemplateFieldError
 from engine.templating.filters import Filter
-from engine.templating.paths import Target
+from engine.templating.paths import Target, first_in_data
+from engine.templating.view import DictView
 from engine.templating.rsr import Value
 from engine.units import SECOND
 
@@ -111,6 +112,17 @@ class Field:
         if refs and refs[0].path is not None and refs[0].path.root in ("*req", "*oreq"):
             return refs[0].path.names
         return ()
+
+
+def _plain_req_ref(fld: Field) -> Callable[[Any], Any] | None:
+    """A direct dict reader when the value is one plain ``~*req.A.B`` with no converter."""
+    items = fld.value.items
+    if len(items) != 1 or not items[0].is_ref or items[0].transforms:
+        return None
+    path = items[0].path
+    if path is None or path.root not in ("*req", "*oreq") or path.has_selectors:
+        return None
+    return first_in_data(path.names, MISSING)
 
 
 # --- writing to targets ---------------------------------------------------------------
@@ -356,6 +368,40 @@ def build_apply(fld: Field, processor_id: str | None) -> Callable[[Ctx], Any]:
         set_(ctx, value)
         return value
 
+    if (not filters and kind in ("*variable", "*constant") and fit is None and not mandatory
+            and fld.target.root != "*rep" and len(fld.target.names) == 1):
+        # Hottest path: an optional plain copy into a flat dict (*cgreq.X, *opts.X).
+        attr = fld.target.root[1:]
+        leaf = fld.target.names[0]
+
+        if kind == "*variable" and _plain_req_ref(fld) is not None:
+            reader = _plain_req_ref(fld)
+            assert reader is not None
+
+            def apply_req_flat(ctx: Ctx) -> Any:
+                req = ctx.req
+                if type(req) is DictView:
+                    value = reader(req.data)
+                else:
+                    value = compute(ctx)
+                if value is MISSING:
+                    return SKIPPED
+                getattr(ctx, attr)[leaf] = value
+                return value
+            return apply_req_flat
+
+        def apply_flat(ctx: Ctx) -> Any:
+            try:
+                value = compute(ctx)
+            except _CONVERSION_ERRORS as err:
+                log.warning("template processor %s field %s: skipped, %s",
+                            processor_id, tag, err)
+                return SKIPPED
+            if value is MISSING:
+                return SKIPPED
+            getattr(ctx, attr)[leaf] = value
+            return value
+        return apply_flat
     if not filters and kind in ("*variable", "*constant") and fit is None:
         # Hot path: most fields are a plain copy.
         def apply_plain(ctx: Ctx) -> Any:
@@ -367,7 +413,7 @@ def build_apply(fld: Field, processor_id: str | None) -> Callable[[Ctx], Any]:
                 log.warning("template processor %s field %s: skipped, %s",
                             processor_id, tag, err)
                 return SKIPPED
-            if value is MISSING or (mandatory and is_empty(value)):
+            if value is MISSING or (mandatory and (value == "" or is_empty(value))):
                 if mandatory:
                     raise fail("missing")
                 return SKIPPED

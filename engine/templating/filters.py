@@ -172,7 +172,15 @@ def compile_filter(raw: str) -> Filter:
         except ValueSyntaxError as err:
             raise FilterSyntaxError(f"in filter {raw!r}: {err}") from None
     check = _build(base, element, parts, raw)
-    if negate:
+    if negate and base == "*empty":
+        values_of = _element_values(element)
+
+        def check(ctx: Ctx) -> bool:
+            for value in values_of(ctx):
+                if not (value == "" or is_empty(value) or text(value) == ""):
+                    return True
+            return False
+    elif negate:
         positive = check
 
         def check(ctx: Ctx) -> bool:
@@ -205,7 +213,12 @@ def _build(kind: str, element: Part, parts: list[Part], raw: str) -> Callable[[C
     if kind == "*exists":
         return lambda ctx: bool(values_of(ctx))
     if kind == "*empty":
-        return lambda ctx: all(is_empty(v) or text(v) == "" for v in values_of(ctx))
+        def empty(ctx: Ctx) -> bool:
+            for value in values_of(ctx):
+                if not (value == "" or is_empty(value) or text(value) == ""):
+                    return False
+            return True
+        return empty
     if kind in _COMPARE:
         compare = _compare(kind)
         fns = [p for p in parts]

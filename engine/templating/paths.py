@@ -118,6 +118,8 @@ def parse_path(raw: str) -> ParsedPath:
     return ParsedPath(root, segments, raw)
 
 
+_NOTHING = object()
+
 _DICT_ROOTS: dict[str, Callable[[Ctx], Any]] = {
     "*vars": lambda c: c.vars,
     "*cgreq": lambda c: c.cgreq,
@@ -177,9 +179,21 @@ def compile_getter(parsed: ParsedPath) -> Getter:
         if root == "*rep":
             getter: Getter = lambda ctx: ctx.rep.values(names)  # noqa: E731
         elif root in ("*req", "*oreq"):
-            def plain(ctx: Ctx) -> list:
-                req = ctx.req
-                return req.values(names) if req is not None else []
+            if len(names) == 1:
+                key = names[0]
+
+                def plain(ctx: Ctx) -> list:
+                    req = ctx.req
+                    if type(req) is DictView and type(req.data) is dict:
+                        value = req.data.get(key, _NOTHING)
+                        if value is _NOTHING:
+                            return []
+                        return list(value) if type(value) is list else [value]
+                    return req.values(names) if req is not None else []
+            else:
+                def plain(ctx: Ctx) -> list:
+                    req = ctx.req
+                    return req.values(names) if req is not None else []
             getter = plain
         else:
             getter = _dict_getter(root, names)
@@ -195,13 +209,22 @@ def compile_getter(parsed: ParsedPath) -> Getter:
     return indexed
 
 
+def _raw_selector(seg: Segment) -> Callable[[list], list]:
+    """Selector over raw dict nodes (DictView fast path)."""
+    if seg.index is not None:
+        return _selector(seg)
+    rel = seg.match_path or ()
+    wanted = seg.match_values
+    return lambda nodes: [n for n in nodes if any(text(x) in wanted for x in walk(n, rel))]
+
+
 def _selector_getter(root: str, segs: tuple[Segment, ...]) -> Getter:
-    steps: list[tuple[tuple[str, ...], Callable[[list], list]]] = []
+    steps: list[tuple[tuple[str, ...], Callable[[list], list], Callable[[list], list]]] = []
     current: list[str] = []
     for seg in segs:
         current.append(seg.name)
         if seg.index is not None or seg.match_path is not None:
-            steps.append((tuple(current), _selector(seg)))
+            steps.append((tuple(current), _selector(seg), _raw_selector(seg)))
             current = []
     rest = tuple(current)
     view_of = _root_view(root)
@@ -210,9 +233,25 @@ def _selector_getter(root: str, segs: tuple[Segment, ...]) -> Getter:
         top = view_of(ctx)
         if top is None:
             return []
+        if type(top) is DictView:
+            # Walk the raw data: no view objects per group instance.
+            nodes: list[Any] = [top.data]
+            for prefix, _, choose_raw in steps:
+                found: list[Any] = []
+                for node in nodes:
+                    found.extend(n for n in walk(node, prefix) if isinstance(n, dict))
+                nodes = choose_raw(found)
+                if not nodes:
+                    return []
+            if not rest:
+                return [DictView(n) for n in nodes]
+            out: list[Any] = []
+            for node in nodes:
+                out.extend(walk(node, rest))
+            return out
         views: list[Any] = [top]
-        for prefix, choose in steps:
-            found: list[Any] = []
+        for prefix, choose, _ in steps:
+            found = []
             for view in views:
                 found.extend(view.children(prefix))
             views = choose(found)
@@ -220,11 +259,216 @@ def _selector_getter(root: str, segs: tuple[Segment, ...]) -> Getter:
                 return []
         if not rest:
             return views
-        out: list[Any] = []
+        out = []
         for view in views:
             out.extend(view.values(rest))
         return out
     return select
+
+
+First = Callable[[Ctx], Any]
+
+
+def _groups_at(node: Any, prefix: tuple[str, ...]) -> list[Any]:
+    """Dict items (group instances) at ``prefix`` below a raw node."""
+    if len(prefix) == 1 and type(node) is dict:
+        value = node.get(prefix[0])
+        if type(value) is list:
+            return [v for v in value if isinstance(v, dict)]
+        return [value] if isinstance(value, dict) else []
+    return [n for n in walk(node, prefix) if isinstance(n, dict)]
+
+
+def _selector_first(parsed: ParsedPath, getter: Getter, missing: Any) -> First:
+    """First value through selectors; raw dict walking for ``DictView``."""
+    steps: list[tuple[tuple[str, ...], Segment]] = []
+    current: list[str] = []
+    for seg in parsed.segments:
+        current.append(seg.name)
+        if seg.index is not None or seg.match_path is not None:
+            steps.append((tuple(current), seg))
+            current = []
+    rest = tuple(current)
+    view_of = _root_view(parsed.root)
+
+    def choose(nodes: list[Any], seg: Segment) -> list[Any]:
+        if seg.index is not None:
+            idx = seg.index
+            return [nodes[idx]] if -len(nodes) <= idx < len(nodes) else []
+        rel = seg.match_path or ()
+        wanted = seg.match_values
+        out = []
+        for node in nodes:
+            if len(rel) == 1:
+                value = node.get(rel[0], missing)
+                values = value if type(value) is list else ([] if value is missing else [value])
+            else:
+                values = walk(node, rel)
+            for x in values:
+                if (x if type(x) is str else text(x)) in wanted:
+                    out.append(node)
+                    break
+        return out
+
+    if (len(steps) == 1 and len(steps[0][0]) == 1 and steps[0][1].match_path is not None
+            and len(steps[0][1].match_path or ()) == 1 and len(rest) == 1
+            and parsed.root in ("*req", "*oreq")):
+        # The usual Diameter shape: Group[~Type(v)].Data, read straight from dicts.
+        group_name = steps[0][0][0]
+        rel_name = (steps[0][1].match_path or ("",))[0]
+        wanted_values = steps[0][1].match_values
+        leaf = rest[0]
+
+        def group_first(ctx: Ctx) -> Any:
+            top = ctx.req
+            if type(top) is not DictView or type(top.data) is not dict:
+                found = getter(ctx)
+                return found[0] if found else missing
+            groups = top.data.get(group_name, missing)
+            if type(groups) is dict:
+                groups = (groups,)
+            elif type(groups) is not list:
+                return missing
+            for item in groups:
+                if type(item) is not dict:
+                    continue
+                sel = item.get(rel_name, missing)
+                if sel is missing:
+                    continue
+                if type(sel) is list:
+                    if not any(text(x) in wanted_values for x in sel):
+                        continue
+                elif (sel if type(sel) is str else text(sel)) not in wanted_values:
+                    continue
+                value = item.get(leaf, missing)
+                if value is missing:
+                    continue
+                if type(value) is list:
+                    if value:
+                        return value[0]
+                    continue
+                return value
+            return missing
+        return group_first
+
+    def first(ctx: Ctx) -> Any:
+        top = view_of(ctx)
+        if type(top) is not DictView:
+            found = getter(ctx)
+            return found[0] if found else missing
+        nodes: list[Any] = [top.data]
+        for prefix, seg in steps:
+            found_groups: list[Any] = []
+            for node in nodes:
+                found_groups.extend(_groups_at(node, prefix))
+            nodes = choose(found_groups, seg)
+            if not nodes:
+                return missing
+        if not rest:
+            return DictView(nodes[0])
+        for node in nodes:
+            value = first_at(node, rest, 0, missing)
+            if value is not missing:
+                return value
+        return missing
+    return first
+
+
+def compile_first(parsed: ParsedPath, getter: Getter) -> First:
+    """``ctx -> first value or MISSING``: the hot path of almost every field.
+
+    Plain-name paths on a ``DictView`` or a dict root are read without building lists;
+    anything else falls back to ``getter`` (same semantics: the first of all values).
+    """
+    from engine.templating.context import MISSING
+
+    if parsed.has_selectors and parsed.root != "*rep" and parsed.segments[-1].index is None:
+        return _selector_first(parsed, getter, MISSING)
+    if parsed.has_selectors or parsed.root == "*rep":
+        def via_getter(ctx: Ctx) -> Any:
+            found = getter(ctx)
+            return found[0] if found else MISSING
+        return via_getter
+    names = parsed.names
+    fast = first_in_data(names, MISSING)
+    if parsed.root in ("*req", "*oreq"):
+        def req_first(ctx: Ctx) -> Any:
+            req = ctx.req
+            if type(req) is DictView:
+                return fast(req.data)
+            if req is None:
+                return MISSING
+            found = req.values(names)
+            return found[0] if found else MISSING
+        return req_first
+    attr = parsed.root[1:]
+    if len(names) == 1:
+        key = names[0]
+
+        def dict_single(ctx: Ctx) -> Any:
+            value = getattr(ctx, attr).get(key, MISSING)
+            if type(value) is list:
+                return value[0] if value else MISSING
+            return value
+        return dict_single
+    return lambda ctx: fast(getattr(ctx, attr))
+
+
+def first_at(node: Any, names: tuple[str, ...], i: int, missing: Any) -> Any:
+    """First value at ``names[i:]`` below ``node`` (same order as ``walk``), no lists built."""
+    n = len(names)
+    while i < n:
+        if type(node) is dict or isinstance(node, dict):
+            node = node.get(names[i], missing)
+            if node is missing:
+                return missing
+            i += 1
+        elif isinstance(node, list):
+            for item in node:
+                if isinstance(item, list):
+                    for sub in item:
+                        found = first_at(sub, names, i, missing)
+                        if found is not missing:
+                            return found
+                    continue
+                found = first_at(item, names, i, missing)
+                if found is not missing:
+                    return found
+            return missing
+        else:
+            return missing
+    if isinstance(node, list):
+        return node[0] if node else missing
+    return node
+
+
+def first_in_data(names: tuple[str, ...], missing: Any) -> Callable[[Any], Any]:
+    """First value at ``names`` in nested dicts/lists."""
+    if len(names) == 1:
+        key = names[0]
+
+        def one(data: Any) -> Any:
+            if type(data) is not dict:
+                return first_at(data, names, 0, missing)
+            value = data.get(key, missing)
+            if type(value) is list:
+                return value[0] if value else missing
+            return value
+        return one
+
+    def many(data: Any) -> Any:
+        node = data
+        for key in names:
+            if type(node) is dict:
+                node = node.get(key, missing)
+                if node is missing:
+                    return missing
+            else:
+                return first_at(data, names, 0, missing)
+        if type(node) is list:
+            return first_at(data, names, 0, missing)
+        return node
+    return many
 
 
 @dataclass(frozen=True, slots=True)

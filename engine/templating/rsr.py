@@ -14,7 +14,8 @@ from typing import Any, Callable
 from engine.templating.coerce import text
 from engine.templating.context import MISSING, Ctx
 from engine.templating.converters import Converter, ConverterSpecError, build_converter
-from engine.templating.paths import Getter, ParsedPath, PathError, compile_getter, parse_path
+from engine.templating.paths import (First, Getter, ParsedPath, PathError, compile_first,
+                                     compile_getter, parse_path)
 
 
 class ValueSyntaxError(ValueError):
@@ -55,6 +56,7 @@ class Part:
     constant: Any = MISSING
     path: ParsedPath | None = None
     getter: Getter | None = None
+    first: First | None = None
     transforms: tuple[Converter, ...] = ()
     source: str = ""
 
@@ -128,7 +130,8 @@ def parse_ref(raw: str, pos: int, *, stop_at_colon: bool) -> tuple[Part, int]:
             raise ValueSyntaxError(f"unterminated {{converters}} in {raw!r}")
         transforms.extend(_converters(raw[pos + 1:end], raw))
         pos = end + 1
-    return Part(path=parsed, getter=getter, transforms=tuple(transforms),
+    return Part(path=parsed, getter=getter, first=compile_first(parsed, getter),
+                transforms=tuple(transforms),
                 source=raw[start - 1:pos]), pos
 
 
@@ -192,20 +195,23 @@ def _eval_part(part: Part) -> Callable[[Ctx], Any]:
     if not part.is_ref:
         const = part.constant
         return lambda ctx: const
-    getter = part.getter
-    assert getter is not None
+    first = part.first
+    assert first is not None
     transforms = part.transforms
     if not transforms:
-        def plain(ctx: Ctx) -> Any:
-            found = getter(ctx)
-            return found[0] if found else MISSING
-        return plain
+        return first
+    if len(transforms) == 1:
+        conv = transforms[0]
+
+        def converted_one(ctx: Ctx) -> Any:
+            value = first(ctx)
+            return MISSING if value is MISSING else conv(value)
+        return converted_one
 
     def converted(ctx: Ctx) -> Any:
-        found = getter(ctx)
-        if not found:
+        value = first(ctx)
+        if value is MISSING:
             return MISSING
-        value = found[0]
         for conv in transforms:
             value = conv(value)
         return value

@@ -87,73 +87,113 @@ def synthetic_reply(method: str | None, request: dict[str, Any]) -> Reply | None
     return Reply()
 
 
+class _Plan:
+    """Per-processor choices made once (engine method, dry-run, logging, field steps)."""
+
+    __slots__ = ("proc", "method", "dry", "log", "cont", "request", "reply", "filters")
+
+    def __init__(self, proc: Processor) -> None:
+        self.proc = proc
+        kind = proc.request_type
+        self.method = "authorize" if kind == "*dryrun" else _CALLS.get(kind)
+        self.dry = "*dryrun" in proc.flags
+        self.log = "*log" in proc.flags
+        self.cont = "*continue" in proc.flags
+        self.request = tuple((f.apply, f.blocker) for f in proc.request_fields)
+        self.reply = tuple((f.apply, f.blocker) for f in proc.reply_fields)
+        self.filters = tuple(f.check for f in proc.filters)
+
+
 class TemplateRunner:
     """Maps messages through one template to one engine (``sessions``; None = dry-run)."""
 
     def __init__(self, template: Template, sessions: Any) -> None:
         self.template = template
         self.sessions = sessions
+        self._plans = [_Plan(p) for p in template.processors]
 
     async def run(self, view: MessageView | None, vars: dict[str, Any] | None = None, *,
                   dry_run: bool = False, trace: Trace | None = None) -> Outcome:
         """Evaluate processors in order; raises ``TemplateFieldError`` for a missing
         mandatory field (the agent turns it into its protocol's error answer)."""
-        template = self.template
-        merged = {**template.vars, **vars} if vars else dict(template.vars)
+        template_vars = self.template.vars
+        if template_vars:
+            merged = {**template_vars, **vars} if vars else dict(template_vars)
+        else:
+            merged = dict(vars) if vars else {}
         ctx = Ctx(view, merged)
         outcome = Outcome(builder=ctx.rep, vars=merged, tmp=ctx.tmp)
         dry = dry_run or self.sessions is None
-        for proc in template.processors:
-            failed = proc.first_failing(ctx)
+        for plan in self._plans:
             if trace is not None:
-                trace.processor(proc, failed)
-            if failed is not None:
+                failed = plan.proc.first_failing(ctx)
+                trace.processor(plan.proc, failed)
+                if failed is not None:
+                    continue
+            else:
+                for check in plan.filters:
+                    if not check(ctx):
+                        break
+                else:
+                    await self._process(plan, ctx, outcome, dry, None)
+                    if not plan.cont:
+                        break
                 continue
-            await self._process(proc, ctx, outcome, dry, trace)
-            if "*continue" not in proc.flags:
+            await self._process(plan, ctx, outcome, dry, trace)
+            if not plan.cont:
                 break
         return outcome
 
-    async def _process(self, proc: Processor, ctx: Ctx, outcome: Outcome, dry: bool,
+    async def _process(self, plan: _Plan, ctx: Ctx, outcome: Outcome, dry: bool,
                        trace: Trace | None) -> None:
+        proc = plan.proc
         ctx.processor_id = proc.id
         ctx.tz = proc.tz
-        ctx.cgreq = {}
+        ctx.cgreq = request = {}
         ctx.opts = {}
         ctx.cgrep = {}
-        _run_fields(proc, "request", proc.request_fields, ctx, trace)
-        if proc.tenant and "Tenant" not in ctx.cgreq:
-            ctx.cgreq["Tenant"] = proc.tenant
-        kind = proc.request_type
-        dry = dry or "*dryrun" in proc.flags
-        method = "authorize" if kind == "*dryrun" else _CALLS.get(kind)
+        if trace is None:
+            for apply, blocker in plan.request:
+                if apply(ctx) is not SKIPPED and blocker:
+                    break
+        else:
+            _traced_fields(proc, "request", proc.request_fields, ctx, trace)
+        if proc.tenant and "Tenant" not in request:
+            request["Tenant"] = proc.tenant
+        dry = dry or plan.dry
+        method = plan.method
         if trace is not None:
-            trace.call(proc, method, ctx.cgreq, ctx.opts, dry)
-        if "*log" in proc.flags:
+            trace.call(proc, method, request, ctx.opts, dry)
+        if plan.log:
             log.info("template %s processor %s: %s request=%s opts=%s", self.template.agent,
-                     proc.id, method or "no engine call", ctx.cgreq, ctx.opts)
-        reply = await self._call(proc, method, ctx, dry)
+                     proc.id, method or "no engine call", request, ctx.opts)
+        if method is None:
+            reply = None
+        elif dry:
+            reply = synthetic_reply(method, request)
+        else:
+            reply = await self._call(proc, method, ctx)
         if reply is not None:
             ctx.cgrep = reply.as_fields()
-        _run_fields(proc, "reply", proc.reply_fields, ctx, trace)
-        if "*log" in proc.flags:
+        if trace is None:
+            for apply, blocker in plan.reply:
+                if apply(ctx) is not SKIPPED and blocker:
+                    break
+        else:
+            _traced_fields(proc, "reply", proc.reply_fields, ctx, trace)
+        if plan.log:
             log.info("template %s processor %s: engine reply=%s reply=%s", self.template.agent,
                      proc.id, ctx.cgrep, ctx.rep.tree())
         outcome.processor_id = proc.id
         outcome.flags = proc.flags
         outcome.call = method
-        outcome.request = ctx.cgreq
+        outcome.request = request
         outcome.opts = ctx.opts
         outcome.engine_reply = reply
         outcome.dry_run = dry
         outcome.processors.append(proc.id)
 
-    async def _call(self, proc: Processor, method: str | None, ctx: Ctx,
-                    dry: bool) -> Reply | None:
-        if method is None:
-            return None
-        if dry:
-            return synthetic_reply(method, ctx.cgreq)
+    async def _call(self, proc: Processor, method: str, ctx: Ctx) -> Reply:
         sessions = self.sessions
         fields, opts = ctx.cgreq, ctx.opts
         try:
@@ -178,11 +218,10 @@ class TemplateRunner:
         return reply
 
 
-def _run_fields(proc: Processor, section: str, fields: list[Field], ctx: Ctx,
-                trace: Trace | None) -> None:
+def _traced_fields(proc: Processor, section: str, fields: list[Field], ctx: Ctx,
+                   trace: Trace) -> None:
     for fld in fields:
         result = fld.apply(ctx)
-        if trace is not None:
-            trace.field(proc, section, fld, result)
+        trace.field(proc, section, fld, result)
         if fld.blocker and result is not SKIPPED:
             break
