@@ -253,7 +253,9 @@ class CreditControlServer:
         cca.add("Result-Code", top_code)
         cca.add("Origin-Host", self.config.origin_host).add("Origin-Realm", self.config.origin_realm)
         cca.add("Auth-Application-Id", C.APP_CREDIT_CONTROL)
-        cca.add("CC-Request-Type", msg.get("CC-Request-Type")).add("CC-Request-Number", msg.get("CC-Request-Number"))
+        for name in ("CC-Request-Type", "CC-Request-Number"):
+            if msg.get(name) is not None:
+                cca.add(name, msg.get(name))
         cca.avps.extend(top_extra)
         cca.avps.extend(msccs)
         self._track(msg, units, outcomes, cca, peer)
