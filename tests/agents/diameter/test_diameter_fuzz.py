@@ -22,7 +22,7 @@ from agents.diameter.peer import ConnectionClosed, PeerConfig, PeerConnection, R
 from engine.templating import load_template
 from tests.agents.diameter.diameter_helpers import ccr, cer, dwr
 
-from .conftest import REPO, Rig
+from tests.agents.diameter.engine_rig import REPO, Rig
 
 CFG = PeerConfig(origin_host="localhost", origin_realm="test")
 CAPTURES = Path(__file__).parent / "captures"

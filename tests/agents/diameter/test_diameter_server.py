@@ -21,7 +21,7 @@ from agents.diameter.codec import group
 from agents.diameter.server import sctp_available
 from agents.diameter.service import DiameterConfigError
 
-from .conftest import Rig, start_rig, stop_rig
+from tests.agents.diameter.engine_rig import Rig, start_rig, stop_rig
 
 MB = 1048576
 IMS_1002 = group("Service-Information", group("IMS-Information", ("Called-Party-Address", "tel:+1002")))
