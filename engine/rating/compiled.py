@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
+from math import lcm
 
 from engine.rating.rounding import half_up
 from engine.tariffplan.model import (
@@ -62,13 +63,18 @@ ANY_TIMING = CompiledTiming(ANY, frozenset(), frozenset(), frozenset(), frozense
 
 @dataclass(frozen=True, slots=True)
 class CompiledSlot:
-    """A rate slot with its per-increment price precomputed in both modes."""
+    """A rate slot with its per-increment price precomputed in both modes.
+
+    Prices are integers in units of ``1 / CompiledPlan.scale`` so that rating adds
+    and multiplies plain ints; ``scale`` is chosen so every price is exact.
+    """
 
     slot: RateSlot
     group_start: int
     increment: int
-    increment_cost: Fraction         # exact: increment * rate / rate_unit
-    increment_cost_compat: Fraction  # CGRateS: the same rounded *middle to N decimals
+    unit_cost: int          # exact: increment * rate / rate_unit, scaled
+    unit_cost_compat: int   # CGRateS: the same rounded *middle to N decimals, scaled
+    connect_fee: int        # scaled
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +89,7 @@ class Binding:
     timing: CompiledTiming
     weight: Decimal
     price_key: tuple[Fraction, Decimal]
-    max_cost: Fraction
+    max_cost: int           # scaled like CompiledSlot prices
 
     def slot_index(self, offset: int) -> int:
         """Index of the slot with the greatest GroupIntervalStart <= offset."""
@@ -120,10 +126,29 @@ def compile_timing(timing: Timing) -> CompiledTiming:
                           clock_to_ns(timing.start_time), timing)
 
 
-def compile_slot(slot: RateSlot, compat_decimals: int) -> CompiledSlot:
+def _unit_costs(slot: RateSlot, compat_decimals: int) -> tuple[Fraction, Fraction]:
     exact = Fraction(slot.rate) * slot.rate_increment / slot.rate_unit
-    return CompiledSlot(slot, slot.group_interval_start, slot.rate_increment, exact,
-                        half_up(exact, compat_decimals))
+    return exact, half_up(exact, compat_decimals)
+
+
+def plan_scale(plan: TariffPlan, compat_decimals: int) -> int:
+    """Smallest integer that makes every price, fee, MaxCost and rounded total of the plan whole."""
+    scale = 10 ** max([compat_decimals, *(dr.rounding_decimals for drs in plan.destination_rates.values()
+                                           for dr in drs)])
+    for rate in plan.rates.values():
+        for slot in rate.slots:
+            for value in (*_unit_costs(slot, compat_decimals), Fraction(slot.connect_fee)):
+                scale = lcm(scale, value.denominator)
+    for drs in plan.destination_rates.values():
+        for dr in drs:
+            scale = lcm(scale, Fraction(dr.max_cost).denominator)
+    return scale
+
+
+def compile_slot(slot: RateSlot, compat_decimals: int, scale: int) -> CompiledSlot:
+    exact, compat = _unit_costs(slot, compat_decimals)
+    return CompiledSlot(slot, slot.group_interval_start, slot.rate_increment, int(exact * scale),
+                        int(compat * scale), int(Fraction(slot.connect_fee) * scale))
 
 
 class CompiledPlan:
@@ -136,8 +161,10 @@ class CompiledPlan:
         self._index_prefixes(plan)
         timings = {tid: compile_timing(t) for tid, t in plan.timings.items()}
         timings[ANY] = ANY_TIMING
+        self.scale = scale = plan_scale(plan, compat_decimals)
         slots_cache: dict[str, tuple[CompiledSlot, ...]] = {
-            rid: tuple(compile_slot(s, compat_decimals) for s in rate.slots) for rid, rate in plan.rates.items()
+            rid: tuple(compile_slot(s, compat_decimals, scale) for s in rate.slots)
+            for rid, rate in plan.rates.items()
         }
         self.plans: dict[str, PlanDestinations] = {}
         for plan_id, rows in plan.rating_plans.items():
@@ -157,10 +184,11 @@ class CompiledPlan:
                         timing=timing,
                         weight=row.weight,
                         price_key=(Fraction(first.rate) / first.rate_unit, first.connect_fee),
-                        max_cost=Fraction(dr.max_cost),
+                        max_cost=int(Fraction(dr.max_cost) * scale),
                     )
                     grouped.setdefault(dr.destination_id, []).append(binding)
             self.plans[plan_id] = PlanDestinations(plan_id, {k: tuple(v) for k, v in grouped.items()})
+        self.has_max_cost = any(dr.max_cost_strategy for drs in plan.destination_rates.values() for dr in drs)
         self.profiles: dict[str, tuple[RatingProfile, ...]] = plan.rating_profiles
         self.activation_times: dict[str, tuple[datetime, ...]] = {
             key: tuple(p.activation_time for p in profiles) for key, profiles in plan.rating_profiles.items()

@@ -1,6 +1,6 @@
 """Rating with CGRateS rules: who pays what for a piece of usage, and how much usage a credit buys.
 
-Pipeline per request (all arithmetic on integers and Fractions, no per-increment objects):
+Pipeline per request (integer arithmetic on prices scaled to be whole, no per-increment objects):
 1. rating profile ``tenant:category:subject`` (``*any`` subject if the subject has none active),
    RatesFallbackSubject up to depth 3; calls crossing an ActivationTime are split there;
 2. longest-prefix destination match inside the plan, else the plan's ``*any`` DestinationRates;
@@ -16,6 +16,7 @@ Pipeline per request (all arithmetic on integers and Fractions, no per-increment
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
@@ -32,7 +33,7 @@ from engine.errors import (
 )
 from engine.event import VOICE
 from engine.rating.compiled import Binding, CompiledPlan, CompiledSlot
-from engine.rating.rounding import max_raw_within, round_fraction, to_decimal
+from engine.rating.rounding import max_raw_within, round_scaled, to_decimal
 from engine.tariffplan.model import (
     ANY,
     MAX_COST_DISCONNECT,
@@ -46,7 +47,6 @@ from engine.units import SECOND
 
 MAX_COST = "MAX_COST"
 FALLBACK_DEPTH = 3
-_ZERO = Fraction(0)
 _ONE_DAY = timedelta(days=1)
 
 
@@ -79,21 +79,37 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class Charge:
-    """A run of equal increments in one rate slot (CGRateS ChargingInterval, compressed)."""
+    """A run of equal increments in one rate slot (CGRateS ChargingInterval, compressed).
+
+    Money fields ending in ``_scaled`` are integers in units of ``1 / scale``.
+    """
 
     start: datetime
     offset: int                # into the whole call, where these increments start
     increments: int
     increment: int             # size of one increment (ns or units)
-    increment_cost: Fraction   # price of one increment (rounded per increment in compat mode)
-    raw_cost: Fraction         # increments * increment_cost
-    charged_cost: Fraction     # after MaxCost *free
+    unit_scaled: int           # one increment (rounded per increment in compat mode)
+    raw_scaled: int            # increments * unit_scaled
+    charged_scaled: int        # after MaxCost *free
+    scale: int
     binding: Binding = field(repr=False)
     match: Match = field(repr=False)
 
     @property
     def usage(self) -> int:
         return self.increments * self.increment
+
+    @property
+    def increment_cost(self) -> Fraction:
+        return Fraction(self.unit_scaled, self.scale)
+
+    @property
+    def raw_cost(self) -> Fraction:
+        return Fraction(self.raw_scaled, self.scale)
+
+    @property
+    def charged_cost(self) -> Fraction:
+        return Fraction(self.charged_scaled, self.scale)
 
     @property
     def cost(self) -> Decimal:
@@ -140,11 +156,17 @@ class CostResult:
     subject_key: str
     charges: tuple[Charge, ...] = field(repr=False)
     max_cost_reached: bool
-    raw_cost: Fraction         # before rounding (after MaxCost *free)
+    raw_scaled: int            # before rounding (after MaxCost *free), in 1/scale units
+    scale: int
     rounding_method: str
     rounding_decimals: int
     cgrates_compat: bool = False
     disconnect_exceeded: bool = field(default=False, repr=False)
+
+    @property
+    def raw_cost(self) -> Fraction:
+        """The exact cost before the DestinationRate rounding."""
+        return Fraction(self.raw_scaled, self.scale)
 
     @property
     def unrounded_cost(self) -> Decimal:
@@ -196,48 +218,49 @@ class Rater:
             return Affordable(0, Decimal(0), "")
         if (credit is None or result.cost <= credit) and not result.disconnect_exceeded:
             return Affordable(req.usage, result.cost, "")
-        bound: Fraction | None = None
-        inclusive = True
+        scale = result.scale
+        mult = scale // self._c.scale
+        limit: int | None = None   # a raw scaled cost x is affordable iff x <= limit
         if credit is not None:
-            bound, inclusive = max_raw_within(Fraction(credit), result.rounding_decimals,
-                                              result.rounding_method)
-        connect_fee = Fraction(result.connect_fee)
-        spent = connect_fee
-        running = Fraction(req.cost_so_far) + connect_fee
+            bound, inclusive = max_raw_within(Fraction(credit), result.rounding_decimals, result.rounding_method)
+            scaled = bound * scale
+            limit = math.floor(scaled) if inclusive else math.ceil(scaled) - 1
+        spent = int(Fraction(result.connect_fee) * scale)
+        running = _scaled(req.cost_so_far, scale) + spent
         first = result.charges[0].binding
-        if bound is not None and not _within(spent, bound, inclusive):
+        if limit is not None and spent > limit:
             return Affordable(0, Decimal(0), INSUFFICIENT_CREDIT)
-        if first.destination_rate.max_cost_strategy == MAX_COST_DISCONNECT and running > first.max_cost:
+        if first.destination_rate.max_cost_strategy == MAX_COST_DISCONNECT and running > first.max_cost * mult:
             return Affordable(0, Decimal(0), MAX_COST)
         for charge in result.charges:
-            unit_cost = charge.increment_cost
+            unit = charge.unit_scaled
             strategy = charge.binding.destination_rate.max_cost_strategy
-            cap = charge.binding.max_cost
+            cap = charge.binding.max_cost * mult
             allowed = charge.increments
             reason = ""
-            if unit_cost > 0:
-                if bound is not None:
-                    free_rest = strategy == MAX_COST_FREE and running + allowed * unit_cost > cap
-                    if not (free_rest and _within(spent + max(_ZERO, cap - running), bound, inclusive)):
-                        by_credit = _largest_within(bound - spent, unit_cost, inclusive)
+            if unit > 0:
+                if limit is not None:
+                    free_rest = strategy == MAX_COST_FREE and running + allowed * unit > cap
+                    if not (free_rest and spent + max(0, cap - running) <= limit):
+                        by_credit = max(0, (limit - spent) // unit)
                         if by_credit < allowed:
                             allowed, reason = by_credit, INSUFFICIENT_CREDIT
                 if strategy == MAX_COST_DISCONNECT:
-                    by_cap = _largest_within(cap - running, unit_cost, True)
+                    by_cap = max(0, (cap - running) // unit)
                     if by_cap < allowed:
                         allowed, reason = by_cap, MAX_COST
             if allowed < charge.increments:
                 usage = min(req.usage, charge.offset - req.offset + allowed * charge.increment)
                 if usage <= 0:
                     return Affordable(0, Decimal(0), reason)
-                part = allowed * unit_cost
+                part = allowed * unit
                 if strategy == MAX_COST_FREE and running + part > cap:
-                    part = max(_ZERO, cap - running)
-                cost = round_fraction(spent + part, result.rounding_decimals, result.rounding_method,
-                                      compat=self.cgrates_compat)
+                    part = max(0, cap - running)
+                cost = round_scaled(spent + part, scale, result.rounding_decimals, result.rounding_method,
+                                    compat=self.cgrates_compat)
                 return Affordable(usage, cost, reason)
-            spent += charge.charged_cost
-            running += charge.charged_cost
+            spent += charge.charged_scaled
+            running += charge.charged_scaled
         return Affordable(req.usage, result.cost, "")
 
     # --- lookup ----------------------------------------------------------------------
@@ -347,6 +370,14 @@ class Rater:
         voice = req.tor == VOICE
         segments = self._segments(req, start)
         compat = self.cgrates_compat
+        scale = self._c.scale
+        mult = 1
+        so_far = 0
+        if req.cost_so_far:
+            exact = Fraction(req.cost_so_far) * scale
+            mult = exact.denominator      # 1 unless cost_so_far is finer than this plan's prices
+            so_far = exact.numerator
+            scale *= mult
         charges: list[Charge] = []
         covered = req.offset
         base = req.offset
@@ -364,40 +395,43 @@ class Rater:
                     slot: CompiledSlot = slots[index]
                     piece_end = end if index == last or starts[index + 1] >= end else starts[index + 1]
                     count = -((pos - piece_end) // slot.increment)
-                    unit_cost = slot.increment_cost_compat if compat else slot.increment_cost
-                    raw = unit_cost * count
-                    charges.append(Charge(_after(start, pos - base), pos, count, slot.increment, unit_cost,
-                                          raw, raw, binding, match))
+                    unit = (slot.unit_cost_compat if compat else slot.unit_cost) * mult
+                    raw = unit * count
+                    charges.append(Charge(_after(start, pos - base), pos, count, slot.increment, unit,
+                                          raw, raw, scale, binding, match))
                     pos += count * slot.increment
                 covered = max(covered, pos)
         first_match = segments[0][2]
         connect_fee = Decimal(0)
+        total = 0
         if req.offset == 0 and req.usage > 0 and charges:
-            connect_fee = charges[0].slot.connect_fee
-        total = Fraction(connect_fee) if connect_fee else _ZERO
+            first = charges[0]
+            connect_fee = first.slot.connect_fee
+            total = first.binding.slots[first.binding.slot_index(first.offset)].connect_fee * mult
         reached = exceeded = False
-        if any(c.binding.destination_rate.max_cost_strategy for c in charges):
-            running = Fraction(req.cost_so_far) + total
+        if self._c.has_max_cost and any(c.binding.destination_rate.max_cost_strategy for c in charges):
+            running = so_far + total
             for i, charge in enumerate(charges):
                 strategy = charge.binding.destination_rate.max_cost_strategy
-                cost = charge.raw_cost
-                if strategy and running + cost >= charge.binding.max_cost:
+                cap = charge.binding.max_cost * mult
+                cost = charge.raw_scaled
+                if strategy and running + cost >= cap:
                     reached = True
                     if strategy == MAX_COST_FREE:
-                        cost = max(_ZERO, charge.binding.max_cost - running)
+                        cost = max(0, cap - running)
                         charges[i] = Charge(charge.start, charge.offset, charge.increments, charge.increment,
-                                            charge.increment_cost, charge.raw_cost, cost, charge.binding,
-                                            charge.match)
-                    elif running + cost > charge.binding.max_cost:
+                                            charge.unit_scaled, charge.raw_scaled, cost, scale,
+                                            charge.binding, charge.match)
+                    elif running + cost > cap:
                         exceeded = True
                 running += cost
                 total += cost
         else:
             for charge in charges:
-                total += charge.raw_cost
+                total += charge.raw_scaled
         rounding = _rounding_rate(charges, first_match)
-        cost_out = round_fraction(total, rounding.rounding_decimals, rounding.rounding_method, compat=compat) \
-            if charges else Decimal(0)
+        cost_out = round_scaled(total, scale, rounding.rounding_decimals, rounding.rounding_method,
+                                compat=compat) if charges else Decimal(0)
         rated = (covered - req.offset) if charges else 0
         return CostResult(
             request=req,
@@ -411,7 +445,8 @@ class Rater:
             subject_key=first_match.subject_key,
             charges=tuple(charges),
             max_cost_reached=reached,
-            raw_cost=total,
+            raw_scaled=total,
+            scale=scale,
             rounding_method=rounding.rounding_method,
             rounding_decimals=rounding.rounding_decimals,
             cgrates_compat=compat,
@@ -443,16 +478,6 @@ def _rounding_rate(charges: list[Charge], first: Match) -> DestinationRate:
     return best
 
 
-def _within(value: Fraction, bound: Fraction, inclusive: bool) -> bool:
-    return value <= bound if inclusive else value < bound
-
-
-def _largest_within(budget: Fraction, unit: Fraction, inclusive: bool) -> int:
-    """Largest k >= 0 with k * unit <= budget (inclusive) or < budget (exclusive)."""
-    if budget < 0 or (budget == 0 and not inclusive):
-        return 0
-    whole, rest = divmod(budget, unit)
-    k = int(whole)
-    if not inclusive and rest == 0:
-        k -= 1
-    return max(k, 0)
+def _scaled(amount: Decimal, scale: int) -> int:
+    """``amount`` in 1/scale units (exact: the caller's scale already absorbed its denominator)."""
+    return int(Fraction(amount) * scale) if amount else 0

@@ -20,10 +20,13 @@ def round_fraction(value: Fraction, decimals: int, method: str, *, compat: bool 
     With ``compat`` ``*up`` ignores a remainder below 1e-7 (scaled), as
     CGRateS ``utils.Round`` does to hide float noise.
     """
-    scale = 10**decimals
-    numerator = value.numerator * scale
-    denominator = value.denominator
-    quotient, remainder = divmod(numerator, denominator)
+    return round_scaled(value.numerator, value.denominator, decimals, method, compat=compat)
+
+
+def round_scaled(numerator: int, denominator: int, decimals: int, method: str, *,
+                 compat: bool = False) -> Decimal:
+    """``round_fraction`` of ``numerator / denominator`` without building a Fraction (hot path)."""
+    quotient, remainder = divmod(numerator * 10**decimals, denominator)
     if remainder:
         if method == ROUND_UP:
             if not compat or remainder * 10 ** max(7, decimals) >= denominator:
