@@ -157,7 +157,10 @@ class AccountService:
     # --- committing ----------------------------------------------------------------------------
 
     def _ops(self, ch: AccountChange) -> list[WriteOp]:
+        """Storage ops mirroring a change (none when nothing changed, e.g. a zero grant)."""
         acc = ch.account
+        if not (ch.ledger or ch.touched or ch.deleted or ch.account_changed):
+            return []
         acc.update_time = ch.now
         ops: list[WriteOp] = [PutAccount(account_to_row(acc))]
         ops.extend(DeleteBalance(u) for u in ch.deleted)
@@ -168,6 +171,8 @@ class AccountService:
     async def _commit(self, ops: Sequence[WriteOp], keys: Iterable[tuple[str, str]]) -> None:
         """Await durability; on a storage failure reload the accounts from disk so memory never
         claims a change that is not stored, and report SERVER_ERROR."""
+        if not ops:
+            return
         try:
             await self.storage.write(ops)
         except Exception as exc:

@@ -40,13 +40,14 @@ async def main(data_dir: str, tp_dir: str, attempts_path: str, acks_path: str) -
         await service.debit(account, req, partial=False, ref=LedgerRef("session_debit", f"c{i}"))
         os.write(acks, f"{i}\n".encode())
 
-    i = 0
-    while True:
-        batch = []
-        for _ in range(25):
-            i += 1
-            batch.append(one(i))
-        await asyncio.gather(*batch)
+    # A continuous pipeline of 25 debits in flight, so the kill lands mid-commit.
+    counter = iter(range(1, 10**9))
+
+    async def lane() -> None:
+        while True:
+            await one(next(counter))
+
+    await asyncio.gather(*(lane() for _ in range(25)))
 
 
 if __name__ == "__main__":
