@@ -26,6 +26,11 @@ class RadiusClient:
     da_port: int = 3799
     name: str = ""
 
+    @property
+    def label(self) -> str:
+        """Name for logs and the ``*radClient`` template variable."""
+        return self.name or self.network.with_prefixlen
+
 
 class ClientTable:
     """Source IP -> ``RadiusClient`` with a per-address cache (the hot path is one dict get)."""

@@ -15,6 +15,7 @@ in the template, since it names no session.
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any, Mapping
 
 from agents.radius import codec
@@ -59,7 +60,7 @@ def nas_identity(packet: codec.RadiusPacket, source_ip: str) -> str:
         return ident.decode("utf-8", "replace")
     ip4 = packet.get(NAS_IP_ADDRESS)
     if ip4 is not None and len(ip4) == 4:
-        return ".".join(str(b) for b in ip4)
+        return socket.inet_ntoa(ip4)
     ip6 = packet.get(NAS_IPV6_ADDRESS)
     if ip6 is not None and len(ip6) == 16:
         import ipaddress
@@ -117,7 +118,7 @@ class RadiusHandler:
             "RemoteHost": request.addr[0],
             "RemotePort": request.addr[1],
             "OriginHost": nas_identity(request.packet, request.addr[0]),
-            "*radClient": request.client.name or str(request.client.network),
+            "*radClient": request.client.label,
         }
         if self.link is not None:
             out["*link"] = self.link

@@ -16,15 +16,21 @@ from agents.radius.dictionary import RadiusDictionary
 
 
 class RadiusMessageView:
-    """``MessageView`` over one decoded request (see engine/templating)."""
+    """``MessageView`` over one decoded request (see engine/templating).
 
-    __slots__ = ("packet", "dictionary", "secret", "_cache")
+    The attribute list is indexed by name in one pass on first use and each
+    name is decoded once; templates ask for a dozen names per request, many of
+    them absent (filters), so both hits and misses must be dict lookups.
+    """
+
+    __slots__ = ("packet", "dictionary", "secret", "_cache", "_raw")
 
     def __init__(self, packet: RadiusPacket, dictionary: RadiusDictionary, secret: bytes = b"") -> None:
         self.packet = packet
         self.dictionary = dictionary
         self.secret = secret
         self._cache: dict[str, list[Any]] = {}
+        self._raw: dict[str, list[bytes]] | None = None
 
     def values(self, path: tuple[str, ...]) -> list[Any]:
         """All values of the attribute named by ``path[0]`` (RADIUS has no nesting)."""
@@ -46,18 +52,39 @@ class RadiusMessageView:
         found = self.values((name,))
         return found[0] if found else default
 
+    def _index(self) -> dict[str, list[bytes]]:
+        index: dict[str, list[bytes]] = {}
+        by_key = self.dictionary.by_key
+        for key, raw in self.packet.attributes:
+            definition = by_key.get(key)
+            name = definition.name if definition is not None else self.dictionary.name_of(key)
+            bucket = index.get(name)
+            if bucket is None:
+                index[name] = [raw]
+            else:
+                bucket.append(raw)
+        self._raw = index
+        return index
+
     def _lookup(self, name: str) -> list[Any]:
+        index = self._raw if self._raw is not None else self._index()
         attr_name, _, tag_text = name.partition(":")
-        try:
-            definition = self.dictionary.definition(attr_name)
-        except KeyError:
-            return self._unknown(attr_name)
-        key = definition.key
-        raws = [raw for k, raw in self.packet.attributes if k == key]
+        raws = index.get(attr_name)
+        definition = self.dictionary.by_name.get(attr_name)
+        if raws is None:
+            if definition is None:
+                definition = self.dictionary.by_name.get(attr_name.lower())
+            if definition is None or definition.name == attr_name:
+                return []
+            raws = index.get(definition.name)       # case-insensitive spelling in the template
+            if raws is None:
+                return []
+        if definition is None:
+            return list(raws)                       # Attr-N / Vendor-V-Attr-N: raw octets
         if tag_text:
             want = int(tag_text)
             raws = [raw for raw in raws if raw and raw[0] == want]
-        if key == USER_PASSWORD:
+        if definition.key == USER_PASSWORD:
             out: list[Any] = []
             for raw in raws:
                 try:
@@ -69,26 +96,10 @@ class RadiusMessageView:
         decode = self.dictionary.decode
         return [decode(definition, raw) for raw in raws]
 
-    def _unknown(self, name: str) -> list[Any]:
-        """``Attr-N`` / ``Vendor-V-Attr-N`` for attributes missing from the dictionaries (raw bytes)."""
-        key: Any = None
-        if name.startswith("Attr-") and name[5:].isdigit():
-            key = int(name[5:])
-        elif name.startswith("Vendor-") and "-Attr-" in name:
-            vendor, _, code = name[7:].partition("-Attr-")
-            if vendor.isdigit() and code.isdigit():
-                key = (int(vendor), int(code))
-        if key is None:
-            return []
-        return [raw for k, raw in self.packet.attributes if k == key]
-
     def as_dict(self) -> dict[str, Any]:
         """Every attribute by name (lists for repeated ones): for logs and ``template explain``."""
         out: dict[str, Any] = {}
-        for key, _ in self.packet.attributes:
-            name = self.dictionary.name_of(key)
-            if name in out:
-                continue
+        for name in (self._raw if self._raw is not None else self._index()):
             values = self.values((name,))
             out[name] = values[0] if len(values) == 1 else values
         return out
