@@ -316,8 +316,9 @@ class _Builder:
         dr_id = _required("Id", row[0])
         destination = _required("DestinationId", row[1])
         rates_id = _required("RatesTag", row[2])
-        method = _choice("RoundingMethod", row[3] or "*middle", ROUNDING_METHODS)
-        decimals = _int("RoundingDecimals", row[4] or "4", 0, 12)
+        # No silent default: how money is rounded must be written in the plan.
+        method = _choice("RoundingMethod", _required("RoundingMethod", row[3]), ROUNDING_METHODS)
+        decimals = _int("RoundingDecimals", _required("RoundingDecimals", row[4]), 0, 12)
         max_cost = _decimal("MaxCost", row[5], default=Decimal(0))
         strategy = _choice("MaxCostStrategy", row[6], MAX_COST_STRATEGIES)
         if strategy and max_cost == 0:

@@ -94,6 +94,8 @@ def test_without_chargers_csv_the_default_run_exists(tp: Path) -> None:
     ("Rates.csv", "RT_20CNT,0,0.3,60s,1s,60s", "GroupIntervalStart", "duplicate GroupIntervalStart"),
     ("DestinationRates.csv", "DR_BAD,DST_1002,RT_20CNT,*sideways,4,0,", "RoundingMethod", "'*sideways' is not one of"),
     ("DestinationRates.csv", "DR_BAD,DST_1002,RT_20CNT,*up,four,0,", "RoundingDecimals", "not an integer"),
+    ("DestinationRates.csv", "DR_BAD,DST_1002,RT_20CNT,,4,0,", "RoundingMethod", "value required"),
+    ("DestinationRates.csv", "DR_BAD,DST_1002,RT_20CNT,*up,,0,", "RoundingDecimals", "value required"),
     ("DestinationRates.csv", "DR_BAD,DST_1002,RT_20CNT,*up,4,0,*disconnect", "MaxCost", "needs a MaxCost above 0"),
     ("DestinationRates.csv", "DR_BAD,DST_1002,RT_20CNT,*up,4,1,*later", "MaxCostStrategy", "is not one of"),
     ("DestinationRates.csv", "DR_BAD,DST_NOPE,RT_20CNT,*up,4,0,", "DestinationId", "unknown destination 'DST_NOPE'"),
