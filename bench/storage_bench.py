@@ -102,21 +102,21 @@ async def run(quick: bool) -> None:
     per_row_n = 300 if quick else 2_000
     n = 5_000 if quick else 100_000
     debit_n = 1_000 if quick else 10_000
-    print(f"{'case':<44}{'rows':>8}{'rows/s':>12}{'commits':>9}{'x per-row':>11}")
+    print(f"{'case':<58}{'rows':>8}{'rows/s':>12}{'commits':>9}{'x per-row':>11}")
     for synchronous in ("FULL", "NORMAL"):
         with tempfile.TemporaryDirectory() as tmp:
             base, txn = await _timed(Path(tmp) / "a", synchronous, _per_row, per_row_n)
-            print(f"{'ledger rows, per-row commit, sync=' + synchronous:<44}{per_row_n:>8}{base:>12,.0f}{txn:>9}{1:>10.1f}x")
+            print(f"{'ledger rows, per-row commit, sync=' + synchronous:<58}{per_row_n:>8}{base:>12,.0f}{txn:>9}{1:>10.1f}x")
             for label, fn in (("group commit (concurrent writes)", _grouped),
                               ("one batch", _one_batch)):
                 rate, txn = await _timed(Path(tmp) / label.split()[0], synchronous, fn, n)
-                print(f"{'ledger rows, ' + label + ', sync=' + synchronous:<44}{n:>8}"
+                print(f"{'ledger rows, ' + label + ', sync=' + synchronous:<58}{n:>8}"
                       f"{rate:>12,.0f}{txn:>9}{rate / base:>10.1f}x")
     with tempfile.TemporaryDirectory() as tmp:
         seq, txn_seq = await _debits(Path(tmp) / "seq", min(debit_n, per_row_n), concurrent=False)
         conc, txn_conc = await _debits(Path(tmp) / "conc", debit_n, concurrent=True)
-    print(f"{'account debits, sequential (sync=FULL)':<44}{min(debit_n, per_row_n):>8}{seq:>12,.0f}{txn_seq:>9}{1:>10.1f}x")
-    print(f"{'account debits, concurrent (sync=FULL)':<44}{debit_n:>8}{conc:>12,.0f}{txn_conc:>9}{conc / seq:>10.1f}x")
+    print(f"{'account debits, sequential (sync=FULL)':<58}{min(debit_n, per_row_n):>8}{seq:>12,.0f}{txn_seq:>9}{1:>10.1f}x")
+    print(f"{'account debits, concurrent (sync=FULL)':<58}{debit_n:>8}{conc:>12,.0f}{txn_conc:>9}{conc / seq:>10.1f}x")
 
 
 def main() -> None:
