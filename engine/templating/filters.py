@@ -36,6 +36,7 @@ class Filter:
 
     text: str
     check: Callable[[Ctx], bool]
+    values: Callable[[Ctx], list[Any]] | None = None   # the element's values (explain)
 
 
 def _order_key(value: Any) -> tuple[int, Any] | None:
@@ -185,7 +186,7 @@ def compile_filter(raw: str) -> Filter:
 
         def check(ctx: Ctx) -> bool:
             return not positive(ctx)
-    return Filter(raw, check)
+    return Filter(raw, check, _element_values(element))
 
 
 def _element_values(element: Part) -> Callable[[Ctx], list[Any]]:

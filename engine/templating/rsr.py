@@ -45,8 +45,28 @@ def _regex_rule(pattern: str, repl: str, where: str) -> Converter:
         raise ValueSyntaxError(f"bad replacement {repl!r} in {where!r}: {err}") from None
 
     def rule(value: Any) -> str:
-        return compiled.sub(py_repl, text(value))
+        return go_sub(compiled, py_repl, text(value))
     return rule
+
+
+def go_sub(pattern: re.Pattern[str], repl: str, subject: str) -> str:
+    """Replace all matches the way Go's ``ReplaceAllString`` does.
+
+    Unlike Python, Go ignores an empty match right after the previous match, so
+    ``s/(.*)/${1}s/`` turns ``300`` into ``300s`` (Python's ``re.sub`` gives ``300ss``).
+    """
+    out: list[str] = []
+    pos = 0
+    last_end = -1
+    for match in pattern.finditer(subject):
+        start, end = match.span()
+        if start == end and start == last_end:
+            continue
+        out.append(subject[pos:start])
+        out.append(match.expand(repl))
+        pos = last_end = end
+    out.append(subject[pos:])
+    return "".join(out)
 
 
 @dataclass(slots=True)

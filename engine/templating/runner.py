@@ -35,8 +35,9 @@ _GRANTING = ("authorize", "initiate", "update")
 
 
 class Trace(Protocol):
-    """What ``template explain`` listens to (all optional hooks)."""
+    """What ``template explain`` listens to."""
 
+    def begin(self, ctx: Ctx) -> None: ...
     def processor(self, proc: Processor, failed: Any) -> None: ...
     def field(self, proc: Processor, section: str, fld: Field, result: Any) -> None: ...
     def call(self, proc: Processor, method: str | None, request: dict, opts: dict,
@@ -124,6 +125,8 @@ class TemplateRunner:
         ctx = Ctx(view, merged)
         outcome = Outcome(builder=ctx.rep, vars=merged, tmp=ctx.tmp)
         dry = dry_run or self.sessions is None
+        if trace is not None:
+            trace.begin(ctx)
         for plan in self._plans:
             if trace is not None:
                 failed = plan.proc.first_failing(ctx)
