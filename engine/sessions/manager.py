@@ -476,7 +476,7 @@ class SessionManager:
 
     async def _charge_and_record(self, event: ChargingEvent, opts: Mapping[str, Any], *, source: str) -> Reply:
         usage = event.usage if event.usage is not None else (event.total_usage or 0)
-        missed = usage <= 0 or event.answer_time is None and event.setup_time is not None and usage <= 0
+        missed = usage <= 0  # never answered: recorded (cost 0) only when store_missed_calls
         runs = self._runs(event, opts)
         start = self._start_time(event)
         existing = {(r.cgrid, r.run_id) for r in await self.cdrs.query_rows(_by_cgrid(event.cgrid))}

@@ -231,8 +231,9 @@ class Supervisor:
             for name in ("tick", "warn", "cut", "ttl"):
                 self._cancel(session, name)
         if await self.disconnect(session, reason):
-            grace = self.m.config.terminate_grace
-            self._timer(session, "grace", self.m.clock.monotonic() + grace, self._on_grace)
+            if session.state != CLOSED:  # the agent's terminate may already have closed it
+                grace = self.m.config.terminate_grace
+                self._timer(session, "grace", self.m.clock.monotonic() + grace, self._on_grace)
             return
         async with session.lock:
             if session.state != CLOSED:
