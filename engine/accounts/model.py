@@ -5,7 +5,8 @@ An ``Account`` holds balances grouped by type (``*monetary``, ``*voice``,
 units (voice ns, data bytes, SMS units); monetary balances hold money. Every
 value is an exact ``Decimal``. Balances carry CGRateS's filters (destinations
 with ``!ID`` exclusions, categories), expiry, weight, blocker and disabled
-flags. ``account_to_v2`` / ``account_to_v1_legacy`` render the two JSON shapes
+flags. ``timing_ids`` and ``shared_groups`` are kept and shown as CGRateS shows
+them but do not restrict charging yet (no SharedGroups.csv is loaded). ``account_to_v2`` / ``account_to_v1_legacy`` render the two JSON shapes
 CGRateS clients expect (APIerSv2.GetAccount and the legacy ``*out`` shape).
 """
 
@@ -59,8 +60,9 @@ class Balance:
         return not self.disabled and not self.expired_at(when)
 
     def matches_destination(self, call_destination_ids: frozenset[str]) -> bool:
-        """CGRateS rule: no filter (or ``*any``) matches all; any ``!ID`` the call's
-        destination belongs to excludes; otherwise at least one listed ID must match."""
+        """No filter (or ``*any``) matches all; any ``!ID`` the call's destination belongs
+        to excludes; otherwise at least one listed ID must match. A filter made only of
+        exclusions (``!DST_INTL``) matches every other destination."""
         wanted = self.destination_ids - {ANY}
         if not wanted:
             return True
@@ -289,12 +291,17 @@ def balance_to_v2(b: Balance) -> dict[str, Any]:
 
 
 def _trigger_to_json(t: TriggerState) -> dict[str, Any]:
+    """CGRateS ``engine.ActionTrigger`` shape (MinSleep in ns, the balance filter as a map)."""
     return {
         "ID": t.id, "UniqueID": t.unique_id, "ThresholdType": t.threshold_type,
         "ThresholdValue": decimal_to_json(t.threshold_value), "Recurrent": t.recurrent,
-        "MinSleep": t.min_sleep, "Balance": {"ID": t.balance_id or None, "Type": t.balance_type},
-        "Weight": decimal_to_json(t.weight), "ActionsID": t.actions_id, "Executed": t.executed,
-        "LastExecutionTime": format_time(t.last_executed),
+        "MinSleep": t.min_sleep, "ExpirationDate": format_time(None),
+        "ActivationDate": format_time(None),
+        "Balance": {"ID": t.balance_id or None, "Type": t.balance_type,
+                    "DestinationIDs": _set_map(t.balance_destination_ids) or None,
+                    "Categories": _set_map(t.balance_categories) or None},
+        "Weight": decimal_to_json(t.weight), "ActionsID": t.actions_id, "MinQueuedItems": 0,
+        "Executed": t.executed, "LastExecutionTime": format_time(t.last_executed),
     }
 
 

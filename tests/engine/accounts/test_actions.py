@@ -148,3 +148,13 @@ async def test_a_failing_account_action_loads_no_account_at_all(service, real_pl
         await service.apply_tariffplan(bad)
     assert err.value.code == "INSUFFICIENT_CREDIT"
     assert service.accounts() == [] and await service.storage.load_accounts() == []
+
+
+async def test_triggers_show_in_the_v2_account(service, real_plan):
+    from engine.accounts import account_to_v2
+
+    await service.apply_tariffplan(real_plan)
+    [trigger] = account_to_v2(service.get(T, "1002"))["ActionTriggers"]
+    assert trigger["ID"] == "TR_LOW" and trigger["ThresholdType"] == "*min_balance"
+    assert trigger["ThresholdValue"] == 2 and trigger["ActionsID"] == "ACT_RECHARGE"
+    assert trigger["Balance"]["ID"] == "main" and trigger["Executed"] is False
