@@ -171,7 +171,8 @@ def render(template: Template, message: str, vars: dict[str, Any], outcome: Outc
             out.append("  (none)")
         for f in lines:
             if f.status == "set":
-                key = f.target.split(".", 1)[-1]
+                root, _, key = f.target.partition(".")
+                key = key if root in ("*cgreq", "*opts", "*tmp") else ""
                 out.append(f"  {f.tag:<20} {f.target} = {_show(f.value, key)}")
             else:
                 out.append(f"  {f.tag:<20} {f.target}  skipped: {f.detail}")

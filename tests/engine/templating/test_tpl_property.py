@@ -1,0 +1,107 @@
+"""Random messages never crash the evaluator: only TemplateFieldError for mandatory fields."""
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.templating import DictView, TemplateFieldError, TemplateRunner, parse_template
+from engine.templating.converters import KNOWN as CONVERTERS
+
+KEYS = ["A", "B", "C", "Session-Id", "CC-Request-Number"]
+CONVERTER_ARGS = {"*round": "*round:2", "*multiply": "*multiply:3", "*divide": "*divide:7",
+                  "*strip": "*strip:*left:1"}
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12), st.binary(max_size=12),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.datetimes(timezones=st.just(timezone.utc)),
+    st.sampled_from(["1m30s", "0", "-5", "2024-01-01T00:00:00Z", "sip:1@h", "10.0.0.1", "NaN",
+                     "1e999", "", "0x80", "99999999999999999999"]),
+)
+messages = st.recursive(
+    scalars,
+    lambda children: st.one_of(st.lists(children, max_size=4),
+                               st.dictionaries(st.sampled_from(KEYS), children, max_size=5)),
+    max_leaves=25,
+)
+
+
+def _fields() -> str:
+    lines = []
+    for i, conv in enumerate(CONVERTERS):
+        spec = CONVERTER_ARGS.get(conv, conv)
+        lines.append(f"      - {{tag: C{i}, path: '*cgreq.C{i}', value: '~*req.A{{{spec}}}'}}")
+    kinds = [
+        ("*variable", "~*req.A.B;-;~*req.C"),
+        ("*composed", "~*req.A[~B(1)].C"),
+        ("*group", "~*req.A.B[0]"),
+        ("*usage_difference", "~*req.A;~*req.B"),
+        ("*cc_usage", "~*req.CC-Request-Number;~*req.A;~*req.B"),
+        ("*sum", "~*req.A;~*req.B"),
+        ("*difference", "~*req.A;1"),
+        ("*multiply", "~*req.A;~*req.C"),
+        ("*divide", "~*req.A;~*req.B"),
+        ("*unix_timestamp", "~*req.A"),
+        ("*datetime", "~*req.B"),
+        ("*prefix", "~*req.C"),
+        ("*suffix", "~*req.A:s/(.*)/${1}x/"),
+    ]
+    for i, (kind, value) in enumerate(kinds):
+        lines.append(f"      - {{tag: K{i}, path: '*cgreq.K{i}', type: '{kind}', value: '{value}'}}")
+    lines.append("      - {tag: W, path: '*cgreq.W', value: '~*req.A', width: 3, padding: '*zeroleft',"
+                 " strip: '*right'}")
+    lines.append("      - {tag: M, path: '*cgreq.OriginID', value: '~*req.Session-Id', mandatory: true}")
+    return "\n".join(lines)
+
+
+TEMPLATE = parse_template(f"""
+processors:
+  - id: Filtered
+    filters: ['*gt:~*req.A:5', '*regex:~*req.B:^x', '*ipnet:~*req.C:10.0.0.0/8']
+    flags: [*authorize]
+  - id: Any
+    filters: ['*notempty:~*req.A', '*noteq:~*req.B:~*req.C', '*notexists:~*req.Z']
+    flags: [*initiate, *continue]
+    request_fields:
+{_fields()}
+    reply_fields:
+      - {{tag: R, path: '*rep.X.Y', value: '~*cgrep.MaxUsage{{*duration_seconds}}', new_branch: true}}
+      - {{tag: G, path: '*rep.L', type: '*group', value: '~*req.B'}}
+  - id: Fallback
+    flags: [*message]
+    request_fields:
+      - {{tag: F, path: '*cgreq.F', value: '~*req.A.A.A;~*req.B[1].C', width: 4, padding: '*left'}}
+""", file="property.yaml")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(message=messages)
+async def test_random_messages_never_crash(message):
+    runner = TemplateRunner(TEMPLATE, None)
+    try:
+        outcome = await runner.run(DictView(message), {"RemoteHost": message})
+    except TemplateFieldError as err:
+        assert err.tag == "M" and err.missing == ("Session-Id",)
+        return
+    assert outcome.processor_id in ("Any", "Fallback", "Filtered")
+    outcome.reply_tree  # noqa: B018 - building the reply must not fail either
+    assert isinstance(outcome.request, dict)
+
+
+@settings(max_examples=100, deadline=None)
+@given(message=st.dictionaries(st.sampled_from(KEYS), messages, max_size=5))
+async def test_session_id_present_always_completes(message):
+    message = {**message, "Session-Id": "s-1"}
+    outcome = await TemplateRunner(TEMPLATE, None).run(DictView(message), {})
+    assert outcome.request.get("OriginID") == "s-1" or outcome.processor_id == "Fallback" \
+        or outcome.processor_id == "Filtered"
+
+
+def test_values_of_known_types_survive_text_conversion():
+    from engine.templating.coerce import text
+    for value in (b"\xff\xfe", Decimal("1E+3"), datetime(2024, 1, 1, tzinfo=timezone.utc), None,
+                  True, 1.5, [1], {"a": 1}):
+        assert isinstance(text(value), str)
