@@ -146,3 +146,25 @@ async def test_cgrates_json_shapes(service):
     [legacy] = v1["BalanceMap"]["*monetary*out"]
     assert legacy["Id"] == "main" and legacy["DestinationIds"] == "!DST_2;DST_1"
     assert "Blocker" not in legacy and "UpdateTime" not in v1
+
+
+async def test_a_failed_write_rolls_memory_back_to_what_is_stored(service, storage, monkeypatch):
+    """If the commit fails, the caller gets SERVER_ERROR and memory forgets the change, so no
+    later answer is based on money that is not on disk."""
+    await service.add_balance(T, "1001", "*monetary", 10, {"ID": "main"})
+    real_write = storage.write
+
+    async def broken(ops):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(storage, "write", broken)
+    with pytest.raises(ChargingError) as err:
+        await service.debit_balance(T, "1001", "*monetary", 4, {"ID": "main"})
+    assert err.value.code == "SERVER_ERROR" and "disk full" in str(err.value)
+    assert main_value(service) == 10
+    with pytest.raises(ChargingError):
+        await service.add_balance(T, "1002", "*monetary", 1, {"ID": "main"})
+    assert service.get(T, "1002") is None
+    monkeypatch.setattr(storage, "write", real_write)
+    await service.debit_balance(T, "1001", "*monetary", 4, {"ID": "main"})
+    assert main_value(service) == 6 and await service.audit(T, "1001") == []
