@@ -127,6 +127,8 @@ def compile_timing(timing: Timing) -> CompiledTiming:
 
 
 def _unit_costs(slot: RateSlot, compat_decimals: int) -> tuple[Fraction, Fraction]:
+    if slot.rate == 0:
+        return Fraction(0), Fraction(0)
     exact = Fraction(slot.rate) * slot.rate_increment / slot.rate_unit
     return exact, half_up(exact, compat_decimals)
 
@@ -183,7 +185,8 @@ class CompiledPlan:
                         group_starts=tuple(s.group_start for s in slots),
                         timing=timing,
                         weight=row.weight,
-                        price_key=(Fraction(first.rate) / first.rate_unit, first.connect_fee),
+                        price_key=(Fraction(first.rate) / first.rate_unit if first.rate else Fraction(0),
+                                   first.connect_fee),
                         max_cost=int(Fraction(dr.max_cost) * scale),
                     )
                     grouped.setdefault(dr.destination_id, []).append(binding)

@@ -71,12 +71,21 @@ BUILTIN_ACTION_TIMINGS = frozenset({
     "*asap", ANY, "*every_minute", "*hourly", "*daily", "*weekly", "*monthly",
     "*monthly_estimated", "*month_end", "*yearly",
 })
+# Action names CGRateS registers (engine/action.go actionFuncMap); which of them the
+# account service executes is its business, the loader only rejects typos.
 KNOWN_ACTIONS = frozenset({
-    "*topup", "*topup_reset", "*debit", "*debit_reset", "*reset_account", "*set_balance",
-    "*log", "*disable_account", "*enable_account", "*remove_account", "*remove_balance",
-    "*reset_triggers", "*set_recurrent", "*unset_recurrent", "*allow_negative", "*deny_negative",
-    "*reset_counters", "*cdrlog", "*transfer_balance", "*http_post", "*http_post_async",
-    "*publish_account", "*alter_sessions", "*force_disconnect_sessions",
+    "*log", "*reset_triggers", "*cdrlog", "*set_recurrent", "*unset_recurrent", "*allow_negative",
+    "*deny_negative", "*reset_account", "*topup_reset", "*topup", "*debit_reset", "*debit",
+    "*transfer_balance", "*reset_counters", "*enable_account", "*disable_account", "*mail_async",
+    "*set_ddestinations", "*remove_account", "*remove_balance", "*set_balance",
+    "*transfer_monetary_default", "*cgr_rpc", "*alter_sessions", "*force_disconnect_sessions",
+    "*topup_zero_negative", "*set_expiry", "*publish_account", "*remove_session_costs",
+    "*remove_expired", "*reset_account_cdr", "*export", "*reset_threshold", "*reset_stat_queue",
+    "*remote_set_account", "*dynamic_threshold", "*dynamic_stats", "*dynamic_attribute",
+    "*dynamic_action_plan", "*dynamic_action_plan_accounts", "*dynamic_action", "*dynamic_destination",
+    "*dynamic_filter", "*dynamic_route", "*dynamic_ranking", "*dynamic_rating_profile",
+    "*dynamic_trend", "*dynamic_resource", "*dynamic_action_trigger", "*sy_publish",
+    "*http_post", "*http_post_async", "*cdr_account",
 })
 THRESHOLD_TYPES = frozenset({
     "*min_balance", "*max_balance", "*min_event_counter", "*max_event_counter",
@@ -301,10 +310,12 @@ class _Builder:
 
     def rates(self, row: list[str], line: int, file: str) -> None:
         rate_id = _required("Id", row[0])
+        rate = _decimal("Rate", row[2])
         slot = RateSlot(
             connect_fee=_decimal("ConnectFee", row[1], default=Decimal(0)),
-            rate=_decimal("Rate", row[2]),
-            rate_unit=_duration("RateUnit", row[3], positive=True),
+            rate=rate,
+            # a connect-fee-only slot (Rate 0) may leave RateUnit 0, as CGRateS plans do
+            rate_unit=_duration("RateUnit", row[3], positive=rate != 0),
             rate_increment=_duration("RateIncrement", row[4], positive=True),
             group_interval_start=_duration("GroupIntervalStart", row[5]),
         )
@@ -318,7 +329,7 @@ class _Builder:
         rates_id = _required("RatesTag", row[2])
         # No silent default: how money is rounded must be written in the plan.
         method = _choice("RoundingMethod", _required("RoundingMethod", row[3]), ROUNDING_METHODS)
-        decimals = _int("RoundingDecimals", _required("RoundingDecimals", row[4]), 0, 12)
+        decimals = _int("RoundingDecimals", _required("RoundingDecimals", row[4]), 0, 30)
         max_cost = _decimal("MaxCost", row[5], default=Decimal(0))
         strategy = _choice("MaxCostStrategy", row[6], MAX_COST_STRATEGIES)
         if strategy and max_cost == 0:

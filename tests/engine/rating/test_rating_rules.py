@@ -465,3 +465,10 @@ def test_event_cost_has_the_cgrates_shape(rt20: TariffPlan) -> None:
     assert [r["Value"] for r in doc["Rates"][rating["RatesID"]]] == [0.2, 0.1]
     assert doc["Timings"][rating["TimingID"]]["StartTime"] == "00:00:00"
     assert doc["StartTime"] == "2025-01-06T10:00:00Z"
+
+
+def test_connect_fee_only_slot_with_rate_unit_0(build_plan: PlanBuilder) -> None:
+    plan = one_rate_plan(build_plan, "0.1,0,0,1s,0", decimals=20)
+    assert cost(plan, 3600) == D("0.1")
+    assert Rater(plan).max_affordable(call(seconds=3600), D("0.1")).usage == 3600 * SECOND
+    assert Rater(plan).max_affordable(call(seconds=3600), D("0.09")).usage == 0

@@ -91,6 +91,7 @@ def test_without_chargers_csv_the_default_run_exists(tp: Path) -> None:
     ("Rates.csv", "RT_BAD,0,abc,60s,1s,0s", "Rate", "not a number: 'abc'"),
     ("Rates.csv", "RT_BAD,0,-1,60s,1s,0s", "Rate", "must not be negative"),
     ("Rates.csv", "RT_BAD,0,1,60s,0s,0s", "RateIncrement", "must be greater than 0"),
+    ("Rates.csv", "RT_BAD,0,1,0,1s,0s", "RateUnit", "must be greater than 0"),
     ("Rates.csv", "RT_20CNT,0,0.3,60s,1s,60s", "GroupIntervalStart", "duplicate GroupIntervalStart"),
     ("DestinationRates.csv", "DR_BAD,DST_1002,RT_20CNT,*sideways,4,0,", "RoundingMethod", "'*sideways' is not one of"),
     ("DestinationRates.csv", "DR_BAD,DST_1002,RT_20CNT,*up,four,0,", "RoundingDecimals", "not an integer"),
@@ -172,3 +173,15 @@ def test_progress_reports_bytes_up_to_the_total(tmp_path: Path) -> None:
     assert len(calls) >= 3
     assert [c[1] for c in calls] == sorted(c[1] for c in calls)
     assert calls[-1][1] == calls[-1][2] == (tmp_path / "Destinations.csv").stat().st_size
+
+
+def test_cgrates_leniencies_connect_fee_only_slot_fine_rounding_and_other_actions(tp: Path) -> None:
+    # CGRateS tutorial2 writes a connect-fee-only rate with RateUnit 0; test plans round to 20
+    # decimals; actions chargeway does not execute still load (the account service decides).
+    append(tp, "Rates.csv", "RT_10C_CN,0.1,0,0,1s,0")
+    append(tp, "DestinationRates.csv", "DR_FINE,DST_1002,RT_10C_CN,*up,20,0,")
+    append(tp, "Actions.csv", "ACT_RPC,*cgr_rpc,{},,,,,,,,,,,,,,10")
+    plan = load_tariffplan(tp)
+    assert plan.rates["RT_10C_CN"].slots[0].rate_unit == 0
+    assert plan.destination_rates["DR_FINE"][0].rounding_decimals == 20
+    assert plan.actions["ACT_RPC"][0].action == "*cgr_rpc"
