@@ -18,11 +18,11 @@ from __future__ import annotations
 import dataclasses
 import uuid as uuidlib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Protocol
 
-from engine.accounts.model import DEFAULT_BALANCE_ID, MONETARY, VOICE, Account, Balance
+from engine.accounts.model import ANY, DEFAULT_BALANCE_ID, MONETARY, VOICE, Account, Balance
 from engine.errors import ACCOUNT_DISABLED, INSUFFICIENT_CREDIT, ChargingError
 from engine.units import parse_duration
 
@@ -97,6 +97,8 @@ def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: 
     def applies(b: Balance) -> bool:
         if not b.usable_at(when) or not b.matches_category(req.category):
             return False
+        if b.timing_ids and not timing_active(b.timing_ids, rater, when):
+            return False
         return not b.has_destination_filter or b.matches_destination(dest_ids())
 
     covered = 0
@@ -149,6 +151,40 @@ def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: 
     parts.extend(_pay(account, payers, cost, unlimited))
     return DebitPlan(usage=covered + paid_usage, cost=cost, parts=parts, reason=reason,
                      unit_usage=covered, rating=rating)
+
+
+def timing_active(timing_ids: frozenset[str], rater: Any, when: datetime) -> bool:
+    """A balance with TimingIDs (e.g. weekend minutes) is usable only while one of those
+    Timings.csv rows is active: its years/months/month days/week days match the local date
+    and the local time is at or after its start (until midnight), as CGRateS evaluates them.
+    Unknown timing ids never match; ``*any`` always does."""
+    if ANY in timing_ids:
+        return True
+    plan = getattr(rater, "plan", None)
+    timings = getattr(plan, "timings", None) or {}
+    local = when.astimezone(getattr(rater, "tz", None) or timezone.utc)
+    for timing_id in timing_ids:
+        t = timings.get(timing_id)
+        if t is None:
+            continue
+        if t.years and local.year not in t.years and local.year % 100 not in t.years:
+            continue
+        if t.months and local.month not in t.months:
+            continue
+        if t.month_days and local.day not in t.month_days:
+            continue
+        if t.week_days and local.isoweekday() % 7 not in t.week_days:
+            continue
+        if _seconds_of_day(t.start_time) <= local.hour * 3600 + local.minute * 60 + local.second:
+            return True
+    return False
+
+
+def _seconds_of_day(text: str) -> int:
+    if not text or text.startswith("*"):
+        return 0
+    parts = [int(p) for p in text.split(":")] + [0, 0]
+    return parts[0] * 3600 + parts[1] * 60 + parts[2]
 
 
 def zero_increment(rating_subject: str) -> int:

@@ -5,8 +5,9 @@ An ``Account`` holds balances grouped by type (``*monetary``, ``*voice``,
 units (voice ns, data bytes, SMS units); monetary balances hold money. Every
 value is an exact ``Decimal``. Balances carry CGRateS's filters (destinations
 with ``!ID`` exclusions, categories), expiry, weight, blocker and disabled
-flags. ``timing_ids`` and ``shared_groups`` are kept and shown as CGRateS shows
-them but do not restrict charging yet (no SharedGroups.csv is loaded). ``account_to_v2`` / ``account_to_v1_legacy`` render the two JSON shapes
+flags, and ``timing_ids`` (usable only while one of those timings is active).
+``shared_groups`` is kept and shown as CGRateS shows it but pools nothing (no
+SharedGroups.csv is loaded). ``account_to_v2`` / ``account_to_v1_legacy`` render the two JSON shapes
 CGRateS clients expect (APIerSv2.GetAccount and the legacy ``*out`` shape).
 """
 

@@ -39,6 +39,9 @@ async def service(storage, rater_box):
 # --- a small real tariff plan (CGRateS CSV) -----------------------------------------------------
 TP_FILES = {
     "Destinations.csv": "#Id,Prefix\nDST_1002,1002\nDST_1003,1003\nDST_49,49\n",
+    "Timings.csv": ("#Tag,Years,Months,MonthDays,WeekDays,Time\n"
+                    "WEEKEND,*any,*any,*any,6;7,00:00:00\n"
+                    "EVENING,*any,*any,*any,*any,18:00:00\n"),
     "Rates.csv": ("#Id,ConnectFee,Rate,RateUnit,RateIncrement,GroupIntervalStart\n"
                   "RT_1CNT,0,0.01,1s,1s,0s\n"
                   "RT_20CNT,0.4,0.2,60s,60s,0s\n"

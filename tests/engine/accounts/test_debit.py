@@ -288,3 +288,21 @@ async def test_zero_rating_subject_consumes_whole_steps(service, acc, make_req):
     plan = await service.debit(acc, make_req(130), partial=False, ref=REF)
     assert plan.unit_usage == 120 * SECOND and plan.cost == Decimal("0.10")
     assert value(acc, "minutes") == 30 * SECOND
+
+
+async def test_timed_balance_pays_only_while_its_timing_is_active(service, acc, make_req):
+    """Weekend minutes (TimingIDs WEEKEND = Sat/Sun) and evening minutes (from 18:00)."""
+    from datetime import datetime, timezone
+
+    await service.add_balance(T, "1001", "*voice", 600 * SECOND,
+                              {"ID": "weekend", "TimingIDs": "WEEKEND", "Weight": 20})
+    await service.add_balance(T, "1001", "*voice", 600 * SECOND,
+                              {"ID": "evening", "TimingIDs": "EVENING", "Weight": 30})
+    monday_noon = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+    saturday_noon = datetime(2026, 3, 7, 12, 0, tzinfo=timezone.utc)
+    monday_evening = datetime(2026, 3, 2, 19, 0, tzinfo=timezone.utc)
+    assert service.plan_debit(acc, make_req(60, start=monday_noon), partial=False).unit_usage == 0
+    weekend = service.plan_debit(acc, make_req(60, start=saturday_noon), partial=False)
+    assert [p.balance_id for p in weekend.parts] == ["weekend"]
+    evening = service.plan_debit(acc, make_req(60, start=monday_evening), partial=False)
+    assert [p.balance_id for p in evening.parts] == ["evening"]
