@@ -129,3 +129,43 @@ def acct_attrs(status: str, session: str, user: str = "1001", called: str = "100
     for name, value in extra.items():
         lines.append(f"{name.replace('_', '-')} = {value}")
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- real peer processes
+
+SIPP = shutil.which("sipp") or "/usr/bin/sipp"
+KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"
+SIPP_DIR = ROOT / "tests" / "integration" / "sipp"
+
+
+def wait_udp(port: int, timeout: float = 10.0) -> bool:
+    """True once something listens on udp/``port`` (ss), False after ``timeout``."""
+    import subprocess
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        out = subprocess.run(["ss", "-Hlun", f"sport = :{port}"], capture_output=True, text=True).stdout
+        if out.strip():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def stop_process(proc: Any, timeout: float = 5.0) -> None:
+    """SIGTERM the process we started, SIGKILL it after ``timeout``; always reaped."""
+    import subprocess
+
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
+def sipp_args(scenario: str, *, local_port: int, target: str | None = None, extra: tuple[str, ...] = ()) -> list[str]:
+    args = [SIPP, "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-p", str(local_port), "-nostdin", *extra]
+    return args + [target] if target else args
