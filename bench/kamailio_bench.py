@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.integration.kamailio.peers import (  # noqa: E402
-    SIPP, SIPP_DIR, Kamailio, Ports, render, render_cfg, stop_pid, wait_udp,
+    SIPP, SIPP_DIR, Kamailio, Ports, render, render_cfg, stop_proc, wait_udp,
 )
 
 PORTS = Ports(sip=45090, evapi=48455, jsonrpc=48456, uas=45092, uac=45091)
@@ -144,7 +144,7 @@ def start_peer(mode: str, work: Path) -> subprocess.Popen | None:
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
     if not wait_evapi_client(60):
-        stop_pid(proc.pid)
+        stop_proc(proc)
         raise RuntimeError(f"{mode} peer did not connect:\n{(work / f'peer-{mode}.log').read_text()[-2000:]}")
     time.sleep(0.3)
     return proc
@@ -243,9 +243,9 @@ def run_mode(mode: str, rates: list[int], duration: int, base: Path) -> list[Row
             print(format_row(rows[-1]), flush=True)
     finally:
         if peer is not None:
-            stop_pid(peer.pid)
+            stop_proc(peer)
         kam.stop()
-        stop_pid(uas_proc.pid)
+        stop_proc(uas_proc)
     return rows
 
 

@@ -26,11 +26,14 @@ from agents.kamailio.link import KamailioLink
 from engine.errors import SERVER_ERROR
 from engine.event import ANSWER_TIME, ORIGIN_ID, USAGE
 from engine.templating import DictView, TemplateFieldError, TemplateRunner
-from engine.units import parse_time
+from engine.units import SECOND, parse_time
 
 log = logging.getLogger("chargeway.kamailio")
 
 PROCESS_MESSAGE_REPLY = PROCESS_MESSAGE  # CGRateS answers with the event name when no reply_route
+# How far past the engine's credit cut a reported call end still counts as the cut's own
+# signalling delay (dlg.end_dlg -> BYE -> dialog:end); beyond it the call is billed as reported.
+CREDIT_CUT_GRACE = 2 * SECOND
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,17 +129,24 @@ class KamailioAgent:
             await asyncio.wait([previous])
         await coro
 
-    def _vars(self, link: KamailioLink, name: str) -> dict[str, Any]:
+    def _vars(self, link: KamailioLink, name: str, message: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(self.agent_vars)
         out.update({"*event": name, "*cmd": name, "OriginHost": link.origin_host,
                     "RemoteHost": link.client.address, "*link": link})
+        if name == CALL_END:
+            cut = link.credit_cuts.get(str(message.get(ORIGIN_ID) or message.get("callid") or ""))
+            if cut is not None:
+                # The template bills a call we cut for credit up to the cut, not the few ms
+                # of signalling that the BYE took (see templates/kamailio.yaml).
+                out["CreditCutUsage"] = cut
+                out["CreditCutGrace"] = cut + CREDIT_CUT_GRACE
         return out
 
     async def _handle(self, link: KamailioLink, name: str, message: dict[str, Any]) -> None:
         replyable = name == AUTH_REQUEST or (name == PROCESS_MESSAGE and TR_INDEX in message)
         default_event = AUTH_REPLY if name == AUTH_REQUEST else PROCESS_MESSAGE_REPLY
         try:
-            outcome = await self.runner.run(DictView(message), self._vars(link, name))
+            outcome = await self.runner.run(DictView(message), self._vars(link, name, message))
         except TemplateFieldError as exc:
             log.warning("evapi %s: %s %s: %s", link.client.alias, name, message.get(ORIGIN_ID, ""), exc)
             if replyable:

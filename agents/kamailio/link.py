@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from agents.kamailio.client import EvapiClient, NotConnected
+from engine.errors import CAUSE_INSUFFICIENT_CREDIT, ChargingError
+from engine.units import parse_duration
 from agents.kamailio.events import (
     H_ENTRY, H_ID, DialogInfo, DlgListError, disconnect_message, dlg_list_request,
     parse_dlg_list_reply,
@@ -43,6 +45,8 @@ class KamailioLink:
         self.calls: dict[str, TrackedCall] = {}
         # When the connection last dropped (unix s): where a lost call's usage ends.
         self.lost_at: float | None = None
+        # OriginID -> engine usage (ns) when it cut the call for lack of credit.
+        self.credit_cuts: dict[str, int] = {}
         self._dlg_waiters: list[asyncio.Future] = []
 
     # -- AgentLink --------------------------------------------------------
@@ -53,6 +57,11 @@ class KamailioLink:
         if h_entry in (None, "") or h_id in (None, ""):
             raise ValueError(f"session {event.get('OriginID')!r} has no h_entry/h_id to address its dialog")
         self.client.send(disconnect_message(h_entry, h_id, reason))
+        if reason == CAUSE_INSUFFICIENT_CREDIT and event.get("Usage") not in (None, ""):
+            try:
+                self.credit_cuts[str(event.get("OriginID", ""))] = parse_duration(event["Usage"])
+            except ChargingError:
+                pass
         log.info("evapi %s: disconnect %s (dialog %s:%s): %s", self.client.alias,
                  event.get("OriginID"), h_entry, h_id, reason)
 
@@ -113,4 +122,5 @@ class KamailioLink:
         self.calls[origin_id] = TrackedCall(origin_id, request, answered_at or time.time())
 
     def untrack(self, origin_id: str) -> TrackedCall | None:
+        self.credit_cuts.pop(origin_id, None)
         return self.calls.pop(origin_id, None)

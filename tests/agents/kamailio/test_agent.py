@@ -267,3 +267,21 @@ async def test_process_cdr(rig) -> None:
     await until(lambda: sessions.calls)
     [(method, fields, _, _)] = sessions.calls
     assert method == "process_cdr" and fields["Usage"] == 61 * SECOND
+
+
+@pytest.mark.parametrize("reported, billed", [("10011ms", 10 * SECOND), ("9500ms", 9500 * MILLISECOND),
+                                               ("15000ms", 15 * SECOND)])
+async def test_call_cut_for_credit_is_billed_up_to_the_cut(rig, reported, billed) -> None:
+    fake, sessions, agent = rig
+    start = {"event": "CGR_CALL_START", "h_entry": "5", "h_id": "6", "OriginID": "cut",
+             "Account": "1001", "Destination": "1002", "AnswerTime": "1795439929"}
+    fake.send(start)
+    await until(lambda: sessions.calls)
+    link, start_event = sessions.calls[0][3], sessions.calls[0][1]
+    await link.disconnect_session({**start_event, "Usage": 10 * SECOND}, "INSUFFICIENT_CREDIT")
+    await fake.next()
+    fake.send({**start, "event": "CGR_CALL_END", "Usage": reported})
+    await until(lambda: "terminate" in sessions.methods())
+    [end] = [c[1] for c in sessions.calls if c[0] == "terminate"]
+    assert end["Usage"] == billed
+    assert not link.credit_cuts

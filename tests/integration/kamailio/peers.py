@@ -81,22 +81,16 @@ def wait_tcp_listen(port: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def stop_pid(pid: int, timeout: float = 10.0) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
+def stop_proc(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM our child by PID, reap it; SIGKILL if it does not exit in time."""
+    if proc.poll() is not None:
         return
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
     try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 @dataclass
@@ -134,8 +128,7 @@ class Kamailio:
 
     def stop(self) -> None:
         if self.proc is not None:
-            stop_pid(self.proc.pid)
-            self.proc.wait(timeout=5)
+            stop_proc(self.proc)
             self.proc = None
 
     def log(self) -> str:
@@ -184,9 +177,8 @@ class Sipp:
         return rc
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            stop_pid(self.proc.pid)
-            self.proc.wait(timeout=5)
+        if self.proc is not None:
+            stop_proc(self.proc)
 
     def output(self) -> str:
         return (self.work / f"sipp-{self.name}.out").read_text(errors="replace")

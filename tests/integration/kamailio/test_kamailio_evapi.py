@@ -145,6 +145,9 @@ async def test_credit_runs_out_mid_call_bye_to_both_sides_on_time(gateway, kam, 
     assert 9.0 <= bye_caller - answered <= 11.0, bye_caller - answered
     assert abs(bye_callee - bye_caller) < 0.5
     [cdr] = await wait_for(lambda: cdrs_of(gateway, "1006"))
+    # chargeway cut it (not Kamailio's own dialog timeout, which is the fallback)...
+    assert 'CGR_SESSION_DISCONNECT' in kam.log() and 'reason="INSUFFICIENT_CREDIT" -> 200' in kam.log()
+    # ...and bills it up to the cut: the credit, not one increment more.
     assert cdr.cost == Decimal("0.10") and balance(gateway, "1006") == Decimal(0)
     assert 9 * SECOND <= cdr.usage <= 10 * SECOND
 
