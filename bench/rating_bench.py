@@ -27,7 +27,8 @@ from pathlib import Path
 
 DESTINATIONS = 1000     # zones; the prefixes are spread over them
 RATES = 10
-REQUESTS = 20_000
+REQUESTS = 10_000
+ROUNDS = 3
 START = datetime(2025, 1, 6, 10, 0, tzinfo=timezone.utc)
 
 
@@ -90,14 +91,16 @@ def rating_case(size: int, seed: int = 7) -> dict[str, float]:
                 for n in numbers]
     for req in requests[:1000]:      # warm up
         rater.rate(req)
-    began = time.perf_counter()
-    for req in requests:
-        rater.rate(req)
-    elapsed = time.perf_counter() - began
-    began = time.perf_counter()
-    for number in numbers:
-        rater.destination_ids(number)
-    lookup = time.perf_counter() - began
+    elapsed = lookup = float("inf")
+    for _ in range(ROUNDS):          # best of N: the box is shared, noise only ever slows down
+        began = time.perf_counter()
+        for req in requests:
+            rater.rate(req)
+        elapsed = min(elapsed, time.perf_counter() - began)
+        began = time.perf_counter()
+        for number in numbers:
+            rater.destination_ids(number)
+        lookup = min(lookup, time.perf_counter() - began)
     began = time.perf_counter()
     blob = plan.to_bytes()
     encode = time.perf_counter() - began
@@ -147,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sizes = [1_000, 10_000, 100_000] if args.quick else [1_000, 100_000, 1_000_000]
     rows = 100_000 if args.quick else 1_000_000
-    print(f"rating: {REQUESTS} voice costs per size, {DESTINATIONS} destinations, random numbers")
+    print(f"rating: best of {ROUNDS} x {REQUESTS} voice costs per size, {DESTINATIONS} destinations, "
+          "random numbers")
     print(f"{'prefixes':>10} {'build s':>8} {'MB':>8} {'costs/s':>9} {'us/cost':>8} {'lookups/s':>10}")
     results = []
     for size in sizes:
