@@ -99,7 +99,7 @@ def make_cost_command(plan_provider: PlanProvider = tpdir_provider) -> click.Com
                   help="Round every increment to 5 decimals like CGRateS (bills match to the cent).")
     def cost_command(tenant: str, category: str, subject: str, destination: str, answer_time: str,
                      usage: str, tor: str, tpdir: Path | None, as_json: bool, cgrates_compat: bool) -> None:
-        """Price a call offline with its breakdown (like cgr-console ``cost``)."""
+        """Price a call offline with its breakdown (like cgr-console cost)."""
         try:
             start = parse_time(answer_time) or utcnow()
             amount = parse_duration(usage)
