@@ -64,6 +64,8 @@ class Balance:
         """No filter (or ``*any``) matches all; any ``!ID`` the call's destination belongs
         to excludes; otherwise at least one listed ID must match. A filter made only of
         exclusions (``!DST_INTL``) matches every other destination."""
+        if not self.destination_ids:
+            return True
         wanted = self.destination_ids - {ANY}
         if not wanted:
             return True
@@ -78,6 +80,8 @@ class Balance:
         return included or only_exclusions
 
     def matches_category(self, category: str) -> bool:
+        if not self.categories:
+            return True
         wanted = self.categories - {ANY}
         if not wanted:
             return True
@@ -88,7 +92,7 @@ class Balance:
 
     @property
     def has_destination_filter(self) -> bool:
-        return bool(self.destination_ids - {ANY})
+        return bool(self.destination_ids) and bool(self.destination_ids - {ANY})
 
 
 @dataclass(slots=True)
