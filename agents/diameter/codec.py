@@ -187,6 +187,35 @@ def group(name: str, *members: Avp | tuple[str, Any]) -> Avp:
     return make_avp(name, list(members))
 
 
+def placeholder_avp(path: tuple[str, ...]) -> Avp | None:
+    """An example of a missing AVP for Failed-AVP (RFC 6733 §7.5: minimum length, zeros),
+    nested in its groups; None when the leaf is not a known AVP."""
+    names = [p for p in path if p]
+    if not names:
+        return None
+    try:
+        defn = by_name(names[-1])
+    except KeyError:
+        return None
+    if defn.type == "Grouped":
+        value: Any = []
+    elif defn.type == "Address":
+        value = "0.0.0.0"
+    elif defn.type in TEXT_TYPES or defn.type == "OctetString":
+        value = b"\x00"
+    elif defn.type in ("Float32", "Float64"):
+        value = 0.0
+    else:
+        value = 0
+    avp = Avp(defn.code, defn.vendor, defn.flags, value, defn)
+    for parent in reversed(names[:-1]):
+        try:
+            avp = make_avp(parent, [avp])
+        except KeyError:
+            break
+    return avp
+
+
 # --------------------------------------------------------------------------- encoding
 
 def _encode_value(avp: Avp) -> bytes:

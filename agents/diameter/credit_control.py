@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
 
 from agents.diameter import constants as C
-from agents.diameter.codec import Avp, Message, make_avp
-from agents.diameter.dictionary import by_name
+from agents.diameter.codec import Avp, Message, make_avp, placeholder_avp
 from agents.diameter.reply_encode import ReplyEncodeError, tree_to_avps
 from agents.diameter.view import MSCC, CcrView, unit_avps
 
@@ -289,7 +288,7 @@ class CreditControlServer:
 
     def _missing(self, msg: Message, path: tuple[str, ...]) -> Message:
         """5005 with Failed-AVP holding an empty instance of what the template needed."""
-        failed = _placeholder(path)
+        failed = placeholder_avp(path)
         return self._failure(msg, C.DIAMETER_MISSING_AVP, f"missing AVP {'.'.join(path)}", failed)
 
     # ------------------------------------------------------------------ session tracking
@@ -381,26 +380,6 @@ def _readdress(original: Message, request: Message) -> Message:
     copy = Message(original.command_code, original.application_id, original.flags,
                    request.hop_by_hop, request.end_to_end, list(original.avps), original.version)
     return copy
-
-
-def _placeholder(path: tuple[str, ...]) -> Avp:
-    names = [p for p in path if p]
-    leaf = names[-1]
-    try:
-        defn = by_name(leaf)
-    except KeyError:
-        return make_avp("Error-Message", ".".join(names))
-    empty: Any = {"Grouped": [], "Address": "0.0.0.0"}.get(defn.type)
-    if empty is None:
-        empty = "" if defn.type in ("UTF8String", "DiameterIdentity", "DiameterURI") else (
-            b"" if defn.type == "OctetString" else 0)
-    avp = make_avp(leaf, empty)
-    for parent in reversed(names[:-1]):
-        try:
-            avp = make_avp(parent, [avp])
-        except KeyError:
-            break
-    return avp
 
 
 def _synthetic_termination(session: CcSession) -> Message:

@@ -18,7 +18,8 @@ from typing import Iterable
 
 from agents.diameter import constants as C
 from agents.diameter.codec import (HEADER_LEN, Avp, AvpError, DiameterError, HeaderError, Message,
-                                   decode_header, decode_message, group, make_avp, message_length)
+                                   decode_header, decode_message, group, make_avp, message_length,
+                                   placeholder_avp)
 from agents.diameter.dictionary import VENDOR_3GPP, by_name
 
 log = logging.getLogger("chargeway.diameter.peer")
@@ -279,18 +280,17 @@ class PeerConnection:
         return None
 
     def _answer_missing(self, msg: Message, name: str) -> None:
-        defn = by_name(name)
-        empty = {"Grouped": [], "Address": "0.0.0.0", "Time": 0}.get(
-            defn.type, "" if defn.type in ("UTF8String", "DiameterIdentity", "DiameterURI") else
-            b"" if defn.type == "OctetString" else 0)
-        placeholder = make_avp(name, empty)
-        err = DiameterError(C.DIAMETER_MISSING_AVP, f"missing mandatory AVP {name}", placeholder.encode())
-        ans = self.answer_for(msg, C.DIAMETER_MISSING_AVP) if msg.find("Session-Id") else msg.answer()
-        if msg.find("Session-Id") is None:
-            ans.add("Result-Code", C.DIAMETER_MISSING_AVP)
-            ans.add("Origin-Host", self.config.origin_host).add("Origin-Realm", self.config.origin_realm)
-        ans.add("Error-Message", err.reason)
-        ans.avps.append(Avp(279, 0, 0x40, RawAvps(err.failed_avp or b""), by_name("Failed-AVP")))
+        """5005 naming the AVP, with an example of it in Failed-AVP (RFC 6733 §7.5)."""
+        ans = msg.answer()
+        sid = msg.find("Session-Id")
+        if sid is not None:
+            ans.avps.append(sid)
+        ans.add("Result-Code", C.DIAMETER_MISSING_AVP)
+        ans.add("Origin-Host", self.config.origin_host).add("Origin-Realm", self.config.origin_realm)
+        ans.add("Error-Message", f"missing mandatory AVP {name}")
+        example = placeholder_avp((name,))
+        if example is not None:
+            ans.avps.append(make_avp("Failed-AVP", [example]))
         self.send_answer(ans)
 
     def _on_cer(self, msg: Message) -> list[Event]:
