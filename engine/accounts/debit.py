@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from engine.accounts.model import ANY, DEFAULT_BALANCE_ID, MONETARY, VOICE, Account, Balance
-from engine.errors import ACCOUNT_DISABLED, INSUFFICIENT_CREDIT, ChargingError
+from engine.errors import ACCOUNT_DISABLED, INSUFFICIENT_CREDIT, INVALID_ARGUMENT, ChargingError
 from engine.units import parse_duration
 
 REASON_INSUFFICIENT_CREDIT = INSUFFICIENT_CREDIT
@@ -86,6 +86,8 @@ def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: 
         raise ChargingError(ACCOUNT_DISABLED)
     when = req.start
     usage = int(req.usage)
+    if usage < 0:
+        raise ChargingError(INVALID_ARGUMENT, f"negative usage {usage}")
     parts: list[BalanceCharge] = []
     dest_cache: list[frozenset[str]] = []
 

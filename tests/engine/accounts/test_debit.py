@@ -306,3 +306,9 @@ async def test_timed_balance_pays_only_while_its_timing_is_active(service, acc, 
     assert [p.balance_id for p in weekend.parts] == ["weekend"]
     evening = service.plan_debit(acc, make_req(60, start=monday_evening), partial=False)
     assert [p.balance_id for p in evening.parts] == ["evening"]
+
+
+async def test_negative_usage_is_refused(service, acc, make_req):
+    with pytest.raises(ChargingError) as err:
+        await service.debit(acc, make_req(-5), partial=True, ref=REF)
+    assert err.value.code == "INVALID_ARGUMENT" and value(acc, "main") == 10
