@@ -177,7 +177,11 @@ class AccountService:
             await self.storage.write(ops)
         except Exception as exc:
             log.exception("account write failed; reloading %s from storage", list(keys))
-            stored = {(s.account.tenant, s.account.id): s for s in await self.storage.load_accounts()}
+            try:
+                stored = {(s.account.tenant, s.account.id): s for s in await self.storage.load_accounts()}
+            except Exception:  # cannot even read: stop charging these accounts rather than guess
+                log.exception("reload failed; %s unavailable until restart", list(keys))
+                stored = {}
             for key in keys:
                 s = stored.get(key)
                 if s is None:
