@@ -328,32 +328,41 @@ class Rater:
                 raise ChargingError(UNAUTHORIZED_DESTINATION)
             return [(rel_start, rel_end, best)]
         spans: list[tuple[int, int, Binding]] = []
+        origin = start.astimezone(timezone.utc)
         pos = rel_start
         while pos < rel_end:
+            # Timings are wall-clock times in self.tz; cuts are turned into instants so a
+            # daylight-saving day (23 h or 25 h) is cut where its clocks say.
             day = local.date()
-            midnight = datetime.combine(day + _ONE_DAY, time(0), tzinfo=self.tz)
-            day_end = min(rel_end, pos + _ns(midnight - local))
-            tod = _time_of_day(local)
+            day_end = min(rel_end, self._since(origin, day + _ONE_DAY, 0))
+            wall = _time_of_day(local)
             candidates = [b for b in bindings if b.timing.matches_day(day)]
-            cuts = sorted({b.timing.start_ns for b in candidates if b.timing.start_ns > tod})
+            cuts = sorted({b.timing.start_ns for b in candidates if b.timing.start_ns > wall})
             cursor = pos
             for cut in [*cuts, None]:
-                piece_end = day_end if cut is None else min(day_end, pos + cut - tod)
-                if piece_end <= cursor:
-                    continue
-                best = _best([b for b in candidates if b.timing.start_ns <= tod + cursor - pos])
-                if best is None:
-                    raise ChargingError(UNAUTHORIZED_DESTINATION)
-                if spans and spans[-1][2] is best and spans[-1][1] == cursor:
-                    spans[-1] = (spans[-1][0], piece_end, best)
-                else:
-                    spans.append((cursor, piece_end, best))
-                cursor = piece_end
-                if cursor >= day_end:
+                piece_end = day_end if cut is None else min(day_end, self._since(origin, day, cut))
+                if piece_end > cursor:
+                    best = _best([b for b in candidates if b.timing.start_ns <= wall])
+                    if best is None:
+                        raise ChargingError(UNAUTHORIZED_DESTINATION)
+                    if spans and spans[-1][2] is best and spans[-1][1] == cursor:
+                        spans[-1] = (spans[-1][0], piece_end, best)
+                    else:
+                        spans.append((cursor, piece_end, best))
+                    cursor = piece_end
+                if cursor >= day_end or cut is None:
                     break
+                wall = cut
             pos = day_end
-            local = midnight
+            local = datetime.combine(day + _ONE_DAY, time(0), tzinfo=self.tz)
         return spans
+
+    def _since(self, origin: datetime, day: date, wall_ns: int) -> int:
+        """ns from ``origin`` (UTC) to wall-clock ``wall_ns`` after local midnight of ``day``."""
+        seconds, rest = divmod(wall_ns, SECOND)
+        moment = datetime.combine(day, time(seconds // 3600, seconds // 60 % 60, seconds % 60,
+                                            rest // 1000), tzinfo=self.tz)
+        return _ns(moment.astimezone(timezone.utc) - origin)
 
     @staticmethod
     def _winner(bindings: tuple[Binding, ...], day: date, tod: int) -> Binding | None:

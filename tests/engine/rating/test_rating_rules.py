@@ -472,3 +472,38 @@ def test_connect_fee_only_slot_with_rate_unit_0(build_plan: PlanBuilder) -> None
     assert cost(plan, 3600) == D("0.1")
     assert Rater(plan).max_affordable(call(seconds=3600), D("0.1")).usage == 3600 * SECOND
     assert Rater(plan).max_affordable(call(seconds=3600), D("0.09")).usage == 0
+
+
+@pytest.mark.parametrize(("start", "hours", "expected"), [
+    # spring forward: Sunday 00:30 CET -> 12:30 CEST is 11 h; the 12:00 cut is 10.5 h in
+    (utc(2025, 3, 29, 23, 30), 11, 3 * 37800 + 1800),
+    # fall back: Sunday 00:30 CEST -> 12:30 CET is 13 h; the 12:00 cut is 12.5 h in
+    (utc(2025, 10, 25, 22, 30), 13, 3 * 45000 + 1800),
+])
+def test_timings_follow_wall_clock_across_daylight_saving(build_plan: PlanBuilder, start: datetime, hours: int,
+                                                          expected: int) -> None:
+    from zoneinfo import ZoneInfo
+
+    plan = build_plan(
+        Destinations="DST,1002",
+        Timings="""
+            ALWAYS,*any,*any,*any,*any,00:00:00
+            SUNDAY_NOON,*any,*any,*any,0,12:00:00
+        """,
+        Rates="""
+            RT_3,0,3,1s,1s,0s
+            RT_1,0,1,1s,1s,0s
+        """,
+        DestinationRates="""
+            DR_3,DST,RT_3,*up,4,0,
+            DR_1,DST,RT_1,*up,4,0,
+        """,
+        RatingPlans="""
+            RP,DR_3,ALWAYS,10
+            RP,DR_1,SUNDAY_NOON,10
+        """,
+        RatingProfiles="cgrates.org,call,1001,2014-01-01T00:00:00Z,RP,",
+    )
+    result = Rater(plan, tz=ZoneInfo("Europe/Berlin")).rate(call(seconds=hours * 3600, start=start))
+    assert result.cost == D(expected)
+    assert result.charges[1].start.astimezone(ZoneInfo("Europe/Berlin")).hour == 12
