@@ -245,6 +245,11 @@ class SqliteStorage(Storage):
             conn.executescript(_SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                          (str(SCHEMA_VERSION),))
+            (found,) = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if int(found) > SCHEMA_VERSION:
+                conn.close()
+                raise RuntimeError(f"{self.path} has schema v{found}, newer than this chargeway "
+                                   f"(v{SCHEMA_VERSION}); refusing to write to it")
         except BaseException as exc:  # report the failure to open() instead of dying silently
             loop.call_soon_threadsafe(_set_exception, ready, exc)
             return

@@ -189,3 +189,13 @@ async def test_ledger_rows_of_one_session(storage):
     rows = await storage.ledger("cgrates.org", "1001", cgrid="a")
     assert [(r.reason, r.amount) for r in rows] == [("debit", Decimal(-1)), ("refund", Decimal("0.5"))]
     assert len(await storage.ledger("cgrates.org", "1001")) == 3
+
+
+async def test_a_newer_schema_is_refused(tmp_path):
+    store = open_storage(tmp_path)
+    await store.open()
+    await store.close()
+    with sqlite3.connect(tmp_path / "chargeway.db") as conn:
+        conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    with pytest.raises(RuntimeError, match="schema v99"):
+        await open_storage(tmp_path).open()
