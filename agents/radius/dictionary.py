@@ -143,6 +143,8 @@ class RadiusDictionary:
             raw = number.to_bytes(4, "big")
             return bytes((tag,)) + raw[1:] if definition.has_tag else raw
         if kind == "date":
+            if isinstance(value, str) and not value.strip().isdigit():
+                value = _parse_date(value)
             if isinstance(value, datetime):
                 value = int(value.timestamp())
             raw = _to_int(value).to_bytes(4, "big")
@@ -169,3 +171,14 @@ def _to_int(value: Any) -> int:
         return int(str(value).strip())
     except ValueError:
         return int(Decimal(str(value).strip()))
+
+
+def _parse_date(text: str) -> datetime:
+    """RFC 3339 or radclient's ``"Nov 22 2026 16:40:00 UTC"``."""
+    text = text.strip()
+    try:
+        return datetime.strptime(text.replace(" UTC", ""), "%b %d %Y %H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        pass
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
