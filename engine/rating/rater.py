@@ -32,7 +32,7 @@ from engine.errors import (
     ChargingError,
 )
 from engine.event import VOICE
-from engine.rating.compiled import Binding, CompiledPlan, CompiledSlot
+from engine.rating.compiled import DAY_NS, Binding, CompiledPlan, CompiledSlot
 from engine.rating.rounding import max_raw_within, round_scaled, to_decimal
 from engine.tariffplan.model import (
     ANY,
@@ -195,6 +195,8 @@ class Rater:
         self.plan = plan
         self.cgrates_compat = cgrates_compat
         self.tz = tz
+        fixed = tz.utcoffset(None)   # None for zones with daylight saving (zoneinfo)
+        self._fixed_offset = None if fixed is None else _ns(fixed)
         self._c = CompiledPlan(plan, compat_decimals)
 
     # --- public API ------------------------------------------------------------------
@@ -359,6 +361,10 @@ class Rater:
 
     def _since(self, origin: datetime, day: date, wall_ns: int) -> int:
         """ns from ``origin`` (UTC) to wall-clock ``wall_ns`` after local midnight of ``day``."""
+        if self._fixed_offset is not None:
+            days = day.toordinal() - origin.toordinal()
+            into_day = _time_of_day(origin)
+            return days * DAY_NS + wall_ns - self._fixed_offset - into_day
         seconds, rest = divmod(wall_ns, SECOND)
         moment = datetime.combine(day, time(seconds // 3600, seconds // 60 % 60, seconds % 60,
                                             rest // 1000), tzinfo=self.tz)

@@ -507,3 +507,15 @@ def test_timings_follow_wall_clock_across_daylight_saving(build_plan: PlanBuilde
     result = Rater(plan, tz=ZoneInfo("Europe/Berlin")).rate(call(seconds=hours * 3600, start=start))
     assert result.cost == D(expected)
     assert result.charges[1].start.astimezone(ZoneInfo("Europe/Berlin")).hour == 12
+
+
+def test_fixed_offset_timezone_cuts_like_the_named_zone(timed: TariffPlan) -> None:
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    req = call(seconds=3600, start=utc(2025, 7, 7, 5, 30))      # 07:30 in Berlin (UTC+2 in July)
+    fixed = Rater(timed, tz=timezone(timedelta(hours=2))).rate(req)
+    named = Rater(timed, tz=ZoneInfo("Europe/Berlin")).rate(req)
+    assert [(c.rates_id, c.start) for c in fixed.charges] == [(c.rates_id, c.start) for c in named.charges] == [
+        ("RT_BASE", utc(2025, 7, 7, 5, 30)), ("RT_DAY", utc(2025, 7, 7, 6, 0))]
+    assert fixed.cost == named.cost == D("0.6") * 30 + D("1.2") * 30
