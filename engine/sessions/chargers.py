@@ -10,7 +10,7 @@ several joined with ``;`` or listed separately; ``*none`` means no change.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from engine.errors import INVALID_ARGUMENT, ChargingError
 from engine.event import RUN_ID
@@ -70,16 +70,24 @@ def run_profiles(plan: Any, tenant: str) -> list[RunProfile]:
     return profiles or [RunProfile(DEFAULT_RUN)]
 
 
-def select_runs(profiles: list[RunProfile], fields: Mapping[str, Any],
-                only: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """Events, one per matching run (deduplicated by RunID, first wins); optional RunIDs subset."""
+def select_runs(profiles: list[RunProfile], fields: Callable[[], Mapping[str, Any]],
+                only: Iterable[str] | None = None) -> list[RunProfile]:
+    """Matching run profiles (deduplicated by RunID, first wins); optional RunIDs subset.
+
+    ``fields`` is called only if some profile has filters: building the mapping costs
+    time on the hot path, and the default run has none."""
     wanted = set(only) if only else None
     seen: set[str] = set()
-    out: list[dict[str, Any]] = []
+    out: list[RunProfile] = []
+    cached: list[Mapping[str, Any]] = []
     for profile in profiles:
         if profile.run_id in seen or (wanted is not None and profile.run_id not in wanted):
             continue
-        if profile.applies(fields):
-            seen.add(profile.run_id)
-            out.append(profile.apply(fields))
+        if profile.filters:
+            if not cached:
+                cached.append(fields())
+            if not profile.applies(cached[0]):
+                continue
+        seen.add(profile.run_id)
+        out.append(profile)
     return out

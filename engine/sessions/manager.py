@@ -19,6 +19,7 @@ Timers (debit loop, credit cut-off, low-balance warning, TTL) live in
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import OrderedDict
 from datetime import datetime
@@ -34,12 +35,13 @@ from engine.errors import (
     INVALID_ARGUMENT, NOT_FOUND, ChargingError, mandatory_missing,
 )
 from engine.event import (
-    ACCOUNT, CGRID, ORIGIN_HOST, ORIGIN_ID, POSTPAID, PSEUDOPREPAID, RATED, USAGE, ChargingEvent,
+    ACCOUNT, CGRID, ORIGIN_HOST, ORIGIN_ID, POSTPAID, PSEUDOPREPAID, RATED, STANDARD_FIELDS, USAGE,
+    ChargingEvent,
     EventDefaults,
 )
 from engine.reply import Reply
 from engine.sessions.billing import RATING_REFUSALS, Billing, Settled, charges_from_ledger
-from engine.sessions.chargers import run_profiles, select_runs
+from engine.sessions.chargers import RunProfile, run_profiles, select_runs
 from engine.sessions.clock import Clock, LoopClock
 from engine.sessions.config import SessionsConfig
 from engine.sessions.filters import compile_filters, match_all
@@ -97,6 +99,8 @@ class SessionManager:
         self.sessions: dict[str, Session] = {}
         self.links: dict[str, AgentLink] = {}
         self._closed: OrderedDict[str, None] = OrderedDict()
+        self._profiles_plan: Any = None
+        self._profiles_cache: dict[str, list[RunProfile]] = {}
         self.supervisor = Supervisor(self)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -143,18 +147,32 @@ class SessionManager:
 
     def _runs(self, event: ChargingEvent, opts: Mapping[str, Any]) -> list[RunState]:
         """One RunState per charging run (the ``*default`` run unless Chargers.csv adds others)."""
-        plan = getattr(self.rater(), "plan", None)
         only = opts.get(OPT_RUN_IDS)
         if isinstance(only, str):
             only = [only]
-        selected = select_runs(run_profiles(plan, event.tenant), event.to_fields(), only)
+        selected = select_runs(self._profiles(event.tenant), event.to_fields, only)
         if not selected:
             raise ChargingError(NOT_FOUND, reason="no charging run matches the event")
-        runs = [RunState(run_id=f["RunID"], event=ChargingEvent.from_fields(f, self.defaults)) for f in selected]
-        for run in runs:
-            if run.event.cost is None:
-                run.event.cost = event.cost  # to_fields() leaves the given Cost out
+        runs = []
+        for profile in selected:
+            if profile.overrides:
+                run_event = ChargingEvent.from_fields(profile.apply(event.to_fields()), self.defaults)
+                if run_event.cost is None:
+                    run_event.cost = event.cost  # to_fields() leaves the given Cost out
+            else:
+                run_event = dataclasses.replace(event, extra=dict(event.extra))
+            runs.append(RunState(run_id=profile.run_id, event=run_event))
         return runs
+
+    def _profiles(self, tenant: str) -> list[RunProfile]:
+        """Run profiles of a tenant, parsed once per loaded tariff plan."""
+        plan = getattr(self.rater(), "plan", None)
+        if plan is not self._profiles_plan:
+            self._profiles_plan, self._profiles_cache = plan, {}
+        profiles = self._profiles_cache.get(tenant)
+        if profiles is None:
+            profiles = self._profiles_cache[tenant] = run_profiles(plan, tenant)
+        return profiles
 
     def _interval(self, opts: Mapping[str, Any]) -> int:
         value = opts.get(OPT_DEBIT_INTERVAL)
@@ -412,7 +430,7 @@ class SessionManager:
         try:
             for run in session.runs:
                 settled = await self._settle_run(session, run, total)
-                run_event = ChargingEvent.from_fields({**session.start_fields, **_run_fields(run)}, self.defaults)
+                run_event = self._final_event(session, run, cause)
                 missed = total == 0
                 if missed and not self.config.store_missed_calls:
                     continue
@@ -432,6 +450,13 @@ class SessionManager:
         self.cdrs.committed()
         log.debug("session %s closed: usage=%d costs=%s cause=%s", session.cgrid, total, costs, cause or "-")
         return costs
+
+    @staticmethod
+    def _final_event(session: Session, run: RunState, cause: str) -> ChargingEvent:
+        """The run's event with the extra fields the session gathered (CDR ExtraFields)."""
+        extra = {k: v for k, v in session.start_fields.items() if k not in STANDARD_FIELDS}
+        return dataclasses.replace(run.event, extra=extra,
+                                   disconnect_cause=cause or str(session.start_fields.get("DisconnectCause", "")))
 
     async def _settle_run(self, session: Session, run: RunState, total: int) -> Settled:
         """Exact charge of one run; *rated uses the given Cost, unchargeable runs cost nothing."""
@@ -667,13 +692,6 @@ _ATTR = {ACCOUNT: "account", ORIGIN_ID: "origin_id", "Destination": "destination
 
 def _event_of(session: Session) -> ChargingEvent:
     return session.runs[0].event
-
-
-def _run_fields(run: RunState) -> dict[str, Any]:
-    """The fields a charger run may have changed (kept when the start fields are merged)."""
-    e = run.event
-    return {"RunID": run.run_id, "RequestType": e.request_type, "Tenant": e.tenant, "Category": e.category,
-            "Account": e.account, "Subject": e.subject, "Destination": e.destination, "ToR": e.tor}
 
 
 def _by_cgrid(cgrid: str) -> Any:
