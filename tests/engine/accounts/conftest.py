@@ -64,6 +64,9 @@ TP_FILES = {
         "ACT_TWO,*topup,,,main,*monetary,,,,,,,3,10,false,false,20\n"
         "ACT_TWO,*debit,,,main,*monetary,,,,,,,1000,10,false,false,10\n"
         "ACT_CENT,*topup,,,main,*monetary,,,,,,,0.01,10,false,false,10\n"
+        "ACT_WITH_CDRLOG,*topup,,,main,*monetary,,,,,,,1,10,false,false,20\n"
+        "ACT_WITH_CDRLOG,*cdrlog,,,,,,,,,,,,,,,10\n"
+        "ACT_REMOVE,*remove_balance,,,main,*monetary,,,,,,,,,,,10\n"
         "ACT_OFF,*disable_account,,,,,,,,,,,,,,,10\n"
         "ACT_LOG,*log,,,,,,,,,,,,,,,10\n"),
     "ActionPlans.csv": "#Id,ActionsId,TimingId,Weight\nAP_PACKAGE,ACT_TOPUP,*asap,10\nAP_PACKAGE,ACT_VOICE,*asap,10\n"

@@ -158,3 +158,14 @@ async def test_triggers_show_in_the_v2_account(service, real_plan):
     assert trigger["ID"] == "TR_LOW" and trigger["ThresholdType"] == "*min_balance"
     assert trigger["ThresholdValue"] == 2 and trigger["ActionsID"] == "ACT_RECHARGE"
     assert trigger["Balance"]["ID"] == "main" and trigger["Executed"] is False
+
+
+async def test_outside_actions_are_skipped_and_remove_balance_closes_it(service, real_plan):
+    await service.apply_tariffplan(real_plan)
+    await service.execute_actions(T, "1001", "ACT_WITH_CDRLOG")  # *cdrlog skipped, top-up applied
+    assert balances(service.get(T, "1001"))["*monetary:main"] == 11
+    await service.execute_actions(T, "1001", "ACT_REMOVE")
+    assert "*monetary:main" not in balances(service.get(T, "1001"))
+    last = (await service.storage.ledger(T, "1001"))[-1]
+    assert (last.reason, last.amount, last.value_after) == ("remove_balance", Decimal(-11), 0)
+    assert await service.audit(T, "1001") == []
