@@ -172,3 +172,37 @@ def test_voice_cost_matches_a_second_by_second_oracle(start: datetime, used: int
     expected = sum((_oracle_price(start + timedelta(seconds=s)) for s in range(used)), Decimal(0))
     result = Rater(TIMED).rate(RatingRequest("cgrates.org", "call", "1001", "1002", start, used * SECOND))
     assert result.cost == expected
+
+
+@st.composite
+def capped_plans(draw: st.DrawFn) -> TariffPlan:
+    plan = draw(plans())
+    base = plan.destination_rates["DR"][0]
+    strategy = draw(st.sampled_from(["*free", "*disconnect"]))
+    cap = draw(st.decimals(min_value=Decimal("0.01"), max_value=5, places=2))
+    capped = DestinationRate("DR", "DST", "RT", base.rounding_method, base.rounding_decimals, cap, strategy)
+    return TariffPlan(**{**{f: getattr(plan, f) for f in plan.__dataclass_fields__},
+                         "destination_rates": {"DR": (capped,)}})
+
+
+@SETTINGS
+@given(capped_plans(), st.integers(1, 3600), st.none() | money, st.booleans())
+def test_max_cost_is_never_exceeded_and_affordable_stays_maximal(plan: TariffPlan, asked: int,
+                                                                 credit: Decimal | None, compat: bool) -> None:
+    rater = Rater(plan, cgrates_compat=compat)
+    dr = plan.destination_rates["DR"][0]
+    answer = rater.max_affordable(req(asked * SECOND), credit)
+    assert 0 <= answer.usage <= asked * SECOND
+    if answer.usage:
+        priced = rater.rate(req(answer.usage))
+        assert priced.cost == answer.cost
+        assert credit is None or priced.cost <= credit
+        if dr.max_cost_strategy == "*disconnect":
+            assert priced.raw_cost <= dr.max_cost
+        else:
+            assert priced.raw_cost <= max(dr.max_cost, Decimal(priced.connect_fee))
+    if answer.usage < asked * SECOND:
+        more = rater.rate(req(answer.usage + 1))
+        too_dear = credit is not None and more.cost > credit
+        over_cap = dr.max_cost_strategy == "*disconnect" and more.raw_cost > dr.max_cost
+        assert too_dear or over_cap
