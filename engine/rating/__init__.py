@@ -5,8 +5,9 @@ from engine.rating.rater import (
     Affordable,
     Charge,
     CostResult,
+    Match,
     Rater,
     RatingRequest,
 )
 
-__all__ = ["MAX_COST", "Affordable", "Charge", "CostResult", "Rater", "RatingRequest"]
+__all__ = ["MAX_COST", "Affordable", "Charge", "CostResult", "Match", "Rater", "RatingRequest"]

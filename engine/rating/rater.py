@@ -188,7 +188,13 @@ def _after(start: datetime, ns: int) -> datetime:
 
 
 class Rater:
-    """Rates requests against one compiled tariff plan. Immutable; build a new one per plan load."""
+    """Rates requests against one compiled tariff plan. Immutable; build a new one per plan load.
+
+    ``cgrates_compat`` rounds each increment's price *middle to ``compat_decimals``
+    (CGRateS ``general.rounding_decimals``, 5 by default) before multiplying, so bills
+    match a CGRateS installation; the default is exact. ``tz`` is the zone Timings.csv
+    wall-clock times are read in (CGRateS uses ``general.default_timezone``).
+    """
 
     def __init__(self, plan: TariffPlan, *, cgrates_compat: bool = False,
                  compat_decimals: int = 5, tz: tzinfo = timezone.utc) -> None:
