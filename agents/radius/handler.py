@@ -14,6 +14,7 @@ in the template, since it names no session.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from typing import Any, Mapping
@@ -78,6 +79,7 @@ class RadiusHandler:
         self.sessions = sessions
         self.link = link
         self.tenant = tenant
+        self._background: set[asyncio.Task] = set()
 
     async def __call__(self, request: RadiusRequest) -> bytes | None:
         pkt = request.packet
@@ -110,6 +112,13 @@ class RadiusHandler:
             if answer:
                 vars_["AnswerTime"] = answer
                 return
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Let background disconnects finish (bounded), then cancel the rest."""
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=timeout)
+        for task in list(self._background):
+            task.cancel()
 
     def vars_for(self, request: RadiusRequest) -> dict[str, Any]:
         """Template variables (documented at the top of templates/radius.yaml)."""
@@ -213,10 +222,35 @@ class RadiusHandler:
             # A permanent refusal (unknown account, unknown session...): retrying cannot help.
             log.info("Accounting-Request id %d from %s (%s): engine answered %s",
                      pkt.identifier, request.addr[0], outcome.processor_id, engine_reply.error)
+        if (engine_reply is not None and not engine_reply.error and engine_reply.max_usage == 0
+                and outcome.call in ("initiate", "update")):
+            self._cut_unfunded(outcome.request, engine_reply.reason or "INSUFFICIENT_CREDIT")
         items = [(item.path[0], item.value) for item in outcome.reply if item.path[0] != REPLY_CODE]
         raw = self._encode_attrs(items) + [(codec.PROXY_STATE, v) for v in pkt.get_all(codec.PROXY_STATE)]
         return codec.encode_reply(codec.ACCOUNTING_RESPONSE, pkt.identifier, pkt.authenticator, raw,
                                   request.client.secret)
+
+    def _cut_unfunded(self, fields: Mapping[str, Any], reason: str) -> None:
+        """A Start/Interim the account cannot pay for: the NAS decides alone, so ask it to hang up.
+
+        Accounting cannot refuse a session that is already up; without this the call would
+        run unpaid until its Stop. The Disconnect-Request runs in the background so the
+        Accounting-Response is not delayed by a slow or silent NAS.
+        """
+        if self.link is None or not fields.get(ORIGIN_ID):
+            return
+        event = dict(fields)
+
+        async def cut() -> None:
+            try:
+                await self.link.disconnect_session(event, reason)
+            except Exception as err:
+                log.warning("session %s has no credit (%s) and the NAS did not disconnect it: %s",
+                            event.get(ORIGIN_ID), reason, err)
+
+        task = asyncio.get_running_loop().create_task(cut())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _nas_reboot(self, request: RadiusRequest, status: int) -> bytes | None:
         """Accounting-On/Off: terminate every session this NAS had open, with its reported usage."""

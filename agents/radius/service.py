@@ -115,6 +115,7 @@ class RadiusService:
         self.stopped = True
         await self.auth.stop()
         await self.acct.stop()
+        await self.handler.close()
         if self.sessions is not None and hasattr(self.sessions, "unregister_link"):
             self.sessions.unregister_link(self.link)
         await self.dynauth.stop()

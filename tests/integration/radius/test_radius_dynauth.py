@@ -78,3 +78,23 @@ async def test_topup_mid_session_sends_coa_with_longer_session_timeout(setup):
     assert view.first("Acct-Session-Id") == "coa-1"
     # 100 s used; 20 - 1.01 (100 s debited + 1 s reserved) = 18.99 left -> 1899 s more
     assert view.first("Session-Timeout") == 100 + 1899
+
+
+async def test_start_without_credit_is_answered_then_disconnected(tmp_path):
+    nas = TestNas(SECRET.encode())
+    await nas.start("127.0.0.1", DA_PORT)
+    gw = await start_gateway(tmp_path, {"poor": "0"},
+                             clients=[{"network": "127.0.0.1/32", "secret": SECRET, "da_port": DA_PORT}])
+    try:
+        port = radius_service(gw).acct_address[1]
+        start = await radclient(port, "acct", acct_attrs("Start", "unfunded-1", user="poor"))
+        assert "Received Accounting-Response" in start.out       # accounting cannot refuse...
+        await wait_for(lambda: len(nas.received) == 1)           # ...so the NAS is asked to hang up
+        view = RadiusMessageView(nas.received[0], radius_service(gw).dictionary)
+        assert nas.received[0].code == codec.DISCONNECT_REQUEST
+        assert view.first("Acct-Session-Id") == "unfunded-1"
+        assert view.first("Reply-Message") == "INSUFFICIENT_CREDIT"
+        assert gw.sessions.active_sessions() == []
+    finally:
+        await gw.stop()
+        nas.stop()
