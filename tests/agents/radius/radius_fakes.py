@@ -15,6 +15,7 @@ from engine.templating.replybuilder import ReplyItem
 class FakeOutcome:
     matched: bool = True
     processor_id: str | None = "P"
+    call: str | None = None
     engine_reply: Reply | None = None
     reply: list = field(default_factory=list)
     request: dict = field(default_factory=dict)
