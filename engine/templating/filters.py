@@ -18,6 +18,7 @@ from engine.templating.context import MISSING, Ctx
 from engine.templating.errors import ConversionError
 from engine.templating.paths import split_top
 from engine.templating.rsr import Part, ValueSyntaxError, parse_part, parse_ref
+from engine.templating.view import DictView
 
 _VALUE_LESS = ("*exists", "*empty")
 _COMPARE = ("*gt", "*gte", "*lt", "*lte", "*eq")
@@ -238,6 +239,18 @@ def _build(kind: str, element: Part, parts: list[Part], raw: str) -> Callable[[C
         return comparing
     if all(not p.is_ref for p in parts):
         match = _matcher(kind, [text(p.constant) for p in parts], raw)
+        scalar = _scalar_reader(element)
+        if scalar is not None:
+            def matching_scalar(ctx: Ctx) -> bool:
+                value = scalar(ctx)
+                if value is MISSING:
+                    return False
+                if type(value) is str:
+                    return match(value)
+                if type(value) is list:
+                    return any(match(text(v)) for v in value)
+                return match(text(value))
+            return matching_scalar
 
         def matching(ctx: Ctx) -> bool:
             for value in values_of(ctx):
@@ -258,6 +271,32 @@ def _build(kind: str, element: Part, parts: list[Part], raw: str) -> Callable[[C
                 return True
         return False
     return matching_dynamic
+
+
+def _scalar_reader(element: Part) -> Callable[[Ctx], Any] | None:
+    """``ctx -> the raw value`` (a list when repeated, MISSING when absent) for a
+    single-name element without converters: the shape of almost every processor filter."""
+    path = element.path
+    if element.transforms or path is None or path.has_selectors or len(path.segments) != 1:
+        return None
+    key = path.names[0]
+    if path.root in ("*req", "*oreq"):
+        getter = element.getter
+        assert getter is not None
+
+        def req_value(ctx: Ctx) -> Any:
+            req = ctx.req
+            if type(req) is DictView and type(req.data) is dict:
+                return req.data.get(key, MISSING)
+            found = getter(ctx)
+            if not found:
+                return MISSING
+            return found[0] if len(found) == 1 else found
+        return req_value
+    if path.root == "*rep":
+        return None
+    attr = path.root[1:]
+    return lambda ctx: getattr(ctx, attr).get(key, MISSING)
 
 
 def _part_value(part: Part, ctx: Ctx) -> Any:

@@ -310,21 +310,35 @@ def _selector_first(parsed: ParsedPath, getter: Getter, missing: Any) -> First:
                     break
         return out
 
+    data_first = _data_selector_first(steps, rest, choose, missing)
+    view_of_root = view_of
+
+    def first(ctx: Ctx) -> Any:
+        top = view_of_root(ctx)
+        if type(top) is DictView:
+            return data_first(top.data)
+        found = getter(ctx)
+        return found[0] if found else missing
+    first.data_first = data_first  # type: ignore[attr-defined]
+    return first
+
+
+def _data_selector_first(steps: list[tuple[tuple[str, ...], Segment]], rest: tuple[str, ...],
+                         choose: Callable[[list[Any], Segment], list[Any]],
+                         missing: Any) -> Callable[[Any], Any]:
+    """First value through selectors over raw nested dicts/lists."""
     if (len(steps) == 1 and len(steps[0][0]) == 1 and steps[0][1].match_path is not None
-            and len(steps[0][1].match_path or ()) == 1 and len(rest) == 1
-            and parsed.root in ("*req", "*oreq")):
+            and len(steps[0][1].match_path or ()) == 1 and len(rest) == 1):
         # The usual Diameter shape: Group[~Type(v)].Data, read straight from dicts.
         group_name = steps[0][0][0]
         rel_name = (steps[0][1].match_path or ("",))[0]
         wanted_values = steps[0][1].match_values
         leaf = rest[0]
 
-        def group_first(ctx: Ctx) -> Any:
-            top = ctx.req
-            if type(top) is not DictView or type(top.data) is not dict:
-                found = getter(ctx)
-                return found[0] if found else missing
-            groups = top.data.get(group_name, missing)
+        def group_first(data: Any) -> Any:
+            if type(data) is not dict:
+                return general(data)
+            groups = data.get(group_name, missing)
             if type(groups) is dict:
                 groups = (groups,)
             elif type(groups) is not list:
@@ -349,14 +363,11 @@ def _selector_first(parsed: ParsedPath, getter: Getter, missing: Any) -> First:
                     continue
                 return value
             return missing
-        return group_first
+    else:
+        group_first = None  # type: ignore[assignment]
 
-    def first(ctx: Ctx) -> Any:
-        top = view_of(ctx)
-        if type(top) is not DictView:
-            found = getter(ctx)
-            return found[0] if found else missing
-        nodes: list[Any] = [top.data]
+    def general(data: Any) -> Any:
+        nodes: list[Any] = [data]
         for prefix, seg in steps:
             found_groups: list[Any] = []
             for node in nodes:
@@ -371,7 +382,19 @@ def _selector_first(parsed: ParsedPath, getter: Getter, missing: Any) -> First:
             if value is not missing:
                 return value
         return missing
-    return first
+    return group_first if group_first is not None else general
+
+
+def data_reader(parsed: ParsedPath) -> Callable[[Any], Any] | None:
+    """For ``*req`` paths: ``raw message data -> first value or MISSING`` (DictView fast path)."""
+    from engine.templating.context import MISSING
+
+    if parsed.root not in ("*req", "*oreq") or parsed.segments[-1].index is not None:
+        return None
+    if not parsed.has_selectors:
+        return first_in_data(parsed.names, MISSING)
+    first = _selector_first(parsed, lambda ctx: [], MISSING)
+    return getattr(first, "data_first", None)
 
 
 def compile_first(parsed: ParsedPath, getter: Getter) -> First:

@@ -8,11 +8,11 @@ The engine is called with CGRateS-named fields and opts; engine errors become a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from engine.errors import ChargingError, server_error
 from engine.reply import Reply
+from engine.templating.codegen import compile_fields
 from engine.templating.compiler import Processor, Template
 from engine.templating.context import Ctx
 from engine.templating.fields import SKIPPED, Field
@@ -44,21 +44,25 @@ class Trace(Protocol):
              dry_run: bool) -> None: ...
 
 
-@dataclass(slots=True)
 class Outcome:
     """What the agent gets back: what matched, what was asked, what to answer."""
 
-    processor_id: str | None = None
-    flags: frozenset[str] = frozenset()
-    call: str | None = None
-    request: dict[str, Any] = field(default_factory=dict)
-    opts: dict[str, Any] = field(default_factory=dict)
-    engine_reply: Reply | None = None
-    builder: ReplyBuilder = field(default_factory=ReplyBuilder)
-    processors: list[str] = field(default_factory=list)
-    dry_run: bool = False
-    tmp: dict[str, Any] = field(default_factory=dict)
-    vars: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("processor_id", "flags", "call", "request", "opts", "engine_reply", "builder",
+                 "processors", "dry_run", "tmp", "vars")
+
+    def __init__(self, builder: ReplyBuilder | None = None, vars: dict[str, Any] | None = None,
+                 tmp: dict[str, Any] | None = None) -> None:
+        self.processor_id: str | None = None
+        self.flags: frozenset[str] = frozenset()
+        self.call: str | None = None
+        self.request: dict[str, Any] = {}
+        self.opts: dict[str, Any] = {}
+        self.engine_reply: Reply | None = None
+        self.builder = builder if builder is not None else ReplyBuilder()
+        self.processors: list[str] = []
+        self.dry_run = False
+        self.tmp = tmp if tmp is not None else {}
+        self.vars = vars if vars is not None else {}
 
     @property
     def matched(self) -> bool:
@@ -73,6 +77,10 @@ class Outcome:
     def reply_tree(self) -> list[tuple[str, Any]]:
         """Nested groups (Diameter grouped AVPs, several MSCC instances)."""
         return self.builder.tree()
+
+    def __repr__(self) -> str:
+        return (f"Outcome(processor_id={self.processor_id!r}, call={self.call!r}, "
+                f"request={self.request!r}, opts={self.opts!r}, reply={self.reply_tree!r})")
 
 
 def synthetic_reply(method: str | None, request: dict[str, Any]) -> Reply | None:
@@ -100,8 +108,8 @@ class _Plan:
         self.dry = "*dryrun" in proc.flags
         self.log = "*log" in proc.flags
         self.cont = "*continue" in proc.flags
-        self.request = tuple((f.apply, f.blocker) for f in proc.request_fields)
-        self.reply = tuple((f.apply, f.blocker) for f in proc.reply_fields)
+        self.request = compile_fields(proc.request_fields, proc.id)
+        self.reply = compile_fields(proc.reply_fields, proc.id)
         self.filters = tuple(f.check for f in proc.filters)
 
 
@@ -156,9 +164,7 @@ class TemplateRunner:
         ctx.opts = {}
         ctx.cgrep = {}
         if trace is None:
-            for apply, blocker in plan.request:
-                if apply(ctx) is not SKIPPED and blocker:
-                    break
+            plan.request(ctx)
         else:
             _traced_fields(proc, "request", proc.request_fields, ctx, trace)
         if proc.tenant and "Tenant" not in request:
@@ -179,9 +185,7 @@ class TemplateRunner:
         if reply is not None:
             ctx.cgrep = reply.as_fields()
         if trace is None:
-            for apply, blocker in plan.reply:
-                if apply(ctx) is not SKIPPED and blocker:
-                    break
+            plan.reply(ctx)
         else:
             _traced_fields(proc, "reply", proc.reply_fields, ctx, trace)
         if plan.log:

@@ -231,3 +231,18 @@ async def test_named_template_inlined_and_rendered(tpl):
     assert [f.tag for f in template.processors[0].reply_fields] == ["U", "S", "R"]
     with pytest.raises(TemplateFieldError):
         template.render("dm", cgreq={})
+
+
+async def test_paths_through_repeated_groups_take_the_first_value_found(fields):
+    message = {"A": [{"X": 1}, {"B": {"C": 2}}, {"B": {"C": 3}}], "L": [[{"Z": 9}]],
+               "S": "scalar", "E": []}
+    out = await fields("""
+        - {tag: C, path: '*cgreq.C', value: '~*req.A.B.C'}
+        - {tag: M, path: '*cgreq.M', value: '~*req.A.B.C', mandatory: true}
+        - {tag: X, path: '*cgreq.X', value: '~*req.A.X'}
+        - {tag: Z, path: '*cgreq.Z', value: '~*req.L.Z'}
+        - {tag: N, path: '*cgreq.N', value: '~*req.S.Deeper'}
+        - {tag: E, path: '*cgreq.E', value: '~*req.E'}
+        - {tag: All, path: '*cgreq.All', type: '*group', value: '~*req.A.B.C'}
+    """, message)
+    assert out.request == {"C": 2, "M": 2, "X": 1, "Z": 9, "All": [2, 3]}

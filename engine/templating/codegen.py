@@ -1,0 +1,166 @@
+"""Field lists compiled to one Python function each, so a message costs no per-field calls.
+
+The common field shapes (a constant, or one reference with optional converters copied
+into a flat target) become straight-line code reading the ``DictView``'s dicts; any
+other field calls its own ``apply`` closure. Generated source only ever embeds
+identifiers and ``repr()`` of names; values travel through the function's namespace.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from engine.templating.coerce import is_empty
+from engine.templating.context import MISSING, Ctx
+from engine.templating.fields import _CONVERSION_ERRORS, SKIPPED, Field, log
+from engine.templating.paths import data_reader, first_at
+from engine.templating.view import DictView
+
+FieldRunner = Callable[[Ctx], None]
+
+
+def _inline_read(lines: list[str], names: tuple[str, ...], var: str, names_var: str,
+                 indent: str) -> None:
+    """``var = first value at names`` in nested dicts; a list on the way continues with
+    ``first_at`` from that point (same result as ``DictView.values(names)[0]``)."""
+    lines.append(f"{indent}{var} = data.get({names[0]!r}, M)")
+    _inline_level(lines, names, 1, var, names_var, indent)
+
+
+def _inline_level(lines: list[str], names: tuple[str, ...], k: int, var: str, names_var: str,
+                  indent: str) -> None:
+    if k == len(names):
+        lines.append(f"{indent}if type({var}) is list:")
+        lines.append(f"{indent}    {var} = FA({var}, {names_var}, {k}, M)")
+        return
+    lines.append(f"{indent}if type({var}) is dict:")
+    lines.append(f"{indent}    {var} = {var}.get({names[k]!r}, M)")
+    _inline_level(lines, names, k + 1, var, names_var, indent + "    ")
+    lines.append(f"{indent}elif type({var}) is list:")
+    lines.append(f"{indent}    {var} = FA({var}, {names_var}, {k}, M)")
+    lines.append(f"{indent}elif {var} is not M:")
+    lines.append(f"{indent}    {var} = M")
+
+
+def compile_fields(fields: list[Field], processor_id: str | None) -> FieldRunner:
+    """One function running ``fields`` in order (blockers honoured)."""
+    ns: dict[str, Any] = {"M": MISSING, "S": SKIPPED, "DictView": DictView, "is_empty": is_empty,
+                          "CE": _CONVERSION_ERRORS, "log": log, "PID": processor_id, "FA": first_at,
+                          "EMPTYABLE": (str, bytes, bytearray, list, dict, tuple)}
+    lines = ["def run(ctx):",
+             "    req = ctx.req",
+             "    data = req.data if type(req) is DictView else None",
+             "    if type(data) is not dict:",
+             "        data = None"]
+    roots_used: set[str] = set()
+    for i, fld in enumerate(fields):
+        body = _field_code(fld, i, ns, roots_used, processor_id)
+        if body is None:
+            ns[f"A{i}"] = fld.apply
+            if fld.blocker:
+                lines.append(f"    if A{i}(ctx) is not S:")
+                lines.append("        return")
+            else:
+                lines.append(f"    A{i}(ctx)")
+            continue
+        lines.extend(body)
+    for root in roots_used:
+        lines.insert(1, f"    t_{root} = ctx.{root}")
+    lines.append("    return")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<template fields {processor_id}>", "exec"), ns)  # noqa: S102
+    run = ns["run"]
+    run.source = source
+    return run
+
+
+def _field_code(fld: Field, i: int, ns: dict[str, Any], roots_used: set[str],
+                processor_id: str | None) -> list[str] | None:
+    if fld.filters or fld.width or fld.kind not in ("*variable", "*constant"):
+        return None
+    items = fld.value.items
+    if len(items) != 1:
+        return None
+    target = fld.target
+    flat = target.root != "*rep" and len(target.names) == 1
+    if target.root != "*rep" and not flat:
+        return None
+    if flat:
+        root = target.root[1:]
+        roots_used.add(root)
+        write = f"t_{root}[{target.names[0]!r}] = v"
+    else:
+        ns[f"W{i}"] = target.names
+        write = f"ctx.rep.set(W{i}, v, new_branch={fld.new_branch!r})"
+    part = items[0]
+    out: list[str] = []
+    if not part.is_ref:
+        if fld.mandatory and is_empty(part.constant):
+            return None
+        ns[f"K{i}"] = part.constant
+        out.append(f"    v = K{i}")
+        out.append(f"    {write}")
+        if fld.blocker:
+            out.append("    return")
+        return out
+    path = part.path
+    assert path is not None and part.first is not None
+    ns[f"F{i}"] = part.first
+    reader = data_reader(path) if path.root in ("*req", "*oreq") else None
+    if reader is not None and not path.has_selectors:
+        ns[f"N{i}"] = path.names
+        out.append("    if data is not None:")
+        _inline_read(out, path.names, "v", f"N{i}", "        ")
+        out.append("    else:")
+        out.append(f"        v = F{i}(ctx)")
+    elif reader is not None:
+        ns[f"R{i}"] = reader
+        out.append(f"    v = R{i}(data) if data is not None else F{i}(ctx)")
+    elif path.root != "*req" and path.root != "*oreq" and len(path.names) == 1 and \
+            not path.has_selectors and path.root != "*rep":
+        out.append(f"    v = ctx.{path.root[1:]}.get({path.names[0]!r}, M)")
+        out.append("    if type(v) is list:")
+        out.append(f"        v = F{i}(ctx)")
+    else:
+        out.append(f"    v = F{i}(ctx)")
+    ns[f"FAIL{i}"] = _failer(fld, processor_id)
+    out.append("    if v is M:")
+    if fld.mandatory:
+        out.append(f"        raise FAIL{i}('missing')")
+    else:
+        out.append("        pass")
+    out.append("    else:")
+    body: list[str] = []
+    if part.transforms:
+        for k, conv in enumerate(part.transforms):
+            ns[f"C{i}_{k}"] = conv
+        body.append("try:")
+        for k in range(len(part.transforms)):
+            body.append(f"    v = C{i}_{k}(v)")
+        body.append("except CE as err:")
+        if fld.mandatory:
+            body.append(f"    raise FAIL{i}(f'invalid ({{err}})') from None")
+        else:
+            body.append(f"    log.warning('template processor %s field %s: skipped, %s', PID, "
+                        f"{fld.tag!r}, err)")
+            body.append("    v = M")
+    if fld.mandatory:
+        body.append("if v is None or v == '' or (type(v) in EMPTYABLE and not v):")
+        body.append(f"    raise FAIL{i}('missing')")
+    body.append("if v is not M:")
+    body.append(f"    {write}")
+    if fld.blocker:
+        body.append("    return")
+    out.extend("        " + line for line in body)
+    return out
+
+
+def _failer(fld: Field, processor_id: str | None) -> Callable[[str], Exception]:
+    from engine.templating.errors import TemplateFieldError
+
+    def fail(reason: str) -> Exception:
+        log.warning("template processor %s field %s (line %d): %s value at %s",
+                    processor_id, fld.tag, fld.line, reason, fld.source_text() or "(constant)")
+        return TemplateFieldError(processor_id, fld.tag, fld.source_text(), fld.missing_path(),
+                                  reason)
+    return fail
