@@ -9,7 +9,7 @@ its cost depends on the number's length, not on how many prefixes exist.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 from math import lcm
@@ -107,10 +107,17 @@ class Binding:
 
 @dataclass(frozen=True, slots=True)
 class PlanDestinations:
-    """Bindings of one rating plan grouped by destination id (``*any`` included)."""
+    """Bindings of one rating plan grouped by destination id (``*any`` included).
+
+    ``always`` holds the destinations with a binding active at every instant (an
+    all-days timing from 00:00), which spares the time check in the common case;
+    ``weight`` is CGRateS's RateIntervalList weight (the highest of the bindings).
+    """
 
     plan_id: str
     by_destination: dict[str, tuple[Binding, ...]]
+    always: frozenset[str]
+    weight: dict[str, Decimal]
 
 
 def clock_to_ns(text: str) -> int:
@@ -190,7 +197,13 @@ class CompiledPlan:
                         max_cost=int(Fraction(dr.max_cost) * scale),
                     )
                     grouped.setdefault(dr.destination_id, []).append(binding)
-            self.plans[plan_id] = PlanDestinations(plan_id, {k: tuple(v) for k, v in grouped.items()})
+            self.plans[plan_id] = PlanDestinations(
+                plan_id,
+                {k: tuple(v) for k, v in grouped.items()},
+                frozenset(k for k, v in grouped.items()
+                          if any(b.timing.all_days and b.timing.start_ns == 0 for b in v)),
+                {k: max(b.weight for b in v) for k, v in grouped.items()},
+            )
         self.has_max_cost = any(dr.max_cost_strategy for drs in plan.destination_rates.values() for dr in drs)
         self.profiles: dict[str, tuple[RatingProfile, ...]] = plan.rating_profiles
         self.activation_times: dict[str, tuple[datetime, ...]] = {
@@ -228,31 +241,56 @@ class CompiledPlan:
                 found.update(ids)
         return frozenset(found)
 
-    def match(self, plan_id: str, number: str) -> tuple[str, str, tuple[Binding, ...]] | None:
-        """Longest-prefix match of ``number`` in one plan: (destination id, prefix, bindings).
+    def match(self, plan_id: str, number: str, when: datetime,
+              tz: tzinfo) -> tuple[str, str, tuple[Binding, ...]] | None:
+        """CGRateS destination match of ``number`` in one plan: (destination id, prefix, bindings).
 
-        Falls back to the plan's ``*any`` DestinationRates; None if neither applies.
+        Prefixes are tried longest first. Among the destinations of a prefix that the
+        plan rates, only those with a binding active at ``when`` count, and the one
+        with the highest weight wins (so a holiday-only destination sharing a prefix
+        steps aside on ordinary days); if none counts, the next shorter prefix is
+        tried. Last comes the plan's ``*any`` DestinationRates. None if nothing applies.
         """
         compiled = self.plans.get(plan_id)
         if compiled is None:
             return None
         by_dest = compiled.by_destination
+        always = compiled.always
         index = self.prefixes
-        for length in range(min(len(number), self.max_prefix_len), 0, -1):
-            prefix = number[:length]
-            ids = index.get(prefix)
-            if ids is None:
-                continue
-            if isinstance(ids, str):
-                bindings = by_dest.get(ids)
-                if bindings is not None:
-                    return ids, prefix, bindings
-            else:
+        moment: list[tuple[date, int]] = []
+
+        def active(dest_id: str) -> bool:
+            if dest_id in always:
+                return True
+            if not moment:
+                local = when.astimezone(tz)
+                moment.append((local.date(), _wall_ns(local)))
+            day, wall = moment[0]
+            return any(b.timing.start_ns <= wall and b.timing.matches_day(day) for b in by_dest[dest_id])
+
+        if number:
+            for length in range(min(len(number), self.max_prefix_len), 0, -1):
+                prefix = number[:length]
+                ids = index.get(prefix)
+                if ids is None:
+                    continue
+                if isinstance(ids, str):
+                    bindings = by_dest.get(ids)
+                    if bindings is not None and active(ids):
+                        return ids, prefix, bindings
+                    continue
+                best: str | None = None
                 for dest_id in ids:
-                    bindings = by_dest.get(dest_id)
-                    if bindings is not None:
-                        return dest_id, prefix, bindings
+                    if dest_id in by_dest and active(dest_id) and (
+                            best is None or compiled.weight[dest_id] > compiled.weight[best]):
+                        best = dest_id
+                if best is not None:
+                    return best, prefix, by_dest[best]
         bindings = by_dest.get(ANY)
         if bindings is not None:
             return ANY, "", bindings
         return None
+
+
+def _wall_ns(moment: datetime) -> int:
+    return ((moment.hour * 60 + moment.minute) * 60 + moment.second) * SECOND + moment.microsecond * 1_000

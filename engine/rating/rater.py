@@ -3,7 +3,9 @@
 Pipeline per request (integer arithmetic on prices scaled to be whole, no per-increment objects):
 1. rating profile ``tenant:category:subject`` (``*any`` subject if the subject has none active),
    RatesFallbackSubject up to depth 3; calls crossing an ActivationTime are split there;
-2. longest-prefix destination match inside the plan, else the plan's ``*any`` DestinationRates;
+2. longest-prefix destination match inside the plan, counting only destinations with a binding
+   active at the start (the heaviest wins when several share the prefix), else the plan's
+   ``*any`` DestinationRates;
 3. voice is cut where the winning binding changes (timing starts, midnight): highest Weight,
    then the most recently started timing, then the lower price; other ToRs use the binding
    active at the start for the whole usage;
@@ -282,7 +284,7 @@ class Rater:
         if index < 0:
             return False
         profile = self._c.profiles[key][index]
-        found = self._c.match(profile.rating_plan_id, req.destination)
+        found = self._c.match(profile.rating_plan_id, req.destination, when, self.tz)
         if found is not None:
             dest_id, prefix, bindings = found
             return Match(key, profile.rating_plan_id, dest_id, prefix, bindings)

@@ -519,3 +519,30 @@ def test_fixed_offset_timezone_cuts_like_the_named_zone(timed: TariffPlan) -> No
     assert [(c.rates_id, c.start) for c in fixed.charges] == [(c.rates_id, c.start) for c in named.charges] == [
         ("RT_BASE", utc(2025, 7, 7, 5, 30)), ("RT_DAY", utc(2025, 7, 7, 6, 0))]
     assert fixed.cost == named.cost == D("0.6") * 30 + D("1.2") * 30
+
+
+def test_prefix_whose_destination_is_not_active_yet_falls_to_a_shorter_prefix(build_plan: PlanBuilder) -> None:
+    plan = build_plan(
+        Destinations="""
+            DST_DE,+49
+            DST_DE_NIGHT,+4917
+        """,
+        Timings="NIGHT,*any,*any,*any,*any,22:00:00",
+        Rates="""
+            RT_DE,0,1,60s,60s,0s
+            RT_NIGHT,0,0.5,60s,60s,0s
+        """,
+        DestinationRates="""
+            DR_DE,DST_DE,RT_DE,*up,4,0,
+            DR_NIGHT,DST_DE_NIGHT,RT_NIGHT,*up,4,0,
+        """,
+        RatingPlans="""
+            RP,DR_DE,*any,10
+            RP,DR_NIGHT,NIGHT,10
+        """,
+        RatingProfiles="cgrates.org,call,1001,2014-01-01T00:00:00Z,RP,",
+    )
+    day = Rater(plan).rate(call(destination="+4917123", seconds=60, start=utc(2025, 1, 6, 12, 0)))
+    night = Rater(plan).rate(call(destination="+4917123", seconds=60, start=utc(2025, 1, 6, 23, 0)))
+    assert (day.destination_id, day.cost) == ("DST_DE", D(1))
+    assert (night.destination_id, night.cost) == ("DST_DE_NIGHT", D("0.5"))
