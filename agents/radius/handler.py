@@ -321,6 +321,10 @@ def _reply_code(items: list[tuple[tuple[str, ...], Any]], default: int) -> int:
 
 
 def _reason_of(err: BaseException) -> str:
+    """Reply-Message text: CGRateS's ``MANDATORY_IE_MISSING: [Attr]`` for a missing attribute."""
+    missing = getattr(err, "missing", None)
+    if missing and getattr(err, "reason", "") == "missing":
+        return f"MANDATORY_IE_MISSING: [{'.'.join(missing)}]"
     reason = getattr(err, "reason", "") or str(err)
     return str(reason)[:240]
 

@@ -38,6 +38,9 @@ async def test_access_accept_with_session_timeout_and_reject_with_reason(gateway
     ghost = await radclient(port, "auth", 'User-Name = "ghost", User-Password = "x", Called-Station-Id = "1002"\n')
     assert "Received Access-Reject" in ghost.out and "Reply-Message = " in ghost.out
     assert "NOT_FOUND" in ghost.out
+    nouser = await radclient(port, "auth", 'User-Password = "x", Called-Station-Id = "1002"\n')
+    assert "Received Access-Reject" in nouser.out, nouser.out
+    assert 'Reply-Message = "MANDATORY_IE_MISSING: [User-Name]"' in nouser.out
     # radtest sends no Called-Station-Id: no destination to rate, refused with the engine's reason.
     nodest = await radtest(port, "1001", "pw")
     assert "Received Access-Reject" in nodest.out and 'Reply-Message = "UNAUTHORIZED_DESTINATION"' in nodest.out
