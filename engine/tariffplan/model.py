@@ -81,7 +81,8 @@ class Timing:
     """Timings.csv row. Empty tuples mean ``*any``.
 
     ``week_days`` uses Go's numbering (0 = Sunday ... 6 = Saturday) because
-    that is what CGRateS tariff plans are written in. ``start_time`` is the CSV
+    that is what CGRateS tariff plans are written in; the loader also reads 7 as
+    Sunday (plans in the wild write weekends as ``6;7``). ``start_time`` is the CSV
     text (``"18:00:00"``, ``""``/``"00:00:00"`` for midnight, ``"*asap"``).
     """
 
@@ -124,7 +125,9 @@ class Action:
     """Actions.csv row (17 columns). Balance fields left empty in the CSV stay None/empty.
 
     ``expiry_time`` is kept as written (``*unlimited``, ``*month``, RFC3339...)
-    because it is resolved relative to the moment the action executes.
+    because it is resolved relative to the moment the action executes. List fields
+    are empty when the CSV says ``*any`` or nothing (no filter); ``!ID`` negations are
+    kept. ``units`` of a ``*voice`` balance are nanoseconds (``90s`` in the CSV).
     """
 
     actions_id: str
