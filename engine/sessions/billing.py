@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence
 
-from engine.accounts.debit import BalanceCharge
+from engine.accounts.debit import BalanceCharge, net_by_balance
 from engine.accounts.actions import LedgerRef
 from engine.errors import ACCOUNT_NOT_FOUND, INSUFFICIENT_CREDIT, RATING_PLAN_NOT_FOUND, UNAUTHORIZED_DESTINATION, ChargingError
 from engine.event import VOICE, ChargingEvent
@@ -97,7 +97,8 @@ class Billing:
         run.debits = seq
         run.reserved += granted
         run.cost += Decimal(done.cost)
-        run.charges.extend(done.parts)
+        # kept netted per balance: a 3h call of 30s slices stays one entry per balance
+        run.charges = list(net_by_balance([*run.charges, *done.parts]).values())
         return granted, plan.reason
 
     async def settle(self, cgrid: str, run: RunState, start: datetime, total: int,

@@ -159,6 +159,8 @@ class SessionManager:
                 run_event = ChargingEvent.from_fields(profile.apply(event.to_fields()), self.defaults)
                 if run_event.cost is None:
                     run_event.cost = event.cost  # to_fields() leaves the given Cost out
+            elif not runs:
+                run_event = event  # the common case: the default run charges the event as is
             else:
                 run_event = dataclasses.replace(event, extra=dict(event.extra))
             runs.append(RunState(run_id=profile.run_id, event=run_event))
@@ -472,10 +474,10 @@ class SessionManager:
                                               extra_ops=[MarkProcessed(_charged_key(session.cgrid, run.run_id),
                                                                        str(total))])
         except ChargingError as err:
-            if err.code in (ACCOUNT_NOT_FOUND, ACCOUNT_DISABLED) and not run.charges:
-                return Settled(cost=None, error=err.code)
-            if err.code in RATING_REFUSALS:
-                return Settled(cost=None, error=err.code)
+            if err.code in (ACCOUNT_NOT_FOUND, *RATING_REFUSALS):
+                # The account was removed (or the plan changed) mid-call: what was debited stays
+                # in the ledger; the CDR records it and why it could not be settled.
+                return Settled(cost=run.cost if run.charges else None, error=err.code)
             raise
 
     def _remember_closed(self, cgrid: str) -> None:

@@ -67,7 +67,12 @@ class Session:
     predicted_cut: int | None = None  # usage at which credit is expected to end (for the warning)
     end_reason: str = ""              # why we are ending it (disconnect cause)
     recovered: bool = False
-    timers: dict[str, Any] = field(default_factory=dict)
+    # Timer deadlines (monotonic ns; None = not armed), kept by the Supervisor's single timer heap.
+    at_cut: int | None = None
+    at_tick: int | None = None
+    at_warn: int | None = None
+    at_ttl: int | None = None
+    at_grace: int | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one operation at a time per session
 
     @property
@@ -88,9 +93,7 @@ class Session:
         return max(0, now_mono - self.started_mono)
 
     def cancel_timers(self) -> None:
-        for handle in self.timers.values():
-            handle.cancel()
-        self.timers.clear()
+        self.at_cut = self.at_tick = self.at_warn = self.at_ttl = self.at_grace = None
 
 
 class _StoredRun(msgspec.Struct):

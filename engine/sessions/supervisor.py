@@ -13,6 +13,8 @@ fires at exactly that point, not at the next tick.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 from typing import TYPE_CHECKING, Any, Coroutine
 
@@ -37,6 +39,14 @@ class Supervisor:
     def __init__(self, manager: "SessionManager") -> None:
         self.m = manager
         self._tasks: set[asyncio.Task[Any]] = set()
+        # One timer for all sessions: a heap of (deadline, seq, CGRID) and one clock callback;
+        # seq keeps deadlines at the same instant in the order they were set (first come, first served).
+        self._heap: list[tuple[int, int, str]] = []
+        self._seq = itertools.count()
+        self._handle: Any = None
+        self._armed_at: int | None = None
+        self._handlers = (("warn", self._on_warn), ("cut", self._on_cut), ("tick", self._on_tick),
+                          ("ttl", self._on_ttl), ("grace", self._on_grace))
 
     # --- task plumbing -----------------------------------------------------------------------
 
@@ -56,25 +66,58 @@ class Supervisor:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._armed_at = None
+        self._heap.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _timer(self, session: Session, name: str, when: int, coro_fn: Any) -> None:
-        old = session.timers.pop(name, None)
-        if old is not None:
-            old.cancel()
+    def _timer(self, session: Session, kind: str, when: int) -> None:
+        """Set one of the session's deadlines (``cut``/``tick``/``warn``/``ttl``/``grace``)."""
+        setattr(session, f"at_{kind}", when)
+        heapq.heappush(self._heap, (when, next(self._seq), session.cgrid))
+        if self._armed_at is None or when < self._armed_at:
+            self._wake_at(when)
 
-        def fire() -> None:
-            session.timers.pop(name, None)
-            self.spawn(coro_fn(session), f"{name}:{session.cgrid[:8]}")
+    @staticmethod
+    def _cancel(session: Session, kind: str) -> None:
+        setattr(session, f"at_{kind}", None)
 
-        session.timers[name] = self.m.clock.call_at(when, fire)
+    def _wake_at(self, when: int) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._armed_at = when
+        self._handle = self.m.clock.call_at(when, self._on_timer)
 
-    def _cancel(self, session: Session, name: str) -> None:
-        handle = session.timers.pop(name, None)
-        if handle is not None:
-            handle.cancel()
+    def _on_timer(self) -> None:
+        """The one clock callback: run every deadline now due, then sleep until the next.
+
+        Heap entries name a CGRID, not a session, so a closed session is not kept alive by
+        a stale entry; an entry whose deadline was moved or cleared does nothing."""
+        self._handle = None
+        self._armed_at = None
+        now = self.m.clock.monotonic()
+        while self._heap and self._heap[0][0] <= now:
+            _, _, cgrid = heapq.heappop(self._heap)
+            session = self.m.sessions.get(cgrid)
+            if session is None:
+                continue
+            for kind, handler in self._handlers:
+                due = getattr(session, f"at_{kind}")
+                if due is not None and due <= now:
+                    setattr(session, f"at_{kind}", None)
+                    self.spawn(handler(session), f"{kind}:{cgrid[:8]}")
+        if self._heap:
+            self._wake_at(self._heap[0][0])
+
+    def next_deadline(self, session: Session) -> int | None:
+        """The earliest armed deadline of a session (tests, inspection)."""
+        times = [t for t in (session.at_cut, session.at_tick, session.at_warn, session.at_ttl, session.at_grace)
+                 if t is not None]
+        return min(times) if times else None
 
     # --- arming ------------------------------------------------------------------------------
 
@@ -85,17 +128,17 @@ class Supervisor:
         ttl = self.ttl_of(session)
         if ttl > 0:
             extra = session.last_grant if not session.loop else 0
-            self._timer(session, "ttl", session.last_seen + ttl + extra, self._on_ttl)
+            self._timer(session, "ttl", session.last_seen + ttl + extra)
         else:
             self._cancel(session, "ttl")
         if not session.loop:
             return
         if session.cut_at is not None:
             self._cancel(session, "tick")
-            self._timer(session, "cut", session.started_mono + session.cut_at, self._on_cut)
+            self._timer(session, "cut", session.started_mono + session.cut_at)
             self._arm_warning(session, session.cut_at)
         else:
-            self._timer(session, "tick", session.started_mono + session.granted(), self._on_tick)
+            self._timer(session, "tick", session.started_mono + session.granted())
 
     def ttl_of(self, session: Session) -> int:
         """Session TTL; a debit-loop session with none still gets ``session_ttl_debit_loop``;
@@ -111,7 +154,7 @@ class Supervisor:
             return
         session.predicted_cut = cut_at
         when = session.started_mono + cut_at - self.m.config.min_dur_low_balance
-        self._timer(session, "warn", max(when, self.m.clock.monotonic()), self._on_warn)
+        self._timer(session, "warn", max(when, self.m.clock.monotonic()))
 
     def affordable_after(self, session: Session, usage: int) -> tuple[int, str]:
         """What every prepaid run could still afford beyond its reservation (pure)."""
@@ -233,7 +276,7 @@ class Supervisor:
         if await self.disconnect(session, reason):
             if session.state != CLOSED:  # the agent's terminate may already have closed it
                 grace = self.m.config.terminate_grace
-                self._timer(session, "grace", self.m.clock.monotonic() + grace, self._on_grace)
+                self._timer(session, "grace", self.m.clock.monotonic() + grace)
             return
         async with session.lock:
             if session.state != CLOSED:

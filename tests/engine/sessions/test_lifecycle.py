@@ -180,3 +180,23 @@ async def test_get_cost_rates_without_touching_balance(engine):
                                             "AnswerTime": "2026-03-02T10:00:00Z"})
     assert reply.cost == Decimal("1.00") and engine.balance() == Decimal("1.00")
     assert reply.attributes["EventCost"]["Usage"] == 90 * SECOND
+
+
+async def test_account_removed_mid_call_still_closes_with_a_cdr(engine):
+    await engine.topup("1.00")
+    await engine.sessions.initiate(call(), link=engine.link)
+    await engine.accounts.remove_account("cgrates.org", "1001")
+    assert (await engine.sessions.terminate(call(Usage="5s"))).ok
+    [cdr] = await engine.cdrs()
+    assert cdr["Cost"] == 0.1 and cdr["ExtraInfo"] == "ACCOUNT_NOT_FOUND"   # the 10s reserved
+    assert engine.sessions.active_sessions() == []
+
+
+async def test_long_call_keeps_one_charge_per_balance(engine):
+    await engine.topup("100")
+    await engine.sessions.initiate(call(), link=engine.link)
+    await engine.clock.advance(3600 * 10**9, engine.sessions)
+    [session] = engine.sessions.sessions.values()
+    assert len(session.runs[0].charges) == 1 and session.runs[0].debits == 361
+    await engine.sessions.terminate(call(Usage="3605s"))
+    assert engine.balance() == Decimal("63.95")
