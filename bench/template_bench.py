@@ -132,7 +132,7 @@ async def measure(count: int) -> tuple[float, float]:
     # Alternate short rounds and keep each side's best: other work on a shared machine
     # then slows both sides alike instead of skewing the ratio.
     hand = templ = 0.0
-    rounds = 7
+    rounds = 15
     chunk = max(count // rounds, 1)
     for r in range(rounds):
         part = messages[r * chunk:(r + 1) * chunk] or messages[:chunk]

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from engine.templating.coerce import is_empty
 from engine.templating.context import MISSING, Ctx
 from engine.templating.fields import _CONVERSION_ERRORS, SKIPPED, Field, log
+from engine.templating.filters import Filter
 from engine.templating.paths import data_reader, first_at
 from engine.templating.view import DictView
 
@@ -164,3 +165,55 @@ def _failer(fld: Field, processor_id: str | None) -> Callable[[str], Exception]:
         return TemplateFieldError(processor_id, fld.tag, fld.source_text(), fld.missing_path(),
                                   reason)
     return fail
+
+
+Matcher = Callable[[Ctx], bool]
+_INLINE_KINDS = {"*string": "v in X{i}", "*prefix": "v.startswith(X{i})", "*suffix": "v.endswith(X{i})"}
+
+
+def compile_filters(filters: list[Filter], processor_id: str | None) -> Matcher:
+    """One function: True when every filter passes (simple string filters inlined)."""
+    ns: dict[str, Any] = {"M": MISSING, "DictView": DictView}
+    lines = ["def match(ctx):",
+             "    req = ctx.req",
+             "    data = req.data if type(req) is DictView else None",
+             "    if type(data) is not dict:",
+             "        data = None"]
+    for i, flt in enumerate(filters):
+        ns[f"T{i}"] = flt.check
+        element = flt.element
+        path = element.path if element is not None else None
+        simple = (flt.kind in _INLINE_KINDS and flt.constants is not None and element is not None
+                  and not element.transforms and path is not None and not path.has_selectors
+                  and len(path.segments) == 1 and path.root != "*rep")
+        if not simple:
+            lines.append(f"    if not T{i}(ctx):")
+            lines.append("        return False")
+            continue
+        assert path is not None and flt.constants is not None
+        ns[f"X{i}"] = frozenset(flt.constants) if flt.kind == "*string" else flt.constants
+        key = path.names[0]
+        if path.root in ("*req", "*oreq"):
+            lines.append(f"    v = data.get({key!r}, M) if data is not None else None")
+        else:
+            lines.append(f"    v = ctx.{path.root[1:]}.get({key!r}, M)")
+        test = _INLINE_KINDS[flt.kind].format(i=i)
+        want = "False" if flt.negate else "True"
+        lines.append("    if type(v) is int:")
+        lines.append("        v = str(v)")
+        lines.append("    if type(v) is str:")
+        lines.append(f"        if ({test}) is not {want}:")
+        lines.append("            return False")
+        lines.append("    elif v is M:")
+        if not flt.negate:
+            lines.append("        return False")
+        else:
+            lines.append("        pass")
+        lines.append(f"    elif not T{i}(ctx):")
+        lines.append("        return False")
+    lines.append("    return True")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<template filters {processor_id}>", "exec"), ns)  # noqa: S102
+    match = ns["match"]
+    match.source = source
+    return match

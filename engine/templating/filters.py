@@ -38,6 +38,11 @@ class Filter:
     text: str
     check: Callable[[Ctx], bool]
     values: Callable[[Ctx], list[Any]] | None = None   # the element's values (explain)
+    # Shape, for the code generator: base kind, negation, constant values, element.
+    kind: str = ""
+    negate: bool = False
+    constants: tuple[str, ...] | None = None
+    element: Part | None = None
 
 
 def _order_key(value: Any) -> tuple[int, Any] | None:
@@ -187,7 +192,9 @@ def compile_filter(raw: str) -> Filter:
 
         def check(ctx: Ctx) -> bool:
             return not positive(ctx)
-    return Filter(raw, check, _element_values(element))
+    constants = (tuple(text(p.constant) for p in parts)
+                 if parts and all(not p.is_ref for p in parts) else None)
+    return Filter(raw, check, _element_values(element), base, negate, constants, element)
 
 
 def _element_values(element: Part) -> Callable[[Ctx], list[Any]]:

@@ -40,9 +40,16 @@ class ReplyBuilder:
 
     def _group_for(self, path: tuple[str, ...], new_branch: bool) -> _Group:
         node = self.root
-        for depth, seg in enumerate(path[:-1]):
-            entry = None if (new_branch and depth == 0) else _last(node, seg)
-            if entry is None or not isinstance(entry[1], _Group):
+        first = True
+        for seg in path[:-1]:
+            entry = None
+            if not (new_branch and first):
+                for candidate in reversed(node):
+                    if candidate[0] == seg:
+                        entry = candidate
+                        break
+            first = False
+            if entry is None or type(entry[1]) is not _Group:
                 entry = [seg, _Group()]
                 node.append(entry)
             node = entry[1]
@@ -50,13 +57,14 @@ class ReplyBuilder:
 
     def set(self, path: tuple[str, ...], value: Any, *, new_branch: bool = False) -> None:
         """Set the leaf in the current instance of its groups (replacing a previous value)."""
-        node = self._group_for(path, new_branch)
+        node = self.root if len(path) == 1 else self._group_for(path, new_branch)
         leaf = path[-1]
-        entry = None if (new_branch and len(path) == 1) else _last(node, leaf)
-        if entry is None:
-            node.append([leaf, value])
-        else:
-            entry[1] = value
+        if not (new_branch and len(path) == 1):
+            for entry in reversed(node):
+                if entry[0] == leaf:
+                    entry[1] = value
+                    return
+        node.append([leaf, value])
 
     def append(self, path: tuple[str, ...], value: Any, *, new_branch: bool = False) -> None:
         """Add a repeated leaf (``*group``): never replaces."""
@@ -121,5 +129,7 @@ class ReplyBuilder:
 
 
 def _freeze(node: _Group) -> list[tuple[str, Any]]:
-    return [(name, _freeze(value) if isinstance(value, _Group) else value)
-            for name, value in node]
+    out = []
+    for name, value in node:
+        out.append((name, _freeze(value) if type(value) is _Group else value))
+    return out

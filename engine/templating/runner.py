@@ -8,11 +8,12 @@ The engine is called with CGRateS-named fields and opts; engine errors become a
 from __future__ import annotations
 
 import logging
+from datetime import timezone
 from typing import Any, Protocol
 
 from engine.errors import ChargingError, server_error
 from engine.reply import Reply
-from engine.templating.codegen import compile_fields
+from engine.templating.codegen import compile_fields, compile_filters
 from engine.templating.compiler import Processor, Template
 from engine.templating.context import Ctx
 from engine.templating.fields import SKIPPED, Field
@@ -44,25 +45,38 @@ class Trace(Protocol):
              dry_run: bool) -> None: ...
 
 
-class Outcome:
-    """What the agent gets back: what matched, what was asked, what to answer."""
+class Outcome(Ctx):
+    """What the agent gets back: what matched, what was asked, what to answer.
 
-    __slots__ = ("processor_id", "flags", "call", "request", "opts", "engine_reply", "builder",
-                 "processors", "dry_run", "tmp", "vars")
+    It is also the evaluation context of the run (one object per message).
+    """
 
-    def __init__(self, builder: ReplyBuilder | None = None, vars: dict[str, Any] | None = None,
-                 tmp: dict[str, Any] | None = None) -> None:
+    __slots__ = ("flags", "call", "engine_reply", "processors", "dry_run")
+
+    def __init__(self, req: MessageView | None = None, vars: dict[str, Any] | None = None) -> None:
+        self.req = req
+        self.vars = vars if vars is not None else {}
+        self.cgreq: dict[str, Any] = {}
+        self.opts: dict[str, Any] = {}
+        self.cgrep: dict[str, Any] = {}
+        self.rep = ReplyBuilder()
+        self.tmp: dict[str, Any] = {}
         self.processor_id: str | None = None
+        self.tz = timezone.utc
         self.flags: frozenset[str] = frozenset()
         self.call: str | None = None
-        self.request: dict[str, Any] = {}
-        self.opts: dict[str, Any] = {}
         self.engine_reply: Reply | None = None
-        self.builder = builder if builder is not None else ReplyBuilder()
         self.processors: list[str] = []
         self.dry_run = False
-        self.tmp = tmp if tmp is not None else {}
-        self.vars = vars if vars is not None else {}
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """The CGRateS event fields sent to the engine."""
+        return self.cgreq
+
+    @property
+    def builder(self) -> ReplyBuilder:
+        return self.rep
 
     @property
     def matched(self) -> bool:
@@ -71,16 +85,16 @@ class Outcome:
     @property
     def reply(self) -> list[ReplyItem]:
         """Flat ``(path tuple, value)`` leaves in order (RADIUS, JSON agents)."""
-        return self.builder.items()
+        return self.rep.items()
 
     @property
     def reply_tree(self) -> list[tuple[str, Any]]:
         """Nested groups (Diameter grouped AVPs, several MSCC instances)."""
-        return self.builder.tree()
+        return self.rep.tree()
 
     def __repr__(self) -> str:
         return (f"Outcome(processor_id={self.processor_id!r}, call={self.call!r}, "
-                f"request={self.request!r}, opts={self.opts!r}, reply={self.reply_tree!r})")
+                f"request={self.cgreq!r}, opts={self.opts!r}, reply={self.reply_tree!r})")
 
 
 def synthetic_reply(method: str | None, request: dict[str, Any]) -> Reply | None:
@@ -99,7 +113,7 @@ def synthetic_reply(method: str | None, request: dict[str, Any]) -> Reply | None
 class _Plan:
     """Per-processor choices made once (engine method, dry-run, logging, field steps)."""
 
-    __slots__ = ("proc", "method", "dry", "log", "cont", "request", "reply", "filters")
+    __slots__ = ("proc", "method", "dry", "log", "cont", "request", "reply", "match")
 
     def __init__(self, proc: Processor) -> None:
         self.proc = proc
@@ -110,7 +124,7 @@ class _Plan:
         self.cont = "*continue" in proc.flags
         self.request = compile_fields(proc.request_fields, proc.id)
         self.reply = compile_fields(proc.reply_fields, proc.id)
-        self.filters = tuple(f.check for f in proc.filters)
+        self.match = compile_filters(proc.filters, proc.id)
 
 
 class TemplateRunner:
@@ -120,6 +134,9 @@ class TemplateRunner:
         self.template = template
         self.sessions = sessions
         self._plans = [_Plan(p) for p in template.processors]
+        # The agent's vars dict is only copied when a field may write into it.
+        self._writes_vars = any(f.target.root == "*vars" for p in template.processors
+                                for f in (*p.request_fields, *p.reply_fields))
 
     async def run(self, view: MessageView | None, vars: dict[str, Any] | None = None, *,
                   dry_run: bool = False, trace: Trace | None = None) -> Outcome:
@@ -128,77 +145,65 @@ class TemplateRunner:
         template_vars = self.template.vars
         if template_vars:
             merged = {**template_vars, **vars} if vars else dict(template_vars)
-        else:
+        elif self._writes_vars:
             merged = dict(vars) if vars else {}
-        ctx = Ctx(view, merged)
-        outcome = Outcome(builder=ctx.rep, vars=merged, tmp=ctx.tmp)
+        else:
+            merged = vars if vars is not None else {}
+        ctx = Outcome(view, merged)
         dry = dry_run or self.sessions is None
         if trace is not None:
             trace.begin(ctx)
         for plan in self._plans:
-            if trace is not None:
-                failed = plan.proc.first_failing(ctx)
-                trace.processor(plan.proc, failed)
-                if failed is not None:
+            proc = plan.proc
+            if trace is None:
+                if not plan.match(ctx):
                     continue
             else:
-                for check in plan.filters:
-                    if not check(ctx):
-                        break
-                else:
-                    await self._process(plan, ctx, outcome, dry, None)
-                    if not plan.cont:
-                        break
-                continue
-            await self._process(plan, ctx, outcome, dry, trace)
+                failed = proc.first_failing(ctx)
+                trace.processor(proc, failed)
+                if failed is not None:
+                    continue
+            ctx.processor_id = proc.id
+            ctx.tz = proc.tz
+            ctx.cgreq = request = {}
+            ctx.opts = {}
+            ctx.cgrep = {}
+            if trace is None:
+                plan.request(ctx)
+            else:
+                _traced_fields(proc, "request", proc.request_fields, ctx, trace)
+            if proc.tenant and "Tenant" not in request:
+                request["Tenant"] = proc.tenant
+            this_dry = dry or plan.dry
+            method = plan.method
+            if trace is not None:
+                trace.call(proc, method, request, ctx.opts, this_dry)
+            if plan.log:
+                log.info("template %s processor %s: %s request=%s opts=%s", self.template.agent,
+                         proc.id, method or "no engine call", request, ctx.opts)
+            if method is None:
+                reply = None
+            elif this_dry:
+                reply = synthetic_reply(method, request)
+            else:
+                reply = await self._call(proc, method, ctx)
+            if reply is not None:
+                ctx.cgrep = reply.as_fields()
+            if trace is None:
+                plan.reply(ctx)
+            else:
+                _traced_fields(proc, "reply", proc.reply_fields, ctx, trace)
+            if plan.log:
+                log.info("template %s processor %s: engine reply=%s reply=%s",
+                         self.template.agent, proc.id, ctx.cgrep, ctx.rep.tree())
+            ctx.flags = proc.flags
+            ctx.call = method
+            ctx.engine_reply = reply
+            ctx.dry_run = this_dry
+            ctx.processors.append(proc.id)
             if not plan.cont:
                 break
-        return outcome
-
-    async def _process(self, plan: _Plan, ctx: Ctx, outcome: Outcome, dry: bool,
-                       trace: Trace | None) -> None:
-        proc = plan.proc
-        ctx.processor_id = proc.id
-        ctx.tz = proc.tz
-        ctx.cgreq = request = {}
-        ctx.opts = {}
-        ctx.cgrep = {}
-        if trace is None:
-            plan.request(ctx)
-        else:
-            _traced_fields(proc, "request", proc.request_fields, ctx, trace)
-        if proc.tenant and "Tenant" not in request:
-            request["Tenant"] = proc.tenant
-        dry = dry or plan.dry
-        method = plan.method
-        if trace is not None:
-            trace.call(proc, method, request, ctx.opts, dry)
-        if plan.log:
-            log.info("template %s processor %s: %s request=%s opts=%s", self.template.agent,
-                     proc.id, method or "no engine call", request, ctx.opts)
-        if method is None:
-            reply = None
-        elif dry:
-            reply = synthetic_reply(method, request)
-        else:
-            reply = await self._call(proc, method, ctx)
-        if reply is not None:
-            ctx.cgrep = reply.as_fields()
-        if trace is None:
-            plan.reply(ctx)
-        else:
-            _traced_fields(proc, "reply", proc.reply_fields, ctx, trace)
-        if plan.log:
-            log.info("template %s processor %s: engine reply=%s reply=%s", self.template.agent,
-                     proc.id, ctx.cgrep, ctx.rep.tree())
-        outcome.processor_id = proc.id
-        outcome.flags = proc.flags
-        outcome.call = method
-        outcome.request = request
-        outcome.opts = ctx.opts
-        outcome.engine_reply = reply
-        outcome.dry_run = dry
-        outcome.processors.append(proc.id)
+        return ctx
 
     async def _call(self, proc: Processor, method: str, ctx: Ctx) -> Reply:
         sessions = self.sessions
