@@ -33,6 +33,13 @@ REQUIRED_AVPS: dict[int, tuple[str, ...]] = {
                            "Auth-Application-Id", "Service-Context-Id", "CC-Request-Type",
                            "CC-Request-Number"),
 }
+# Mandatory by the RFC but left out by real clients, and implied by the header: accepted
+# with a warning (Kamailio ims_charging sends CCRs without Auth-Application-Id).
+# Its cdp also retries a CER without Host-IP-Address when it fails to read its own address.
+TOLERATED_MISSING: dict[int, frozenset[str]] = {
+    C.CMD_CREDIT_CONTROL: frozenset({"Auth-Application-Id"}),
+    C.CMD_CAPABILITIES_EXCHANGE: frozenset({"Host-IP-Address"}),
+}
 # Application commands we serve (answers to our RAR/ASR come back as AnswerReceived).
 APP_COMMANDS = {C.APP_CREDIT_CONTROL: {C.CMD_CREDIT_CONTROL, C.CMD_RE_AUTH, C.CMD_ABORT_SESSION}}
 BASE_COMMANDS = {C.CMD_CAPABILITIES_EXCHANGE, C.CMD_DEVICE_WATCHDOG, C.CMD_DISCONNECT_PEER}
@@ -112,6 +119,7 @@ class PeerConnection:
         self._hbh = seed
         self._e2e = ((int(now) & 0xFFF) << 20) | (seed & 0xFFFFF)
         self.close_reason = ""
+        self.quirks: set[str] = set()
 
     # ------------------------------------------------------------------ adapter API
 
@@ -274,13 +282,25 @@ class PeerConnection:
         self.send_answer(ans)
 
     def _missing(self, msg: Message) -> str | None:
+        tolerated = TOLERATED_MISSING.get(msg.command_code, frozenset())
         for name in REQUIRED_AVPS.get(msg.command_code, ()):
             if msg.find(name) is None:
+                if name in tolerated:
+                    self._quirk(f"{msg.name} without {name} (accepted)")
+                    continue
                 return name
         return None
 
+    def _quirk(self, what: str) -> None:
+        """Log a real client's deviation once per connection, not once per message."""
+        if what not in self.quirks:
+            self.quirks.add(what)
+            log.warning("diameter peer %s: %s", self.peer_host or self.remote, what)
+
     def _answer_missing(self, msg: Message, name: str) -> None:
         """5005 naming the AVP, with an example of it in Failed-AVP (RFC 6733 §7.5)."""
+        log.warning("diameter peer %s: %s without mandatory AVP %s: answered 5005",
+                    self.peer_host or self.remote, msg.name, name)
         ans = msg.answer()
         sid = msg.find("Session-Id")
         if sid is not None:

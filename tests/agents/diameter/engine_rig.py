@@ -88,8 +88,8 @@ class Rig:
         return await self.gateway.storage.query_cdrs(CdrFilter(**flt))
 
 
-async def start_rig(tmp_path: Path, **section: Any) -> Rig:
-    engine = await Engine(tmp_path / "data").start()
+async def start_rig(tmp_path: Path, plan_dir: Path = SAMPLE_PLAN, **section: Any) -> Rig:
+    engine = await Engine(tmp_path / "data", plan_dir).start()
     try:
         service = await diameter_service.start(engine.context(), diameter_section(**section))
     except BaseException:

@@ -181,3 +181,160 @@ class Capture:
             if len(parts) >= 2 and parts[1].strip():
                 problems.append(line)
         return problems
+
+
+# ---------------------------------------------------------------------------- Kamailio ims_charging
+
+RO_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<!-- Kamailio cdp: our server is the peer "localhost" (our CEA Origin-Host must say so) -->
+<DiameterPeer FQDN="kamailio.test" Realm="test" Vendor_Id="10415" Product_Name="CDiameterPeer"
+    AcceptUnknownPeers="0" DropUnknownOnDisconnect="1" Tc="5" Workers="2" QueueLength="32"
+    ConnectTimeout="3" TransactionTimeout="5" SessionsHashSize="128"
+    DefaultAuthSessionTimeout="3600" MaxAuthSessionTimeout="3600">
+  <Peer FQDN="localhost" Realm="test" port="{server_port}"/>
+  <Acceptor port="{cdp_port}" bind="127.0.0.1"/>
+  <Auth id="4" vendor="10415"/>
+  <Auth id="4" vendor="0"/>
+  <Acct id="4" vendor="10415"/>
+  <SupportedVendor vendor="10415"/>
+  <DefaultRoute FQDN="localhost" metric="10"/>
+</DiameterPeer>
+"""
+
+KAMAILIO_RO_CFG = """#!KAMAILIO
+# Kamailio as a real Ro client: ims_charging sends CCR-I/U/T to our server.
+debug=2
+log_stderror=yes
+fork=yes
+children=2
+listen=udp:127.0.0.1:{kam_sip}
+rundir="{run_dir}"
+auto_aliases=no
+alias="127.0.0.1:{kam_sip}"
+dns=no
+rev_dns=no
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "kex.so"
+loadmodule "corex.so"
+loadmodule "tm.so"
+loadmodule "tmx.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+loadmodule "ims_dialog.so"
+loadmodule "cdp.so"
+loadmodule "cdp_avp.so"
+loadmodule "ims_charging.so"
+loadmodule "ctl.so"
+
+modparam("ctl", "binrpc", "unix:{run_dir}/kamailio_ctl")
+modparam("rr", "append_fromtag", 1)
+modparam("ims_dialog", "dlg_flag", 2)
+modparam("ims_dialog", "timeout_avp", "$avp(i:1)")
+modparam("ims_dialog", "detect_spirals", 0)
+modparam("ims_dialog", "profiles_no_value", "orig ; term")
+modparam("ims_dialog", "db_mode", 0)
+modparam("cdp", "config_file", "{ro_xml}")
+modparam("ims_charging", "origin_host", "kamailio.test")
+modparam("ims_charging", "origin_realm", "test")
+modparam("ims_charging", "destination_host", "localhost")
+modparam("ims_charging", "destination_realm", "test")
+modparam("ims_charging", "service_context_id_root", "32260@3gpp.org")
+modparam("ims_charging", "interim_update_credits", {interim})
+modparam("ims_charging", "timer_buffer", {timer_buffer})
+
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (is_method("CANCEL")) {{ if (t_check_trans()) t_relay(); exit; }}
+    if (has_totag()) {{
+        if (loose_route()) {{ t_relay(); exit; }}
+        if (is_method("ACK")) {{ if (t_check_trans()) t_relay(); exit; }}
+        sl_send_reply("404", "Not here"); exit;
+    }}
+    if (!is_method("INVITE")) {{ sl_send_reply("405", "Method Not Allowed"); exit; }}
+    record_route();
+    setflag(2);
+    set_dlg_profile("orig");
+    t_newtran();
+    $var(cc_ret) = Ro_CCR("CHARGING_CCR_REPLY", "orig", {reserve}, "0", "0");
+    if ($var(cc_ret) < 0) {{ t_reply("402", "Payment required"); exit; }}
+    exit;
+}}
+
+route[CHARGING_CCR_REPLY] {{
+    xlog("L_INFO", "CCA: cca_return_code=$avp(s:cca_return_code) result_code=$avp(s:cca_result_code)\\n");
+    if ($avp(s:cca_return_code) == 1) {{
+        $du = "sip:127.0.0.1:{uas_sip}";
+        t_relay();
+        exit;
+    }}
+    t_reply("402", "Payment required");
+    exit;
+}}
+"""
+
+
+class KamailioRo:
+    """Kamailio with cdp + ims_charging pointed at our server; stopped by its PID file."""
+
+    def __init__(self, work: Path, *, reserve: int = 30, interim: int = 30, timer_buffer: int = 5) -> None:
+        self.work = work
+        self.run_dir = work / "run"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        ro_xml = work / "ro.xml"
+        ro_xml.write_text(RO_XML.format(server_port=SERVER_PORT, cdp_port=CDP_PORT))
+        self.cfg = work / "kamailio-ro.cfg"
+        self.cfg.write_text(KAMAILIO_RO_CFG.format(
+            kam_sip=KAM_SIP, run_dir=self.run_dir, ro_xml=ro_xml, interim=interim,
+            timer_buffer=timer_buffer, reserve=reserve, uas_sip=UAS_SIP))
+        self.pid_file = work / "kamailio.pid"
+        self.child: Child | None = None
+
+    async def start(self) -> "KamailioRo":
+        self.child = await Child.start([KAMAILIO, "-w", str(self.work), "-f", str(self.cfg), "-P", str(self.pid_file),
+                                        "-DD", "-E", "-m", "64"], self.work / "kamailio.log", cwd=self.work)
+        return self
+
+    def log(self) -> str:
+        return self.child.text() if self.child else ""
+
+    async def stop(self) -> None:
+        if self.child is None:
+            return
+        # -DD keeps the main process in the foreground: it is our child and takes its
+        # children down on SIGTERM (cdp then segfaults in cleanup: core dumps are off).
+        await self.child.stop(signal.SIGTERM, timeout=10)
+
+
+def sipp_scenario(work: Path, name: str, caller: str) -> Path:
+    """Our scenario file with the caller's user part set (the charged account)."""
+    text = (HERE / "sipp" / name).read_text().replace("sip:1001@", f"sip:{caller}@")
+    out = work / f"{caller}-{name}"
+    out.write_text(text)
+    return out
+
+
+async def sipp_uas(work: Path) -> Child:
+    return await Child.start([SIPP, "-sf", str(HERE / "sipp" / "uas.xml"), "-i", "127.0.0.1", "-p", str(UAS_SIP),
+                              "-nostdin", "-trace_err", "-error_file", str(work / "uas_err.log")],
+                             work / "uas.log", cwd=work)
+
+
+async def sipp_uac(work: Path, scenario: Path, *, callee: str = "1002", hold_ms: int = 0,
+                   timeout: float = 60) -> tuple[int, str]:
+    argv = [SIPP, f"127.0.0.1:{KAM_SIP}", "-sf", str(scenario), "-s", callee, "-i", "127.0.0.1",
+            "-p", str(UAC_SIP), "-m", "1", "-nostdin", "-trace_msg", "-message_file", str(work / "uac_msg.log"),
+            "-timeout", f"{int(timeout)}s", "-timeout_error"]
+    if hold_ms:
+        argv += ["-d", str(hold_ms)]
+    child = await Child.start(argv, work / "uac.log", cwd=work)
+    try:
+        code = await asyncio.wait_for(child.proc.wait(), timeout + 10)
+    finally:
+        await child.stop()
+    messages = (work / "uac_msg.log").read_text(errors="replace") if (work / "uac_msg.log").exists() else ""
+    return code, messages
