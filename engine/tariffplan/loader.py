@@ -575,6 +575,8 @@ def _load_file(name: str, path: Path, handler: Callable[[list[str], int, str], N
                 text = raw.strip()
                 if not text or text[0] == "#":
                     continue
+                if not text.isprintable():
+                    raise TariffPlanError(name, line_no, "", "contains control characters (binary data?)")
                 if '"' in text:
                     row = [field.strip() for field in next(csv.reader([text]))]
                 else:

@@ -185,3 +185,10 @@ def test_cgrates_leniencies_connect_fee_only_slot_fine_rounding_and_other_action
     assert plan.rates["RT_10C_CN"].slots[0].rate_unit == 0
     assert plan.destination_rates["DR_FINE"][0].rounding_decimals == 20
     assert plan.actions["ACT_RPC"][0].action == "*cgr_rpc"
+
+
+def test_control_characters_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "Destinations.csv").write_text("#Id,Prefix\nDST_A,100\nDST_A,10\x000\n")
+    err = load_error(tmp_path)
+    assert (err.file, err.line) == ("Destinations.csv", 3)
+    assert "control characters" in err.reason
