@@ -11,6 +11,7 @@ import importlib
 import logging
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from chargeway.config import AGENT_SECTIONS, ROOT_DIR, Config
 from engine.accounts.service import AccountService
@@ -60,11 +61,16 @@ class Gateway:
 
     def rater(self) -> Rater:
         if self._rater is None:
-            self._rater = Rater(TariffPlan(), cgrates_compat=self._compat())
+            self._rater = self._build_rater(TariffPlan())
         return self._rater
 
     def _compat(self) -> bool:
         return bool(self.config.section("rating").get("cgrates_compat", False))
+
+    def _build_rater(self, plan: TariffPlan) -> Rater:
+        """A Rater for ``plan``; Timings.csv clock times are read in ``rating.timezone``."""
+        zone = str(self.config.section("rating").get("timezone", "UTC"))
+        return Rater(plan, cgrates_compat=self._compat(), tz=ZoneInfo(zone))
 
     async def start_engine(self) -> None:
         """Storage, the stored tariff plan, accounts and sessions (no agents)."""
@@ -75,7 +81,8 @@ class Gateway:
         await self.storage.open()
         blob = await self.storage.load_tariffplan()
         if blob:
-            self._rater = Rater(TariffPlan.from_bytes(blob), cgrates_compat=self._compat())
+            plan = await asyncio.to_thread(TariffPlan.from_bytes, blob)
+            self._rater = await asyncio.to_thread(self._build_rater, plan)
         self.accounts = AccountService(self.storage, self.rater)
         await self.accounts.start()
         await self._load_on_start(blob is not None)
@@ -104,7 +111,8 @@ class Gateway:
         if dry_run:
             return plan
         await self.storage.save_tariffplan(plan.to_bytes())
-        self._rater = Rater(plan, cgrates_compat=self._compat())
+        # Building the prefix index of a large plan takes seconds: keep it off the event loop.
+        self._rater = await asyncio.to_thread(self._build_rater, plan)
         if apply_accounts and self.accounts is not None:
             await self.accounts.apply_tariffplan(plan)
         log.info("tariff plan loaded from %s", folder)
