@@ -200,3 +200,30 @@ async def test_long_call_keeps_one_charge_per_balance(engine):
     assert len(session.runs[0].charges) == 1 and session.runs[0].debits == 361
     await engine.sessions.terminate(call(Usage="3605s"))
     assert engine.balance() == Decimal("63.95")
+
+
+async def test_session_cdrs_reach_the_configured_exporters(tmp_path):
+    import json
+
+    from conftest import build_engine
+
+    from engine.sessions.config import SessionsConfig
+    from engine.sessions.manager import SessionManager
+
+    eng = await build_engine(tmp_path)
+    out = tmp_path / "cdrs.jsonl"
+    sessions = SessionManager(eng.accounts, eng.sessions.rater, eng.storage, SessionsConfig(),
+                              cdr_config={"exporters": [{"type": "jsonl", "path": str(out)}]}, clock=eng.clock)
+    await sessions.start()
+    try:
+        await eng.topup("1.00")
+        await sessions.initiate(call(), {"*sessionsDebitInterval": 0})
+        await sessions.terminate(call(Usage="30s"))
+        await sessions.cdrs.drain_exports()
+        [line] = out.read_text().splitlines()
+        exported = json.loads(line)
+        assert exported["OriginID"] == "c1" and exported["Cost"] == 0.3 and exported["Usage"] == 30 * SECOND
+    finally:
+        await sessions.stop()
+        await eng.sessions.stop()
+        await eng.storage.close()
