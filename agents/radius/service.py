@@ -40,6 +40,18 @@ class RadiusConfigError(ValueError):
     """A ``radius:`` setting is invalid; the message names it."""
 
 
+KNOWN_KEYS = frozenset({"enabled", "auth_address", "acct_address", "clients", "dictionaries", "template", "tenant",
+                        "dup_cache_seconds", "disconnect_attempts", "disconnect_timeout"})
+
+
+def check_section(section: dict) -> None:
+    unknown = sorted(set(section) - KNOWN_KEYS)
+    if unknown:
+        raise RadiusConfigError(f"radius: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_KEYS))}")
+    if not section.get("clients"):
+        raise RadiusConfigError("radius.clients: no client network configured; every packet would be dropped")
+
+
 def split_address(text: str, key: str) -> tuple[str, int]:
     host, sep, port = str(text).rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
@@ -142,6 +154,7 @@ def build_runner(ctx: AgentContext, section: dict) -> Any:
 
 async def start(ctx: AgentContext, section: dict) -> RadiusService:
     """Build and start the agent; raises ``RadiusConfigError`` / ``TemplateError`` on bad config."""
+    check_section(section)
     dictionary = load_dictionaries(ctx, section)
     clients = ClientTable.from_config(section.get("clients") or [])
     runner = build_runner(ctx, section)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents.radius.clients import ClientConfigError, ClientTable
-from agents.radius.service import RadiusConfigError, split_address
+from agents.radius.service import RadiusConfigError, check_section, split_address
 
 
 @pytest.mark.parametrize("entries, message", [
@@ -33,3 +33,10 @@ def test_addresses():
     assert split_address("[::1]:1813", "acct_address") == ("::1", 1813)
     with pytest.raises(RadiusConfigError, match="radius.auth_address"):
         split_address("localhost", "auth_address")
+
+
+def test_section_keys_checked():
+    with pytest.raises(RadiusConfigError, match="unknown key.*acct_adress"):
+        check_section({"enabled": True, "acct_adress": "127.0.0.1:1813", "clients": [{}]})
+    with pytest.raises(RadiusConfigError, match="radius.clients: no client network"):
+        check_section({"enabled": True})
