@@ -12,7 +12,8 @@ from typing import Any
 
 from engine.templating.context import Ctx
 from engine.templating.errors import TemplateError
-from engine.templating.fields import FIELD_TYPES, MULTI_PART, Field, build_apply, go_layout, zone
+from engine.templating.fields import (FIELD_TYPES, MULTI_PART, SKIPPED, Field, build_apply,
+                                      go_layout, zone)
 from engine.templating.filters import Filter, FilterSyntaxError, compile_filter
 from engine.templating.paths import REPLY_WRITE_ROOTS, REQUEST_WRITE_ROOTS, PathError, parse_target
 from engine.templating.replybuilder import ReplyBuilder
@@ -87,14 +88,9 @@ class Template:
         ctx.cgrep = dict(cgrep or {})
         for fld in fields:
             result = fld.apply(ctx)
-            if fld.blocker and result is not _skipped():
+            if fld.blocker and result is not SKIPPED:
                 break
         return ctx.rep
-
-
-def _skipped() -> Any:
-    from engine.templating.fields import SKIPPED
-    return SKIPPED
 
 
 class _Compiler:

@@ -33,6 +33,7 @@ _CALLS = {
     "*cdrs": "process_cdr",
 }
 _GRANTING = ("authorize", "initiate", "update")
+_UTC = timezone.utc
 
 
 class Trace(Protocol):
@@ -62,7 +63,7 @@ class Outcome(Ctx):
         self.rep = ReplyBuilder()
         self.tmp: dict[str, Any] = {}
         self.processor_id: str | None = None
-        self.tz = timezone.utc
+        self.tz = _UTC
         self.flags: frozenset[str] = frozenset()
         self.call: str | None = None
         self.engine_reply: Reply | None = None
