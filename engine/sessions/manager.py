@@ -74,6 +74,15 @@ def _charged_key(cgrid: str, run_id: str) -> str:
     return f"charged:{cgrid}:{run_id}"
 
 
+def _opts(opts: Any) -> dict[str, Any]:
+    """CGRateS APIOpts: a mapping or nothing."""
+    if opts is None:
+        return {}
+    if not isinstance(opts, Mapping):
+        raise ChargingError(INVALID_ARGUMENT, "APIOpts must be an object")
+    return dict(opts)
+
+
 def _flag(value: Any, default: bool = True) -> bool:
     if value is None or value == "":
         return default
@@ -196,7 +205,7 @@ class SessionManager:
         """Max usage the account can afford now, capped at the requested (or default) usage.
 
         No credit is ``max_usage=0`` with the reason, not an error (agents refuse on 0)."""
-        opts = opts or {}
+        opts = _opts(opts)
         event = self._event(fields)
         self._need(event, ACCOUNT)
         requested = self._requested(event)
@@ -226,7 +235,7 @@ class SessionManager:
                        link: AgentLink | None = None) -> Reply:
         """Open a session: reserve the first debit interval (loop mode) or the requested usage
         (manual mode, ``*sessionsDebitInterval: 0``) and return the max usage granted."""
-        opts = dict(opts or {})
+        opts = _opts(opts)
         event = self._event(fields)
         self._need(event, ORIGIN_ID, ACCOUNT)
         if event.cgrid in self.sessions or event.cgrid in self._closed:
@@ -314,7 +323,7 @@ class SessionManager:
     async def update(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None) -> Reply:
         """Next grant. ``LastUsed`` corrects the previous grant, ``TotalUsage`` gives the
         cumulative usage, ``Usage`` asks for the next slice (manual mode debits it now)."""
-        opts = dict(opts or {})
+        opts = _opts(opts)
         event = self._event(fields)
         self._need(event, ORIGIN_ID)
         session = self.sessions.get(event.cgrid)
@@ -382,7 +391,7 @@ class SessionManager:
 
     async def terminate(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None) -> Reply:
         """Settle to the final usage, write one CDR per run, close. Repeating it is harmless."""
-        opts = dict(opts or {})
+        opts = _opts(opts)
         event = self._event(fields)
         if not event.cgrid:
             raise mandatory_missing("OriginID")
@@ -490,7 +499,7 @@ class SessionManager:
     async def process_cdr(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None) -> Reply:
         """Make a CDR per run: rated (unless *rated with Cost), postpaid/unknown prepaid debited;
         a CDR for a session already closed or a CDR already stored changes nothing."""
-        opts = dict(opts or {})
+        opts = _opts(opts)
         event = self._event(fields)
         if not event.cgrid:
             raise mandatory_missing("OriginID")
@@ -558,7 +567,7 @@ class SessionManager:
     async def process_message(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None, *,
                               debit: bool = True) -> Reply:
         """One-shot charge (SMS, Diameter event): all of the requested units or nothing."""
-        opts = dict(opts or {})
+        opts = _opts(opts)
         event = self._event(fields)
         self._need(event, ACCOUNT)
         if not debit:
@@ -590,7 +599,7 @@ class SessionManager:
         """Give back a one-shot charge (Diameter REFUND_ACCOUNT): ``Usage`` units of it, or all.
 
         Rebuilt from the ledger, so repeating a refund gives back nothing more."""
-        opts = dict(opts or {})
+        opts = _opts(opts)
         event = self._event(fields)
         self._need(event, ORIGIN_ID, ACCOUNT)
         refunded: dict[str, Decimal] = {}

@@ -227,3 +227,26 @@ async def test_session_cdrs_reach_the_configured_exporters(tmp_path):
         await sessions.stop()
         await eng.sessions.stop()
         await eng.storage.close()
+
+
+async def test_bad_input_is_a_clear_error_and_harms_nothing(engine):
+    import pytest
+
+    from engine.errors import ChargingError
+
+    await engine.topup("1.00")
+    s = engine.sessions
+    for bad in ({**call(), "Usage": "ten seconds"}, {**call(), "AnswerTime": "yesterday"}, ["not", "a", "map"]):
+        with pytest.raises(ChargingError) as err:
+            await s.initiate(bad)
+        assert err.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(ChargingError):
+        await s.initiate(call(), opts=["*sessionsTTL"])
+    with pytest.raises(ChargingError) as err:
+        await s.initiate({"Account": "1001", "Destination": "1002"})
+    assert str(err.value) == "MANDATORY_IE_MISSING: [OriginID]"
+    with pytest.raises(ChargingError) as err:
+        await s.initiate(call())
+        await s.initiate(call())
+    assert err.value.code == "EXISTS"
+    assert len(s.active_sessions()) == 1 and engine.balance() == Decimal("0.90")
