@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Packet codes (RFC 2865, 2866, 5176).
 ACCESS_REQUEST = 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 
 import pytest
 
@@ -44,7 +45,7 @@ def access_request(ident: int, user: bytes, password: bytes, *, ma: bool = False
         body = bytes((80, 18)) + bytes(16) + body
     header = bytes((codec.ACCESS_REQUEST, ident)) + (20 + len(body)).to_bytes(2, "big")
     if ma:
-        import hmac
+
         mac = hmac.new(secret, header + authenticator + body, "md5").digest()
         body = body[:2] + mac + body[18:]
     return header + authenticator + body
@@ -214,7 +215,7 @@ async def test_status_server(dictionary):
     try:
         req = codec.encode_request(codec.STATUS_SERVER, 1, [], SECRET, message_authenticator=True)
         # Status-Server authenticator is random, MA computed over it: rebuild with a fixed one.
-        import hmac
+
         auth_field = hashlib.md5(b"x").digest()
         body = req[20:]
         body = body[:2] + bytes(16) + body[18:]

@@ -14,7 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from agents.radius.service import RadiusService, start as start_radius
 from bench.radius_plan import write_plan

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from decimal import Decimal
 
 import pytest
@@ -79,7 +80,6 @@ async def test_retransmitted_stop_is_answered_from_cache_not_charged_twice(gatew
         ("Called-Station-Id", "1002"), ("NAS-IP-Address", "127.0.0.1"), ("Acct-Session-Time", 100))]
     packet = codec.encode_request(codec.ACCOUNTING_REQUEST, 77, attrs, SECRET.encode())
     loop = asyncio.get_running_loop()
-    import socket
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.setblocking(False)
