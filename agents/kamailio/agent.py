@@ -34,6 +34,8 @@ PROCESS_MESSAGE_REPLY = PROCESS_MESSAGE  # CGRateS answers with the event name w
 # How far past the engine's credit cut a reported call end still counts as the cut's own
 # signalling delay (dlg.end_dlg -> BYE -> dialog:end); beyond it the call is billed as reported.
 CREDIT_CUT_GRACE = 2 * SECOND
+# DisconnectCause of a call whose dialog Kamailio no longer has after a reconnect.
+DIALOG_LOST = "DIALOG_LOST"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +86,18 @@ class KamailioAgent:
 
     def connected(self, client: EvapiClient) -> None:
         link = self._by_client[id(client)]
-        if client.connects > 1 or link.calls:
+        if link.calls or self._engine_calls(link):
             self._spawn(self._reconcile(link))
+
+    def _engine_calls(self, link: KamailioLink) -> list[dict[str, Any]]:
+        """The engine's live sessions of this Kamailio (restored after a chargeway restart too)."""
+        if self.sessions is None:
+            return []
+        try:
+            return list(self.sessions.active_sessions({"OriginHost": link.origin_host}))
+        except Exception:  # the listing is an optimisation of reconciliation, never fatal
+            log.exception("evapi %s: listing the engine's sessions failed", link.client.alias)
+            return []
 
     def disconnected(self, client: EvapiClient, lost_at: float) -> None:
         link = self._by_client[id(client)]
@@ -125,7 +137,7 @@ class KamailioAgent:
 
     @staticmethod
     async def _after(previous: asyncio.Task | None, coro: Awaitable[None]) -> None:
-        if previous is not None:
+        if previous is not None and not previous.done():
             await asyncio.wait([previous])
         await coro
 
@@ -228,13 +240,28 @@ class KamailioAgent:
             usage_ns = max(0, int((lost_at - call.answered_at) * 1e9))
             fields = dict(call.request)
             fields[USAGE] = usage_ns
-            fields["DisconnectCause"] = "DIALOG_LOST"
-            try:
-                await self.sessions.terminate(fields)
-                log.warning("evapi %s: call %s ended while disconnected; terminated with %.3fs",
-                            link.client.alias, origin_id, usage_ns / 1e9)
-            except Exception as exc:
-                log.warning("evapi %s: terminating lost call %s: %s", link.client.alias, origin_id, exc)
+            fields["DisconnectCause"] = DIALOG_LOST
+            await self._terminate_lost(link, origin_id, fields)
+        # Sessions the engine restored from storage after a chargeway restart: this agent
+        # never saw them start, so the engine's own estimate of their usage applies.
+        for external in self._engine_calls(link):
+            origin_id = str(external.get(ORIGIN_ID) or "")
+            if not origin_id or origin_id in alive or origin_id in link.calls:
+                continue
+            fields = {name: external[name] for name in ("Tenant", "Account", ORIGIN_ID, "OriginHost")
+                      if external.get(name) not in (None, "")}
+            fields["DisconnectCause"] = DIALOG_LOST
+            await self._terminate_lost(link, origin_id, fields)
+
+    async def _terminate_lost(self, link: KamailioLink, origin_id: str, fields: dict[str, Any]) -> None:
+        try:
+            await self.sessions.terminate(fields)
+            usage = fields.get(USAGE)
+            log.warning("evapi %s: call %s ended while disconnected; terminated (usage %s)",
+                        link.client.alias, origin_id,
+                        f"{usage / 1e9:.3f}s" if isinstance(usage, int) else "as the engine estimates")
+        except Exception as exc:
+            log.warning("evapi %s: terminating lost call %s: %s", link.client.alias, origin_id, exc)
 
 
 def _jsonable(value: Any) -> Any:

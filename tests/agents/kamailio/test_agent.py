@@ -35,6 +35,7 @@ class RecordingSessions:
         self.calls: list[tuple[str, dict, dict, Any]] = []
         self.replies: dict[str, Reply | Exception] = {}
         self.links: list[Any] = []
+        self.external: list[dict] = []  # what active_sessions() reports
 
     def register_link(self, link: Any) -> None:
         self.links.append(link)
@@ -63,6 +64,9 @@ class RecordingSessions:
 
     async def process_cdr(self, fields, opts=None):
         return await self._answer("process_cdr", fields, opts)
+
+    def active_sessions(self, filters=None) -> list[dict]:
+        return [e for e in self.external if all(e.get(k) == v for k, v in (filters or {}).items())]
 
     def methods(self) -> list[str]:
         return [c[0] for c in self.calls]
@@ -221,7 +225,6 @@ async def test_bad_netstring_length_reconnects_and_charges_nothing(rig) -> None:
     fake.send_raw(b'99999999999999:{"event":"CGR_CALL_END","Usage":"60"},')
     await fake.wait_connections(2)
     fake.send(AUTH)
-    await fake.next()  # the CGR_DLG_LIST sent after the reconnect
     assert (await fake.next())["TransactionIndex"] == "9986"
     assert sessions.methods() == ["authorize"]
 
@@ -285,3 +288,36 @@ async def test_call_cut_for_credit_is_billed_up_to_the_cut(rig, reported, billed
     [end] = [c[1] for c in sessions.calls if c[0] == "terminate"]
     assert end["Usage"] == billed
     assert not link.credit_cuts
+
+
+async def test_sessions_restored_by_the_engine_are_reconciled_on_connect() -> None:
+    """After a chargeway restart the engine holds sessions this agent never saw start."""
+    fake = await FakeEvapi().start()
+    sessions = RecordingSessions()
+    sessions.external = [
+        {"OriginID": "ended", "OriginHost": fake.address, "Tenant": "cgrates.org", "Account": "1001"},
+        {"OriginID": "up", "OriginHost": fake.address, "Tenant": "cgrates.org", "Account": "1001"},
+        {"OriginID": "other", "OriginHost": "10.0.0.9:8448", "Tenant": "cgrates.org", "Account": "1001"},
+    ]
+    template = load_template(REPO / "templates" / "kamailio.yaml", agent="kamailio")
+    agent = KamailioAgent(sessions, TemplateRunner(template, sessions), [ConnConfig(fake.address)],
+                          backoff=Backoff(0.05, 0.2))
+    await agent.start()
+    try:
+        assert await fake.next() == {"Event": "CGR_DLG_LIST"}
+        fake.send({"event": "CGR_DLG_LIST_REPLY", "jsonrpl_body": {"jsonrpc": "2.0", "id": 1, "result": [
+            {"h_entry": 1, "h_id": 2, "call-id": "up"}]}})
+        await until(lambda: "terminate" in sessions.methods())
+        await asyncio.sleep(0.05)
+        terminated = [c[1] for c in sessions.calls if c[0] == "terminate"]
+        assert terminated == [{"OriginID": "ended", "OriginHost": fake.address, "Tenant": "cgrates.org",
+                               "Account": "1001", "DisconnectCause": "DIALOG_LOST"}]
+    finally:
+        await agent.stop()
+        await fake.stop()
+
+
+async def test_no_dlg_list_on_connect_when_nothing_to_reconcile(rig) -> None:
+    fake, sessions, _ = rig
+    fake.send(AUTH)
+    assert (await fake.next())["Event"] == "CGR_SESSIONAUTH_REPLY"  # not a CGR_DLG_LIST first
