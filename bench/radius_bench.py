@@ -42,8 +42,11 @@ PORTS = {"echo": 31890, "freeradius": 31891, "chargeway": 31892, "chargeway_auth
 USERS = 100
 
 
+PIN = True
+
+
 def pin(cpu: int) -> list[str]:
-    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+    if PIN and shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
         return ["taskset", "-c", str(cpu)]
     return []
 
@@ -199,7 +202,10 @@ def main() -> int:
     ap.add_argument("--windows", default="16,256")
     ap.add_argument("--only", default="echo,freeradius,chargeway")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, databases)")
+    ap.add_argument("--no-pin", action="store_true", help="let generator and servers share both cores")
     a = ap.parse_args()
+    global PIN
+    PIN = not a.no_pin
     duration = a.duration or (3.0 if a.quick else 10.0)
     windows = [int(w) for w in a.windows.split(",")]
     only = set(a.only.split(","))
@@ -235,7 +241,8 @@ def main() -> int:
             cdrs = chargeway_cdrs(work)
             notes.append(f"chargeway: {stops} Stops answered, {cdrs} CDR rows stored"
                          + (" (every answered Stop is a stored CDR)" if cdrs >= stops else " (MISSING CDRs!)"))
-    print(f"\n== RADIUS accounting, Start+Stop pairs, {duration:.0f}s per row, generator CPU 0, server CPU 1")
+    placement = "generator CPU 0, server CPU 1" if PIN else "unpinned"
+    print(f"\n== RADIUS accounting, Start+Stop pairs, {duration:.0f}s per row, {placement}")
     print(table(rows))
     for note in notes:
         print("  " + note)
