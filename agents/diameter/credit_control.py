@@ -87,6 +87,7 @@ class CcConfig:
     tcc_multiplier: float = 2.0
     default_tcc: float = 600.0        # supervision when no Validity-Time was granted
     tenant: str = ""
+    zero_rated: frozenset[int] = frozenset()   # Rating-Groups answered 4011 (not charged)
     duplicate_ttl: float = 300.0
     duplicate_max: int = 100_000
 
@@ -101,7 +102,9 @@ class DuplicateCache:
 
     @staticmethod
     def keys(msg: Message) -> list[tuple]:
-        keys: list[tuple] = [("e2e", msg.get("Origin-Host"), msg.end_to_end)]
+        # Origin-Host + End-to-End-Id identify a retransmission (RFC 6733 §6.1.3); the
+        # Session-Id guards against a client that reuses End-to-End ids after a restart.
+        keys: list[tuple] = [("e2e", msg.get("Origin-Host"), msg.end_to_end, msg.get("Session-Id"))]
         sid, number = msg.get("Session-Id"), msg.get("CC-Request-Number")
         if sid is not None and number is not None:
             keys.append(("ccr", sid, number, msg.get("CC-Request-Type")))
@@ -193,8 +196,10 @@ class CreditControlServer:
     async def _map(self, msg: Message, unit: Avp | None, variables: dict[str, Any]) -> UnitOutcome:
         unit_vars = dict(variables)
         if unit is not None:
-            unit_vars["RatingGroup"] = unit.get("Rating-Group", "")
+            rating_group = unit.get("Rating-Group", "")
+            unit_vars["RatingGroup"] = rating_group
             unit_vars["ServiceIdentifier"] = unit.get("Service-Identifier", "")
+            unit_vars["ZeroRated"] = rating_group in self.config.zero_rated
         try:
             return await self.mapper.map_unit(CcrView(msg, unit), unit_vars)
         except Exception as err:   # the engine or a template bug must not kill the peer
@@ -206,7 +211,7 @@ class CreditControlServer:
             "*cmd": "CCR", "*app": "Credit Control", "*appid": msg.application_id,
             "OriginHost": peer.origin_host, "OriginRealm": peer.origin_realm,
             "RemoteHost": peer.remote, "Tenant": self.config.tenant,
-            "ValidityTime": self.config.validity_time,
+            "ValidityTime": self.config.validity_time, "ZeroRated": False,
         }
 
     def _assemble(self, msg: Message, units: list[Avp | None], outcomes: list[UnitOutcome],

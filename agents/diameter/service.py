@@ -13,6 +13,7 @@ diameter:
   watchdog_interval: 30         # Tw seconds
   validity_time: 300            # seconds, sent in every grant
   tcc_multiplier: 2             # a session silent for this x Validity-Time is ended
+  zero_rated_rating_groups: []  # Rating-Groups answered 4011 (credit control not applicable)
 ```
 """
 
@@ -37,7 +38,7 @@ log = logging.getLogger("chargeway.diameter")
 KNOWN_KEYS = {
     "enabled", "listeners", "origin_host", "origin_realm", "host_ip_addresses", "tls", "template",
     "tenant", "watchdog_interval", "validity_time", "tcc_multiplier", "vendor_id", "product_name",
-    "request_timeout", "cer_timeout",
+    "request_timeout", "cer_timeout", "zero_rated_rating_groups",
 }
 
 
@@ -95,6 +96,16 @@ def _number(section: dict[str, Any], key: str, default: float) -> float:
     return number
 
 
+def _int_list(section: dict[str, Any], key: str) -> list[int]:
+    values = section.get(key) or []
+    if not isinstance(values, list):
+        raise DiameterConfigError(f"diameter.{key}: must be a list of integers")
+    try:
+        return [int(v) for v in values]
+    except (TypeError, ValueError):
+        raise DiameterConfigError(f"diameter.{key}: {values!r} must be integers") from None
+
+
 def build_configs(section: dict[str, Any]) -> tuple[PeerConfig, CcConfig]:
     unknown = sorted(set(section) - KNOWN_KEYS)
     if unknown:
@@ -114,6 +125,7 @@ def build_configs(section: dict[str, Any]) -> tuple[PeerConfig, CcConfig]:
         validity_time=int(_number(section, "validity_time", 300)),
         tcc_multiplier=_number(section, "tcc_multiplier", 2) or 2,
         tenant=str(section.get("tenant") or ""),
+        zero_rated=frozenset(_int_list(section, "zero_rated_rating_groups")),
     )
     return peer, cc
 

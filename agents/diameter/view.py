@@ -18,14 +18,25 @@ _UNIT_AVPS = ("Requested-Service-Unit", "Used-Service-Unit", "Rating-Group", "Se
 
 
 class AvpListView:
-    """View over a list of AVPs (a message body or one grouped AVP's members)."""
+    """View over a list of AVPs (a message body or one grouped AVP's members).
 
-    __slots__ = ("avps",)
+    A template reads the same few paths many times per message (filters of every
+    processor, then fields), so lookups are memoised per view.
+    """
+
+    __slots__ = ("avps", "_memo")
 
     def __init__(self, avps: list[Avp]) -> None:
         self.avps = avps
+        self._memo: dict[tuple[str, ...], list[Avp]] = {}
 
     def _find(self, path: tuple[str, ...]) -> list[Avp]:
+        found = self._memo.get(path)
+        if found is None:
+            found = self._memo[path] = self._walk(path)
+        return found
+
+    def _walk(self, path: tuple[str, ...]) -> list[Avp]:
         nodes = self.avps
         found: list[Avp] = []
         last = len(path) - 1
