@@ -161,3 +161,20 @@ async def test_termination_forgets_the_session() -> None:
     assert "s;12" in cc.sessions
     await cc.handle(ccr("s;12", C.CC_TERMINATION, 1, msccs=[{"rg": 1, "usu": {"CC-Total-Octets": 1}}]), PEER)
     assert cc.sessions == {}
+
+
+async def test_explain_loads_a_capture_and_the_template_maps_it() -> None:
+    from pathlib import Path
+
+    from agents.diameter.explain import load_message
+    from engine.templating import TemplateRunner, load_template
+
+    here = Path(__file__).parent
+    view, variables = load_message(here / "captures" / "ccr_t_gy_data_ggsn.hex")
+    assert view.values(("CC-Request-Type",)) == [3] and variables["RatingGroup"] == 199
+    template = load_template(here.parents[2] / "templates" / "diameter.yaml", agent="diameter")
+    outcome = await TemplateRunner(template, None).run(view, {**variables, "Tenant": "cgrates.org"})
+    assert outcome.processor_id == "DataTerminate"
+    assert outcome.request["OriginID"] == "c0-172-25-37-3-ggsn971;1397107004;74_199"
+    assert outcome.request["Account"] == "596696310364"           # E.164 wins over the IMSI
+    assert outcome.request["LastUsed"] == 29223                    # CC-Input + CC-Output octets

@@ -224,3 +224,18 @@ async def test_sctp_listener_or_a_clear_error(tmp_path: Path, caplog) -> None:
     rig = await start_rig(tmp_path / "b", listeners=[*listeners, {"address": "127.0.0.1:0", "transport": "tcp"}])
     assert [a[2] for a in rig.service.addresses] == ["tcp"]
     await stop_rig(rig)
+
+
+async def test_zero_rated_rating_group_is_4011_and_not_charged(tmp_path: Path) -> None:
+    rig = await start_rig(tmp_path, zero_rated_rating_groups=[99])
+    try:
+        gy = await rig.client()
+        cca = await gy.request(gy.ccr("pgw;9", C.CC_INITIAL, 0, msccs=[
+            {"rg": 99, "rsu": {"CC-Total-Octets": 100 * MB}}, {"rg": 1, "rsu": {"CC-Total-Octets": 10 * MB}}]))
+        assert cca.get("Result-Code") == 2001
+        assert mscc_of(cca, 99).get("Result-Code") == C.DIAMETER_CREDIT_CONTROL_NOT_APPLICABLE
+        assert mscc_of(cca, 99).find("Granted-Service-Unit") is None
+        assert mscc_of(cca, 1).get("Result-Code") == 2001
+        assert rig.monetary("1001") == Decimal("9.90")       # only rating group 1 reserved
+    finally:
+        await stop_rig(rig)
