@@ -98,3 +98,28 @@ async def test_start_without_credit_is_answered_then_disconnected(tmp_path):
     finally:
         await gw.stop()
         nas.stop()
+
+
+async def test_interim_beyond_credit_disconnects_and_stop_settles(tmp_path):
+    nas = TestNas(SECRET.encode())
+    await nas.start("127.0.0.1", DA_PORT)
+    gw = await start_gateway(tmp_path, {"1001": "0.30"},
+                             clients=[{"network": "127.0.0.1/32", "secret": SECRET, "da_port": DA_PORT}])
+    try:
+        port = radius_service(gw).acct_address[1]
+        assert "Accounting-Response" in (await radclient(port, "acct", acct_attrs("Start", "long-1"))).out
+        assert nas.received == []
+        interim = await radclient(port, "acct", acct_attrs("Interim-Update", "long-1", Acct_Session_Time=40))
+        assert "Received Accounting-Response" in interim.out
+        await wait_for(lambda: len(nas.received) == 1)          # 40 s used, 30 s paid for: cut
+        assert nas.received[0].code == codec.DISCONNECT_REQUEST
+        stop = await radclient(port, "acct", acct_attrs("Stop", "long-1", Acct_Session_Time=41))
+        assert "Received Accounting-Response" in stop.out
+        rows = await cdrs(gw, "long-1")
+        assert len(rows) == 1 and rows[0].usage == 41 * 10**9
+        # all 41 s the NAS reports are charged (the 11 s past the credit become a debt)
+        assert rows[0].cost == Decimal("0.41")
+        assert balance(gw, "1001") == Decimal("-0.11")
+    finally:
+        await gw.stop()
+        nas.stop()

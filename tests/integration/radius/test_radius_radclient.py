@@ -143,3 +143,13 @@ async def test_nas_reboot_closes_its_sessions(gateway):
     assert [r.usage for r in await cdrs(gateway, "r-1")] == [20 * 10**9]
     assert [r.usage for r in await cdrs(gateway, "r-2")] == [0]
     assert balance(gateway, "1001") == Decimal("9.80")
+
+
+async def test_failed_call_is_a_cdr_only(gateway):
+    port = radius_service(gateway).acct_address[1]
+    failed = await radclient(port, "acct", acct_attrs("Failed", "missed-1"))
+    assert "Received Accounting-Response" in failed.out, failed.out
+    rows = await cdrs(gateway, "missed-1")
+    assert len(rows) == 1 and rows[0].usage == 0 and rows[0].cost == Decimal(0)
+    assert balance(gateway, "1001") == Decimal("10")
+    assert gateway.sessions.active_sessions() == []
