@@ -91,6 +91,7 @@ class Billing:
         seq = run.debits + 1
         if granted < usage:
             req = piece_request(run.event, start, granted, run.reserved, run.cost)
+        granted, req = self._whole_increments(account, run, start, granted, req, plan)
         done = await self.accounts.debit(account, req, partial=True, extra_ops=extra_ops,
                                          ref=LedgerRef("session debit", cgrid, run.run_id,
                                                        f"{REF_DEBIT}:{seq}:{granted}"))
@@ -100,6 +101,27 @@ class Billing:
         # kept netted per balance: a 3h call of 30s slices stays one entry per balance
         run.charges = list(net_by_balance([*run.charges, *done.parts]).values())
         return granted, plan.reason
+
+    def _whole_increments(self, account: Any, run: RunState, start: datetime, granted: int, req: Any,
+                          plan: Any) -> tuple[int, Any]:
+        """Extend a grant to the end of the increment it pays for (CGRateS ExtraDuration).
+
+        A 30 s slice of a rate billed per 60 s increment pays for 60 s; recording only 30 s
+        would make the next slice pay for the same minute again and cut a low-balance
+        call early. The extension costs nothing more, which is checked (pure) here."""
+        if plan.unit_usage or plan.rating is None:
+            return granted, req
+        try:
+            paid = int(self.rater().rate(req).rated_usage)
+        except ChargingError:
+            return granted, req
+        if paid <= granted:
+            return granted, req
+        longer = piece_request(run.event, start, paid, run.reserved, run.cost)
+        check = self.accounts.plan_debit(account, longer, partial=True)
+        if int(check.usage) >= paid and Decimal(check.cost) == Decimal(plan.cost):
+            return paid, longer
+        return granted, req
 
     async def settle(self, cgrid: str, run: RunState, start: datetime, total: int,
                      extra_ops: Sequence[Any] = ()) -> Settled:

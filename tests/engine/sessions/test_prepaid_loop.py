@@ -127,3 +127,21 @@ async def test_active_sessions_shape_and_filters(engine):
     assert [c["OriginID"] for c in await engine.cdrs()] == ["A"]
     assert engine.link.disconnects[0][1] == "FORCED_DISCONNECT"
     assert engine.balance() == Decimal("0.96")        # charged 4s, reservation refunded
+
+
+async def test_slice_shorter_than_the_rate_increment_is_not_paid_twice(engine):
+    """30 s slices of a minute billed in one 60 s increment: the first slice pays the whole
+    minute, so the call runs the minute it paid for (cut at 120 s with 0.70, not earlier)."""
+    await engine.topup("0.70")
+    sessions, clock, link = engine.sessions, engine.clock, engine.link
+    link.on_disconnect = lambda event, reason: sessions.terminate(
+        {**call(), "Destination": "1004", "Usage": event["Usage"]})
+    reply = await sessions.initiate(call(Destination="1004"), {"*sessionsDebitInterval": "30s"}, link=link)
+    assert reply.max_usage == 120 * SECOND
+    assert engine.balance() == Decimal("0.10")                       # connect fee + first minute
+    assert engine.sessions.active_sessions()[0]["DurationIndex"] == 60 * SECOND
+    await clock.advance(120 * SECOND, sessions)
+    [(when, reason, _)] = link.disconnects
+    assert when - clock.at(0) == 120 * SECOND and reason == "INSUFFICIENT_CREDIT"
+    [cdr] = await engine.cdrs()
+    assert cdr["Usage"] == 120 * SECOND and cdr["Cost"] == 0.7 and engine.balance() == 0
