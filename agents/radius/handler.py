@@ -15,6 +15,7 @@ in the template, since it names no session.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 from typing import Any, Mapping
@@ -64,7 +65,6 @@ def nas_identity(packet: codec.RadiusPacket, source_ip: str) -> str:
         return socket.inet_ntoa(ip4)
     ip6 = packet.get(NAS_IPV6_ADDRESS)
     if ip6 is not None and len(ip6) == 16:
-        import ipaddress
         return str(ipaddress.IPv6Address(ip6))
     return source_ip
 
