@@ -336,6 +336,7 @@ class SessionManager:
             if session.state != ACTIVE:
                 return Reply(max_usage=0, reason=session.end_reason or INSUFFICIENT_CREDIT, final_units=True)
             session.last_seen = self.clock.monotonic()
+            session.recovered = False  # its agent is talking to us again: normal TTL from now on
             for name, value in event.to_fields().items():
                 if name not in _PROTECTED and name in fields:
                     session.start_fields[name] = value
