@@ -29,11 +29,32 @@ class RadiusLink:
 
     name = "radius"
 
-    def __init__(self, dynauth: DynAuthClient, clients: ClientTable, dictionary: RadiusDictionary) -> None:
+    def __init__(self, dynauth: DynAuthClient, clients: ClientTable, dictionary: RadiusDictionary,
+                 template: Any = None) -> None:
         self.dynauth = dynauth
         self.clients = clients
         self.dictionary = dictionary
+        self.template = template                      # named lists "dmr" / "coa" add attributes
         self.sent: list[tuple[str, str]] = []        # (request name, OriginID), for logs and tests
+
+    def _template_attrs(self, name: str, event: Mapping[str, Any],
+                        extra_vars: Mapping[str, Any]) -> list[tuple[codec.AttrKey, bytes]]:
+        """Attributes from the template's ``templates.<name>`` list (CGRateS dmr/coa_template).
+
+        Fields read the session's start event as ``~*cgreq.X`` and write ``*rep.<Attribute>``.
+        """
+        lists = getattr(self.template, "lists", None) or {}
+        if name not in lists:
+            return []
+        built = self.template.render(name, vars=dict(extra_vars), cgreq=dict(event))
+        out: list[tuple[codec.AttrKey, bytes]] = []
+        for item in built.items():
+            attr_name, _, tag = item.path[0].partition(":")
+            definition = self.dictionary.definition(attr_name)
+            values = item.value if isinstance(item.value, list) else [item.value]
+            out.extend((definition.key, self.dictionary.encode(definition, v, int(tag) if tag else 0))
+                       for v in values if v not in (None, ""))
+        return out
 
     def _target(self, event: Mapping[str, Any]) -> tuple[tuple[str, int], RadiusClient, str]:
         candidates = [event.get(NAS_ADDRESS_FIELD), event.get(ORIGIN_HOST), event.get("NAS-IP-Address")]
@@ -78,6 +99,7 @@ class RadiusLink:
         attrs = self._identity_attrs(event, nas_ip)
         if reason:
             attrs.append((self.dictionary.definition("Reply-Message").key, reason.encode()[:253]))
+        attrs += self._template_attrs("dmr", event, {"DisconnectCause": reason})
         result = await self.dynauth.send(codec.DISCONNECT_REQUEST, dest, client.secret, attrs)
         self.sent.append(("Disconnect-Request", str(event.get(ORIGIN_ID))))
         log.info("Disconnect-ACK from %s:%d for session %s (%s) after %d attempt(s)", dest[0], dest[1],
@@ -93,6 +115,7 @@ class RadiusLink:
         attrs.append((st.key, d.encode(st, max(0, int(session_timeout_s)))))
         if reply_message:
             attrs.append((d.definition("Reply-Message").key, reply_message.encode()[:253]))
+        attrs += self._template_attrs("coa", event, {"SessionTimeout": int(session_timeout_s)})
         result = await self.dynauth.send(codec.COA_REQUEST, dest, client.secret, attrs)
         self.sent.append(("CoA-Request", str(event.get(ORIGIN_ID))))
         log.info("CoA-ACK from %s:%d: session %s Session-Timeout now %ds", dest[0], dest[1],

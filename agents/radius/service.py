@@ -152,16 +152,31 @@ def build_runner(ctx: AgentContext, section: dict) -> Any:
     return TemplateRunner(template, ctx.sessions)
 
 
+def check_dynauth_lists(template: Any, dictionary: RadiusDictionary) -> None:
+    """The ``dmr``/``coa`` lists may only write attributes the dictionaries know (fail at start-up)."""
+    for name in ("dmr", "coa"):
+        for fld in (getattr(template, "lists", None) or {}).get(name, []):
+            target = fld.target
+            if target.root != "*rep" or not target.names:
+                continue
+            attr = target.names[0].partition(":")[0]
+            try:
+                dictionary.definition(attr)
+            except KeyError as err:
+                raise RadiusConfigError(f"template list {name!r}: {err.args[0]}") from None
+
+
 async def start(ctx: AgentContext, section: dict) -> RadiusService:
     """Build and start the agent; raises ``RadiusConfigError`` / ``TemplateError`` on bad config."""
     check_section(section)
     dictionary = load_dictionaries(ctx, section)
     clients = ClientTable.from_config(section.get("clients") or [])
     runner = build_runner(ctx, section)
+    check_dynauth_lists(runner.template, dictionary)
     timeout_ns = parse_duration(section.get("disconnect_timeout", "1s"))
     dynauth = DynAuthClient(attempts=int(section.get("disconnect_attempts", 3)),
                             timeout=timeout_ns / SECOND)
-    link = RadiusLink(dynauth, clients, dictionary)
+    link = RadiusLink(dynauth, clients, dictionary, runner.template)
     tenant = str(section.get("tenant") or "") or None
     handler = RadiusHandler(dictionary, runner, ctx.sessions, link, tenant=tenant)
     ttl = float(section.get("dup_cache_seconds", 5))

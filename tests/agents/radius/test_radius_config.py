@@ -40,3 +40,16 @@ def test_section_keys_checked():
         check_section({"enabled": True, "acct_adress": "127.0.0.1:1813", "clients": [{}]})
     with pytest.raises(RadiusConfigError, match="radius.clients: no client network"):
         check_section({"enabled": True})
+
+
+def test_dynauth_list_with_unknown_attribute_stops_startup(tmp_path):
+    from agents.radius.dictionary import RadiusDictionary
+    from agents.radius.service import check_dynauth_lists
+    from engine.templating import load_template
+
+    path = tmp_path / "radius.yaml"
+    path.write_text("agent: radius\ntemplates:\n  dmr:\n"
+                    "    - {tag: X, path: *rep.No-Such-Attribute, value: ~*cgreq.Account}\n"
+                    "processors: []\n")
+    with pytest.raises(RadiusConfigError, match="'dmr'.*No-Such-Attribute"):
+        check_dynauth_lists(load_template(path, agent="radius"), RadiusDictionary.load())

@@ -15,7 +15,6 @@ CASES = [
     ("kamailio", "kamailio/evapi_cgr_auth_request.netstring", "KamAuthorize", "authorize"),
     ("kamailio", "kamailio/evapi_cgr_call_start.netstring", "KamCallStart", "initiate"),
     ("kamailio", "kamailio/evapi_cgr_call_end.netstring", "KamCallEnd", "terminate"),
-    ("diameter", "diameter/ccr_i_gy_data_godiameter.hex", "DataInit", "initiate"),
     ("diameter", "diameter/ccr_t_gy_data_ggsn.hex", "DataTerminate", "terminate"),
 ]
 
@@ -36,3 +35,19 @@ def test_explain_real_capture(agent, capture, processor, call):
     assert result.exit_code == 0, result.output
     assert f"-> {processor}" in result.output
     assert f"sessions.{call}(request, opts)  [dry-run, not called]" in result.output
+
+
+def explain_capture_without_subscriber_names_the_missing_avp() -> None:
+    """The go-diameter CCR-I carries no Subscription-Id: explain says what the CCA will be."""
+    result = CliRunner().invoke(template_group, [
+        "explain", "--agent", "diameter", "--message",
+        str(CAPTURES / "diameter/ccr_i_gy_data_godiameter.hex"),
+        "--template", str(ROOT / "templates" / "diameter.yaml")])
+    assert result.exit_code == 1
+    assert "-> DataInit" in result.output
+    assert "naming Subscription-Id.Subscription-Id-Data (Diameter 5005 Missing AVP)" in result.output
+
+
+if _available("diameter", "diameter/ccr_i_gy_data_godiameter.hex"):
+    test_explain_capture_without_subscriber_names_the_missing_avp = (
+        explain_capture_without_subscriber_names_the_missing_avp)

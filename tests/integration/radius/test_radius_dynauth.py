@@ -54,6 +54,7 @@ async def test_forced_disconnect_sends_disconnect_request(setup):
     assert view.first("User-Name") == "1001"
     assert view.first("NAS-IP-Address") == "127.0.0.1"
     assert view.first("Reply-Message") == "FORCED_DISCONNECT"
+    assert view.first("Calling-Station-Id") == "1001"          # from the template's dmr list
     # charged for what the NAS reported (42 s) plus the 1 s it had been granted since
     assert [r.usage for r in await cdrs(gw, "dm-1")] == [43 * 10**9]
     assert balance(gw, "1001") == Decimal("9.57")
