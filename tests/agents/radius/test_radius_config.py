@@ -50,6 +50,6 @@ def test_dynauth_list_with_unknown_attribute_stops_startup(tmp_path):
     path = tmp_path / "radius.yaml"
     path.write_text("agent: radius\ntemplates:\n  dmr:\n"
                     "    - {tag: X, path: *rep.No-Such-Attribute, value: ~*cgreq.Account}\n"
-                    "processors: []\n")
+                    "processors:\n  - id: P\n    flags: [*none]\n    request_fields: []\n")
     with pytest.raises(RadiusConfigError, match="'dmr'.*No-Such-Attribute"):
         check_dynauth_lists(load_template(path, agent="radius"), RadiusDictionary.load())
