@@ -432,9 +432,9 @@ class SessionManager:
     async def close(self, session: Session, total: int, *, cause: str = "") -> dict[str, Decimal]:
         """Settle every run at ``total`` usage, write its CDRs, forget the session (caller holds the lock)."""
         session.cancel_timers()
-        self.sessions.pop(session.cgrid, None)
+        # Stays in ``sessions`` (state CLOSED) until durable: a duplicate terminate finds it,
+        # waits for the lock and answers only once this close is committed.
         session.state = CLOSED
-        self._remember_closed(session.cgrid)
         if cause:
             session.start_fields["DisconnectCause"] = cause
         rows = []
@@ -455,10 +455,12 @@ class SessionManager:
                                       MarkProcessed(_term_key(session.cgrid), str(total))])
         except BaseException:
             # Not durable: keep the session so a retry (or recovery) settles it again (idempotent).
-            self._closed.pop(session.cgrid, None)
             session.state = ACTIVE
-            self.sessions.setdefault(session.cgrid, session)
+            self.supervisor.arm(session)
             raise
+        if self.sessions.get(session.cgrid) is session:
+            del self.sessions[session.cgrid]
+        self._remember_closed(session.cgrid)
         self.cdrs.committed()
         log.debug("session %s closed: usage=%d costs=%s cause=%s", session.cgrid, total, costs, cause or "-")
         return costs
@@ -638,6 +640,8 @@ class SessionManager:
         now = self.clock.monotonic()
         out = []
         for session in list(self.sessions.values()):
+            if session.state == CLOSED:
+                continue
             for external in self.supervisor.external(session, now):
                 if match_all(compiled, external):
                     out.append(external)
@@ -647,8 +651,8 @@ class SessionManager:
         """Close matching sessions (charged for what was used, CDRs written) and tell their agents."""
         compiled = compile_filters(filters)
         now = self.clock.monotonic()
-        targets = [s for s in list(self.sessions.values())
-                   if any(match_all(compiled, e) for e in self.supervisor.external(s, now))]
+        targets = [s for s in list(self.sessions.values()) if s.state != CLOSED
+                   and any(match_all(compiled, e) for e in self.supervisor.external(s, now))]
         results = await asyncio.gather(*(self.supervisor.force_end(s, reason) for s in targets),
                                        return_exceptions=True)
         for session, result in zip(targets, results):
