@@ -250,3 +250,31 @@ async def test_bad_input_is_a_clear_error_and_harms_nothing(engine):
         await s.initiate(call())
     assert err.value.code == "EXISTS"
     assert len(s.active_sessions()) == 1 and engine.balance() == Decimal("0.90")
+
+
+async def test_failed_cdr_write_keeps_the_session_and_a_retry_charges_once(engine, monkeypatch):
+    import pytest
+
+    from engine.storage.base import DeleteSession
+
+    await engine.topup("1.00")
+    s = engine.sessions
+    await s.initiate(call(Usage="30s"), {"*sessionsDebitInterval": 0})
+    real_write = engine.storage.write
+    failures = []
+
+    async def flaky_write(ops):
+        if any(isinstance(op, DeleteSession) for op in ops) and not failures:
+            failures.append(ops)
+            raise OSError("disk full")
+        return await real_write(ops)
+
+    monkeypatch.setattr(engine.storage, "write", flaky_write)
+    with pytest.raises(OSError):
+        await s.terminate(call(Usage="12s"))
+    assert len(s.active_sessions()) == 1 and await engine.cdrs() == []
+    assert engine.balance() == Decimal("0.88")          # the settle itself was durable
+    assert (await s.terminate(call(Usage="12s"))).ok     # the agent retries
+    assert engine.balance() == Decimal("0.88")
+    [cdr] = await engine.cdrs()
+    assert cdr["Cost"] == 0.12
