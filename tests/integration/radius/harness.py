@@ -134,7 +134,7 @@ def acct_attrs(status: str, session: str, user: str = "1001", called: str = "100
 
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"
-SIPP_DIR = ROOT / "tests" / "integration" / "sipp"
+SIPP_DIR = Path(__file__).resolve().parent / "kamailio"      # scenarios from research/peers-kit/sipp
 
 
 def wait_udp(port: int, timeout: float = 10.0) -> bool:

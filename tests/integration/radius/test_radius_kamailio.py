@@ -83,7 +83,7 @@ async def test_sipp_call_through_kamailio_acc_radius_is_charged(kamailio_setup):
     trace = work / "uac-messages.log"
     caller = await asyncio.create_subprocess_exec(*sipp_args(
         "uac_rr.xml", local_port=UAC_PORT, target=f"127.0.0.1:{SIP_PORT}",
-        extra=("-s", "1002", "-key", "caller", "1001", "-m", "1", "-d", "2000", "-timeout", "30s",
+        extra=("-s", "1002", "-m", "1", "-d", "2000", "-timeout", "30s",
                "-trace_msg", "-message_file", str(trace))), cwd=work,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(caller.communicate(), 40)
