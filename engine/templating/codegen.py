@@ -56,6 +56,10 @@ def compile_fields(fields: list[Field], processor_id: str | None) -> FieldRunner
     roots_used: set[str] = set()
     for i, fld in enumerate(fields):
         body = _field_code(fld, i, ns, roots_used, processor_id)
+        if body is not None and fld.filters:
+            # Field filters: one generated matcher guarding the field's straight-line code.
+            ns[f"FM{i}"] = compile_filters(fld.filters, f"{processor_id}.{fld.tag}")
+            body = [f"    if FM{i}(ctx):"] + ["    " + line for line in body]
         if body is None:
             ns[f"A{i}"] = fld.apply
             if fld.blocker:
@@ -77,7 +81,7 @@ def compile_fields(fields: list[Field], processor_id: str | None) -> FieldRunner
 
 def _field_code(fld: Field, i: int, ns: dict[str, Any], roots_used: set[str],
                 processor_id: str | None) -> list[str] | None:
-    if fld.filters or fld.width or fld.kind not in ("*variable", "*constant"):
+    if fld.width or fld.kind not in ("*variable", "*constant"):
         return None
     items = fld.value.items
     if len(items) != 1:

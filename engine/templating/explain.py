@@ -132,9 +132,10 @@ async def explain(template: Template, view: MessageView, vars: dict[str, Any], *
         return None, trace, err
 
 
-def _show(value: Any, key: str = "") -> str:
+def _show(value: Any, key: str = "", durations: bool = True) -> str:
     shown = repr(value)
-    if isinstance(value, int) and not isinstance(value, bool) and key in _DURATION_KEYS and value > 0:
+    if (durations and isinstance(value, int) and not isinstance(value, bool)
+            and key in _DURATION_KEYS and value > 0):
         shown += f" ({format_duration(value)})"
     return shown
 
@@ -161,10 +162,12 @@ def render(template: Template, message: str, vars: dict[str, Any], outcome: Outc
         out.append("no processor matched: the agent answers its 'no processor' error "
                    "(Diameter 5012, RADIUS no reply/reject, evapi Error)")
         return "\n".join(out) + "\n"
+    request = trace.calls[-1][2] if trace.calls else {}
+    timed = str(request.get("ToR") or "*voice") == "*voice"   # data/SMS usage is not time
     for section in ("request", "reply"):
         lines = [f for f in trace.fields if f.section == section]
         if section == "reply":
-            _render_call(out, trace, outcome, live)
+            _render_call(out, trace, outcome, live, timed)
         out.append("")
         out.append(f"{section} fields")
         if not lines:
@@ -173,7 +176,7 @@ def render(template: Template, message: str, vars: dict[str, Any], outcome: Outc
             if f.status == "set":
                 root, _, key = f.target.partition(".")
                 key = key if root in ("*cgreq", "*opts", "*tmp") else ""
-                out.append(f"  {f.tag:<20} {f.target} = {_show(f.value, key)}")
+                out.append(f"  {f.tag:<20} {f.target} = {_show(f.value, key, timed)}")
             else:
                 out.append(f"  {f.tag:<20} {f.target}  skipped: {f.detail}")
     if error is not None:
@@ -194,7 +197,8 @@ def render(template: Template, message: str, vars: dict[str, Any], outcome: Outc
     return "\n".join(out) + "\n"
 
 
-def _render_call(out: list[str], trace: ExplainTrace, outcome: Outcome | None, live: bool) -> None:
+def _render_call(out: list[str], trace: ExplainTrace, outcome: Outcome | None, live: bool,
+                 timed: bool) -> None:
     out.append("")
     out.append("engine call")
     if not trace.calls:
@@ -207,7 +211,7 @@ def _render_call(out: list[str], trace: ExplainTrace, outcome: Outcome | None, l
         how = "called" if live and not dry else "dry-run, not called"
         out.append(f"  sessions.{method}(request, opts)  [{how}]")
     for key, value in request.items():
-        out.append(f"    {key:<18} {_show(value, key)}")
+        out.append(f"    {key:<18} {_show(value, key, timed)}")
     if opts:
         out.append("  opts")
         for key, value in opts.items():
@@ -215,4 +219,4 @@ def _render_call(out: list[str], trace: ExplainTrace, outcome: Outcome | None, l
     if outcome is not None and outcome.engine_reply is not None:
         label = "engine reply" if live and not dry else "engine reply (synthetic)"
         fields = outcome.engine_reply.as_fields()
-        out.append(f"  {label}: " + ", ".join(f"{k}={_show(v, k)}" for k, v in fields.items()))
+        out.append(f"  {label}: " + ", ".join(f"{k}={_show(v, k, timed)}" for k, v in fields.items()))

@@ -438,31 +438,51 @@ def compile_first(parsed: ParsedPath, getter: Getter) -> First:
 
 
 def first_at(node: Any, names: tuple[str, ...], i: int, missing: Any) -> Any:
-    """First value at ``names[i:]`` below ``node`` (same order as ``walk``), no lists built."""
+    """First value at ``names[i:]`` below ``node``: exactly ``walk(node, names[i:])[0]``
+    (same fan-out rules for repeated items) without building the lists."""
     n = len(names)
     while i < n:
-        if type(node) is dict or isinstance(node, dict):
+        if isinstance(node, dict):
             node = node.get(names[i], missing)
             if node is missing:
                 return missing
             i += 1
         elif isinstance(node, list):
-            for item in node:
-                if isinstance(item, list):
-                    for sub in item:
-                        found = first_at(sub, names, i, missing)
-                        if found is not missing:
-                            return found
-                    continue
-                found = first_at(item, names, i, missing)
-                if found is not missing:
-                    return found
-            return missing
+            return _first_fan(node, names, i, missing)
         else:
             return missing
     if isinstance(node, list):
         return node[0] if node else missing
     return node
+
+
+def _first_fan(nodes: list[Any], names: tuple[str, ...], i: int, missing: Any) -> Any:
+    """Depth-first twin of ``walk``'s breadth-first fan-out (same first element)."""
+    if i == len(names):
+        for item in nodes:
+            if isinstance(item, list):
+                if item:
+                    return item[0]
+            else:
+                return item
+        return missing
+    seg = names[i]
+    for item in nodes:
+        if isinstance(item, list):
+            for sub in item:
+                if isinstance(sub, dict) and seg in sub:
+                    value = sub[seg]
+                    found = _first_fan(value if isinstance(value, list) else [value], names,
+                                       i + 1, missing)
+                    if found is not missing:
+                        return found
+        elif isinstance(item, dict) and seg in item:
+            value = item[seg]
+            found = _first_fan(value if isinstance(value, list) else [value], names, i + 1,
+                               missing)
+            if found is not missing:
+                return found
+    return missing
 
 
 def first_in_data(names: tuple[str, ...], missing: Any) -> Callable[[Any], Any]:

@@ -57,7 +57,21 @@ class ReplyBuilder:
 
     def set(self, path: tuple[str, ...], value: Any, *, new_branch: bool = False) -> None:
         """Set the leaf in the current instance of its groups (replacing a previous value)."""
-        node = self.root if len(path) == 1 else self._group_for(path, new_branch)
+        if len(path) == 1:
+            node = self.root
+        elif not new_branch:
+            node = self.root
+            for seg in path[:-1]:
+                for candidate in reversed(node):
+                    if candidate[0] == seg and type(candidate[1]) is _Group:
+                        node = candidate[1]
+                        break
+                else:
+                    group = _Group()
+                    node.append([seg, group])
+                    node = group
+        else:
+            node = self._group_for(path, new_branch)
         leaf = path[-1]
         if not (new_branch and len(path) == 1):
             for entry in reversed(node):

@@ -125,3 +125,24 @@ async def test_compiled_reads_agree_with_the_view(message):
                 expected[0] != expected[0])  # NaN is never equal to itself
         else:
             assert f"F{i}" not in outcome.request
+
+
+SELECTOR_VALUES = ["~*req.A[~B(1)].C", "~*req.A.C[~B(1;x)]", "~*req.A[0].B", "~*req.A[-1].B.C",
+                   "~*req.A.B[1]", "~*req.B[~A(None)].A", "~*req.A[1]"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(message=messages)
+def test_first_value_fast_paths_agree_with_all_values(message):
+    """Every optimised first-value reader returns the first of the general list reader."""
+    from engine.templating.context import MISSING, Ctx
+    from engine.templating.rsr import compile_value
+
+    ctx = Ctx(DictView(message), {})
+    for text in SELECTOR_VALUES + [f"~*req.{'.'.join(p)}" for p in PATHS]:
+        value = compile_value(text)
+        first, every = value.first(ctx), value.all(ctx)
+        if every:
+            assert first is every[0] or first == every[0] or every[0] != every[0], text
+        else:
+            assert first is MISSING, text
