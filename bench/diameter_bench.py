@@ -155,8 +155,6 @@ class Loader(asyncio.Protocol):
             code = int.from_bytes(self.buf[5:8], "big")
             frame = bytes(self.buf[:length])
             del self.buf[:length]
-            if self.buf[4:5] and False:
-                continue
             entry = self.waiting.pop(hbh, None)
             if entry is not None:
                 sent, fut = entry
@@ -303,9 +301,10 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--accounts", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--uvloop", action="store_true", help="run the server on uvloop")
+    parser.add_argument("--no-uvloop", action="store_true",
+                        help="run on asyncio's own loop (default: uvloop, as chargeway serve does)")
     args = parser.parse_args()
-    if args.uvloop:
+    if not args.no_uvloop:
         import uvloop
         uvloop.install()
     random.seed(1)

@@ -187,7 +187,10 @@ class CreditControlServer:
         variables = self._vars(msg, peer)
         variables.update(extra_vars)
         self.charged_requests += 1
-        outcomes = await asyncio.gather(*(self._map(msg, unit, variables) for unit in units))
+        if len(units) == 1:          # the common case: no task per unit
+            outcomes = [await self._map(msg, units[0], variables)]
+        else:
+            outcomes = list(await asyncio.gather(*(self._map(msg, unit, variables) for unit in units)))
         for outcome in outcomes:
             if outcome.missing is not None:
                 return self._missing(msg, outcome.missing)
