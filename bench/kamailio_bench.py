@@ -283,15 +283,17 @@ def main() -> int:
     ap.add_argument("--rates", default="1000,1500", help="comma-separated target CPS")
     ap.add_argument("--duration", type=int, default=10, help="seconds of load per rate")
     ap.add_argument("--modes", default="noop,chargeway,cnxcc")
+    ap.add_argument("--workdir", default="", help="keep logs and sipp files here (default: a temp dir)")
     args = ap.parse_args()
     rates = [200] if args.quick else [int(r) for r in args.rates.split(",")]
     duration = 4 if args.quick else min(args.duration, 120)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="kamailio-bench-") as tmp:
+        base = Path(args.workdir) if args.workdir else Path(tmp)
         print(HEADER, flush=True)
         for mode in modes:
-            rows += run_mode(mode, rates, duration, Path(tmp))
+            rows += run_mode(mode, rates, duration, base)
     print(f"\n== Kamailio CPS ({os.cpu_count()} cores, {duration} s per rate, 1 s calls)")
     print(HEADER)
     for r in rows:

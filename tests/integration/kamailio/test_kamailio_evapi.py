@@ -21,7 +21,7 @@ from chargeway.config import load_config
 from engine.storage.base import CdrFilter
 from engine.units import SECOND
 
-from .peers import Kamailio, Ports, first, sip_trace, uac, uas
+from .peers import Kamailio, Ports, first, render_cfg, sip_trace, uac, uas
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -29,7 +29,7 @@ TP = Path(__file__).parent / "tp"
 PORTS = Ports()
 
 
-def chargeway_config(tmp: Path) -> Path:
+def chargeway_config(tmp: Path, *, netstrings: bool = True) -> Path:
     config = {
         "general": {"log_level": "info", "uvloop": False},
         "tariffplan": {"folder": str(TP), "load_on_start": "always"},
@@ -38,7 +38,7 @@ def chargeway_config(tmp: Path) -> Path:
         "diameter": {"enabled": False},
         "radius": {"enabled": False},
         "kamailio": {"enabled": True, "evapi_conns": [{"address": f"127.0.0.1:{PORTS.evapi}"}],
-                     "netstrings": True, "reconnect": {"initial": "0.2s", "max": "1s"},
+                     "netstrings": netstrings, "reconnect": {"initial": "0.2s", "max": "1s"},
                      "debit_interval": "5s", "template": "kamailio.yaml"},
     }
     path = tmp / "chargeway.yaml"
@@ -61,14 +61,19 @@ def callee(tmp_path: Path, kam: Kamailio):
     u.stop()
 
 
-@pytest.fixture
-async def gateway(tmp_path: Path, kam: Kamailio):
-    config = load_config(chargeway_config(tmp_path), tmp_path / "data")
+async def start_gateway(tmp_path: Path, *, netstrings: bool = True) -> Gateway:
+    config = load_config(chargeway_config(tmp_path, netstrings=netstrings), tmp_path / "data")
     gw = Gateway(config)
     await gw.start()
     agent = gw.services["kamailio"].agent
     assert await agent.links[0].client.wait_connected(10), "chargeway did not connect to evapi"
     await asyncio.sleep(0.2)  # Kamailio's evapi:connection-new route has run
+    return gw
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path, kam: Kamailio):
+    gw = await start_gateway(tmp_path)
     yield gw
     await gw.stop()
 
@@ -174,3 +179,21 @@ async def test_kamailio_restart_mid_call_reconnects_and_settles(gateway, kam, ca
     assert balance(gateway, "1001") == Decimal(10) - cdr.cost
     assert link.client.connects == 2 and not link.calls
     assert not gateway.sessions.active_sessions()
+
+
+async def test_raw_json_framing_works_end_to_end(tmp_path: Path) -> None:
+    """evapi netstring_format 0 (bare JSON) with chargeway's netstrings: false."""
+    kam = Kamailio(tmp_path / "kam", PORTS)
+    kam.cfg_text = render_cfg(PORTS, kam.work / "run", extra={"EVAPI_NETSTRINGS": "0"})
+    kam.start()
+    callee = uas(kam.work, PORTS).start()
+    gw = await start_gateway(tmp_path, netstrings=False)
+    try:
+        call = uac(kam.work, PORTS, "uac_rr.xml", hold_ms=1500, caller="1001")
+        assert await run_sipp(call) == 0, call.output()
+        [cdr] = await wait_for(lambda: cdrs_of(gw, "1001"))
+        assert cdr.cost == Decimal("0.02") and balance(gw, "1001") == Decimal("9.98")
+    finally:
+        await gw.stop()
+        callee.stop()
+        kam.stop()
