@@ -137,6 +137,16 @@ class Billing:
         run.reserved = total
         return Settled(cost=Decimal(result.cost), details=event_cost_of(result.plan, cgrid, run.run_id))
 
+    def rated_cost(self, run: RunState, start: datetime, usage: int) -> Settled:
+        """Cost of a run without any debit: the given Cost (``*rated``), else the rater's price."""
+        if run.event.cost is not None:
+            return Settled(cost=run.event.cost)
+        try:
+            result = self.price(run.event, start, usage)
+        except ChargingError as err:
+            return Settled(cost=None, error=err.code)
+        return Settled(cost=result.cost, details=result.to_event_cost(cgrid=run.event.cgrid, run_id=run.run_id))
+
     def price(self, event: ChargingEvent, start: datetime, usage: int) -> Any:
         """Rate only (GetCost, *rated checks): the rater's CostResult."""
         return self.rater().rate(piece_request(event, start, usage))
@@ -155,7 +165,7 @@ class LedgerView:
     """What one run paid according to the ledger (the truth after a crash)."""
 
     charges: list[BalanceCharge]
-    debits: int = 0          # session debits made
+    debits: int = 0          # highest debit sequence number seen
     reserved: int = 0        # usage those debits granted
     settled_usage: int | None = None  # total usage of a settle already applied
 
@@ -177,6 +187,6 @@ def charges_from_ledger(entries: Iterable[Any], cgrid: str, run_id: str) -> Ledg
         amount = -Decimal(e.amount)
         usage_part = int(amount) if e.balance_type != "*monetary" else 0
         view.charges.append(BalanceCharge(e.balance_uuid, e.balance_id, e.balance_type, amount, usage=usage_part))
-    view.debits = len(grants)
+    view.debits = max((int(seq) for seq in grants if seq.isdigit()), default=0)
     view.reserved = sum(grants.values())
     return view

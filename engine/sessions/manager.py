@@ -26,28 +26,29 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Mapping
 
-from engine.accounts.debit import BalanceCharge
 from engine.agent_link import AgentLink
-from engine.cdrs.model import COST_SOURCE_CDRS, COST_SOURCE_SESSIONS, cdr_from_event
+from engine.cdrs.model import COST_SOURCE_SESSIONS, cdr_from_event
 from engine.cdrs.service import CdrService
 from engine.errors import (
-    ACCOUNT_DISABLED, ACCOUNT_NOT_FOUND, CAUSE_FORCED_DISCONNECT, EXISTS, INSUFFICIENT_CREDIT,
-    INVALID_ARGUMENT, NOT_FOUND, ChargingError, mandatory_missing,
+    ACCOUNT_NOT_FOUND, CAUSE_FORCED_DISCONNECT, EXISTS, INSUFFICIENT_CREDIT, INVALID_ARGUMENT, NOT_FOUND,
+    ChargingError, mandatory_missing,
 )
 from engine.event import (
-    ACCOUNT, CGRID, ORIGIN_HOST, ORIGIN_ID, POSTPAID, PSEUDOPREPAID, RATED, STANDARD_FIELDS, USAGE,
-    ChargingEvent,
+    ACCOUNT, CGRID, ORIGIN_HOST, ORIGIN_ID, PSEUDOPREPAID, RATED, STANDARD_FIELDS, USAGE, ChargingEvent,
     EventDefaults,
 )
 from engine.reply import Reply
-from engine.sessions.billing import RATING_REFUSALS, Billing, Settled, charges_from_ledger
+from engine.sessions.billing import RATING_REFUSALS, Billing, Settled
 from engine.sessions.chargers import RunProfile, run_profiles, select_runs
 from engine.sessions.clock import Clock, LoopClock
 from engine.sessions.config import SessionsConfig
 from engine.sessions.filters import compile_filters, match_all
-from engine.sessions.session import (
-    ACTIVE, CLOSED, PREPAID_TYPES, RunState, Session, decode_session, encode_session,
+from engine.sessions.keys import (
+    CHARGED_TYPES, OPT_CHARGEABLE, OPT_DEBIT_INTERVAL, OPT_RUN_IDS, OPT_TTL, charged_key, flag, opts_of, term_key,
 )
+from engine.sessions.oneshot import OneShot
+from engine.sessions.recovery import recover
+from engine.sessions.session import ACTIVE, CLOSED, PREPAID_TYPES, RunState, Session, encode_session
 from engine.sessions.supervisor import Supervisor
 from engine.storage.base import DeleteSession, MarkProcessed, PutSession
 from engine.units import parse_duration
@@ -56,39 +57,8 @@ __all__ = ["SessionManager", "SessionsConfig"]
 
 log = logging.getLogger("chargeway.sessions")
 
-OPT_DEBIT_INTERVAL = "*sessionsDebitInterval"
-OPT_TTL = "*sessionsTTL"
-OPT_CHARGEABLE = "*sessionsChargeable"
-OPT_RUN_IDS = "RunIDs"
-
-CHARGED_TYPES = frozenset({*PREPAID_TYPES, PSEUDOPREPAID, POSTPAID})
 _PROTECTED = frozenset({CGRID, ORIGIN_HOST, ORIGIN_ID, USAGE, "LastUsed", "TotalUsage"})
 _CLOSED_MEMORY = 100_000
-
-
-def _term_key(cgrid: str) -> str:
-    return f"term:{cgrid}"
-
-
-def _charged_key(cgrid: str, run_id: str) -> str:
-    return f"charged:{cgrid}:{run_id}"
-
-
-def _opts(opts: Any) -> dict[str, Any]:
-    """CGRateS APIOpts: a mapping or nothing."""
-    if opts is None:
-        return {}
-    if not isinstance(opts, Mapping):
-        raise ChargingError(INVALID_ARGUMENT, "APIOpts must be an object")
-    return dict(opts)
-
-
-def _flag(value: Any, default: bool = True) -> bool:
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() not in ("false", "0", "no", "off")
 
 
 class SessionManager:
@@ -111,13 +81,14 @@ class SessionManager:
         self._profiles_plan: Any = None
         self._profiles_cache: dict[str, list[RunProfile]] = {}
         self.supervisor = Supervisor(self)
+        self.oneshot = OneShot(self)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start exporters and recover the sessions a previous process left open."""
         await self.cdrs.start()
-        await self._recover()
+        await recover(self)
 
     async def stop(self) -> None:
         """Stop timers; open sessions stay persisted and are recovered by the next start."""
@@ -139,22 +110,22 @@ class SessionManager:
 
     # --- parsing helpers ---------------------------------------------------------------------
 
-    def _event(self, fields: Mapping[str, Any]) -> ChargingEvent:
+    def event_of(self, fields: Mapping[str, Any]) -> ChargingEvent:
         if not isinstance(fields, Mapping):
             raise ChargingError(INVALID_ARGUMENT, "event must be a mapping of CGRateS fields")
         return ChargingEvent.from_fields(fields, self.defaults)
 
     @staticmethod
-    def _need(event: ChargingEvent, *names: str) -> None:
+    def need(event: ChargingEvent, *names: str) -> None:
         missing = [n for n in names if not getattr(event, _ATTR[n])]
         if missing:
             raise mandatory_missing(*missing)
 
-    def _requested(self, event: ChargingEvent) -> int:
+    def requested(self, event: ChargingEvent) -> int:
         usage = event.usage if event.usage is not None and event.usage > 0 else self.config.usage_for(event.tor)
         return self.config.cap(event.tor, usage)
 
-    def _runs(self, event: ChargingEvent, opts: Mapping[str, Any]) -> list[RunState]:
+    def runs_of(self, event: ChargingEvent, opts: Mapping[str, Any]) -> list[RunState]:
         """One RunState per charging run (the ``*default`` run unless Chargers.csv adds others)."""
         only = opts.get(OPT_RUN_IDS)
         if isinstance(only, str):
@@ -189,14 +160,14 @@ class SessionManager:
         value = opts.get(OPT_DEBIT_INTERVAL)
         return self.config.debit_interval if value is None else max(0, parse_duration(value))
 
-    def _balance(self, event: ChargingEvent) -> Decimal | None:
+    def balance_of(self, event: ChargingEvent) -> Decimal | None:
         """Money left on the account's monetary balances (for agents that report it)."""
         account = self.accounts.get(event.tenant, event.account)
         if account is None:
             return None
         return sum((b.value for b in account.balances.get("*monetary", ())), Decimal(0))
 
-    def _start_time(self, event: ChargingEvent) -> datetime:
+    def start_time(self, event: ChargingEvent) -> datetime:
         return event.start_time or self.clock.now()
 
     # --- authorize ---------------------------------------------------------------------------
@@ -205,15 +176,15 @@ class SessionManager:
         """Max usage the account can afford now, capped at the requested (or default) usage.
 
         No credit is ``max_usage=0`` with the reason, not an error (agents refuse on 0)."""
-        opts = _opts(opts)
-        event = self._event(fields)
-        self._need(event, ACCOUNT)
-        requested = self._requested(event)
-        start = self._start_time(event)
+        opts = opts_of(opts)
+        event = self.event_of(fields)
+        self.need(event, ACCOUNT)
+        requested = self.requested(event)
+        start = self.start_time(event)
         grants: dict[str, int] = {}
         reasons: dict[str, str] = {}
-        for run in self._runs(event, opts):
-            if run.event.request_type in (*PREPAID_TYPES, PSEUDOPREPAID) and _flag(opts.get(OPT_CHARGEABLE)):
+        for run in self.runs_of(event, opts):
+            if run.event.request_type in (*PREPAID_TYPES, PSEUDOPREPAID) and flag(opts.get(OPT_CHARGEABLE)):
                 grants[run.run_id], reasons[run.run_id] = self.billing.max_usage(run.event, start, requested)
             else:
                 grants[run.run_id], reasons[run.run_id] = requested, ""
@@ -226,7 +197,7 @@ class SessionManager:
         reason = reasons[run_id] if usage < requested else ""
         if usage < requested and not reason:
             reason = INSUFFICIENT_CREDIT
-        return Reply(max_usage=usage, reason=reason, run_max_usage=dict(grants), balance=self._balance(event),
+        return Reply(max_usage=usage, reason=reason, run_max_usage=dict(grants), balance=self.balance_of(event),
                      final_units=usage < requested and reason != "")
 
     # --- initiate ----------------------------------------------------------------------------
@@ -235,14 +206,14 @@ class SessionManager:
                        link: AgentLink | None = None) -> Reply:
         """Open a session: reserve the first debit interval (loop mode) or the requested usage
         (manual mode, ``*sessionsDebitInterval: 0``) and return the max usage granted."""
-        opts = _opts(opts)
-        event = self._event(fields)
-        self._need(event, ORIGIN_ID, ACCOUNT)
+        opts = opts_of(opts)
+        event = self.event_of(fields)
+        self.need(event, ORIGIN_ID, ACCOUNT)
         if event.cgrid in self.sessions or event.cgrid in self._closed:
             raise ChargingError(EXISTS, reason=f"session {event.cgrid} already exists")
         if link is not None and link.name not in self.links:
             self.register_link(link)
-        runs = self._runs(event, opts)
+        runs = self.runs_of(event, opts)
         now_wall, now_mono = self.clock.now(), self.clock.monotonic()
         ttl_opt = opts.get(OPT_TTL)
         session = Session(
@@ -251,12 +222,12 @@ class SessionManager:
             debit_interval=self._interval(opts),
             ttl=self.config.session_ttl if ttl_opt is None else max(0, parse_duration(ttl_opt)),
             link_name=link.name if link is not None else "", tor=event.tor,
-            chargeable=_flag(opts.get(OPT_CHARGEABLE)), last_seen=now_mono,
+            chargeable=flag(opts.get(OPT_CHARGEABLE)), last_seen=now_mono,
         )
         self.sessions[session.cgrid] = session
         async with session.lock:
             try:
-                reply = await self._first_grant(session, self._requested(event))
+                reply = await self._first_grant(session, self.requested(event))
             except BaseException:
                 self.sessions.pop(session.cgrid, None)
                 await self._abandon(session)
@@ -323,12 +294,12 @@ class SessionManager:
     async def update(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None) -> Reply:
         """Next grant. ``LastUsed`` corrects the previous grant, ``TotalUsage`` gives the
         cumulative usage, ``Usage`` asks for the next slice (manual mode debits it now)."""
-        opts = _opts(opts)
-        event = self._event(fields)
-        self._need(event, ORIGIN_ID)
+        opts = opts_of(opts)
+        event = self.event_of(fields)
+        self.need(event, ORIGIN_ID)
         session = self.sessions.get(event.cgrid)
         if session is None:
-            if event.cgrid in self._closed or await self.storage.get_processed(_term_key(event.cgrid)):
+            if event.cgrid in self._closed or await self.storage.get_processed(term_key(event.cgrid)):
                 return Reply(max_usage=0, reason=NOT_FOUND, final_units=True)
             # CGRateS creates a session on an update it does not know (e.g. after a restart).
             return await self.initiate(fields, opts)
@@ -346,7 +317,7 @@ class SessionManager:
                 session.used += event.last_used
             else:
                 session.used += session.last_grant
-            requested = self._requested(event)
+            requested = self.requested(event)
             if session.loop:
                 remaining = max(0, session.granted() - session.elapsed(self.clock.monotonic()))
                 if session.cut_at is not None:
@@ -392,17 +363,17 @@ class SessionManager:
 
     async def terminate(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None) -> Reply:
         """Settle to the final usage, write one CDR per run, close. Repeating it is harmless."""
-        opts = _opts(opts)
-        event = self._event(fields)
+        opts = opts_of(opts)
+        event = self.event_of(fields)
         if not event.cgrid:
             raise mandatory_missing("OriginID")
         session = self.sessions.get(event.cgrid)
         if session is None:
-            if await self._already_closed(event.cgrid):
+            if await self.already_closed(event.cgrid):
                 return Reply()
             # CGRateS charges a terminate for a session it never saw as a one-shot call.
-            self._need(event, ACCOUNT)
-            return await self._charge_and_record(event, opts, source=COST_SOURCE_SESSIONS)
+            self.need(event, ACCOUNT)
+            return await self.oneshot.charge_and_record(event, opts, source=COST_SOURCE_SESSIONS)
         async with session.lock:
             if session.state == CLOSED:
                 return Reply()
@@ -424,10 +395,10 @@ class SessionManager:
             return session.used + max(0, event.last_used)
         return self.supervisor.estimated_usage(session)
 
-    async def _already_closed(self, cgrid: str) -> bool:
+    async def already_closed(self, cgrid: str) -> bool:
         if cgrid in self._closed:
             return True
-        return bool(await self.storage.get_processed(_term_key(cgrid)))
+        return bool(await self.storage.get_processed(term_key(cgrid)))
 
     async def close(self, session: Session, total: int, *, cause: str = "") -> dict[str, Decimal]:
         """Settle every run at ``total`` usage, write its CDRs, forget the session (caller holds the lock)."""
@@ -452,7 +423,7 @@ class SessionManager:
                 if settled.cost is not None:
                     costs[run.run_id] = settled.cost
             await self.storage.write([*self.cdrs.ops_for(rows), DeleteSession(session.cgrid),
-                                      MarkProcessed(_term_key(session.cgrid), str(total))])
+                                      MarkProcessed(term_key(session.cgrid), str(total))])
         except BaseException:
             # Not durable: keep the session so a retry (or recovery) settles it again (idempotent).
             session.state = ACTIVE
@@ -460,7 +431,7 @@ class SessionManager:
             raise
         if self.sessions.get(session.cgrid) is session:
             del self.sessions[session.cgrid]
-        self._remember_closed(session.cgrid)
+        self.remember_closed(session.cgrid)
         self.cdrs.committed()
         log.debug("session %s closed: usage=%d costs=%s cause=%s", session.cgrid, total, costs, cause or "-")
         return costs
@@ -478,12 +449,12 @@ class SessionManager:
         if request_type == RATED:
             if run.event.cost is None and session.start_fields.get("Cost") not in (None, ""):
                 run.event.cost = Decimal(str(session.start_fields["Cost"]))
-            return await self._rated_cost(run, session.started_wall, total)
+            return self.billing.rated_cost(run, session.started_wall, total)
         if not session.chargeable or request_type not in CHARGED_TYPES:
             return Settled(cost=Decimal(0))
         try:
             return await self.billing.settle(session.cgrid, run, session.started_wall, total,
-                                              extra_ops=[MarkProcessed(_charged_key(session.cgrid, run.run_id),
+                                              extra_ops=[MarkProcessed(charged_key(session.cgrid, run.run_id),
                                                                        str(total))])
         except ChargingError as err:
             if err.code in (ACCOUNT_NOT_FOUND, *RATING_REFUSALS):
@@ -492,144 +463,32 @@ class SessionManager:
                 return Settled(cost=run.cost if run.charges else None, error=err.code)
             raise
 
-    def _remember_closed(self, cgrid: str) -> None:
+    def remember_closed(self, cgrid: str) -> None:
         self._closed[cgrid] = None
         while len(self._closed) > _CLOSED_MEMORY:
             self._closed.popitem(last=False)
 
-    # --- one-shot charging: ProcessCDR, unknown terminate, ProcessMessage ---------------------
+    # --- one-shot charging (engine.sessions.oneshot) ------------------------------------------
 
     async def process_cdr(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None) -> Reply:
         """Make a CDR per run: rated (unless *rated with Cost), postpaid/unknown prepaid debited;
         a CDR for a session already closed or a CDR already stored changes nothing."""
-        opts = _opts(opts)
-        event = self._event(fields)
-        if not event.cgrid:
-            raise mandatory_missing("OriginID")
-        if event.cgrid in self.sessions:
-            # The agent skipped terminate: this CDR ends the session.
-            return await self.terminate(fields, opts)
-        if await self._already_closed(event.cgrid):
-            return Reply()
-        return await self._charge_and_record(event, opts, source=COST_SOURCE_CDRS)
-
-    async def _charge_and_record(self, event: ChargingEvent, opts: Mapping[str, Any], *, source: str) -> Reply:
-        usage = event.usage if event.usage is not None else (event.total_usage or 0)
-        missed = usage <= 0  # never answered: recorded (cost 0) only when store_missed_calls
-        runs = self._runs(event, opts)
-        start = self._start_time(event)
-        existing = {(r.cgrid, r.run_id) for r in await self.cdrs.query_rows(_by_cgrid(event.cgrid))}
-        rows = []
-        costs: dict[str, Decimal] = {}
-        pre_rated = _flag(event.extra.get("PreRated"), False)
-        for run in runs:
-            if (event.cgrid, run.run_id) in existing:
-                continue
-            if missed:
-                if not self.config.store_missed_calls:
-                    continue
-                settled = Settled(cost=Decimal(0))
-            elif pre_rated or run.event.request_type == RATED:
-                settled = await self._rated_cost(run, start, usage)
-            elif run.event.request_type in CHARGED_TYPES and _flag(opts.get(OPT_CHARGEABLE)):
-                settled = await self._charge_once(event.cgrid, run, start, usage)
-            else:
-                settled = Settled(cost=None)
-            rows.append(cdr_from_event(run.event, run.run_id, usage=max(0, usage), cost=settled.cost,
-                                       cost_source=source, cost_details=settled.details, extra_info=settled.error,
-                                       pre_rated=pre_rated or run.event.request_type == RATED))
-            if settled.cost is not None:
-                costs[run.run_id] = settled.cost
-        await self.storage.write([*self.cdrs.ops_for(rows), MarkProcessed(_term_key(event.cgrid), str(usage))])
-        self.cdrs.committed()
-        self._remember_closed(event.cgrid)
-        return Reply(cost=costs.get(runs[0].run_id), run_cost=costs)
-
-    async def _rated_cost(self, run: RunState, start: datetime, usage: int) -> Settled:
-        if run.event.cost is not None:
-            return Settled(cost=run.event.cost)
-        try:
-            result = self.billing.price(run.event, start, usage)
-        except ChargingError as err:
-            return Settled(cost=None, error=err.code)
-        return Settled(cost=result.cost, details=result.to_event_cost(cgrid=run.event.cgrid, run_id=run.run_id))
-
-    async def _charge_once(self, cgrid: str, run: RunState, start: datetime, usage: int) -> Settled:
-        """Debit a whole call exactly once: the ``charged:`` key commits with the debit."""
-        key = _charged_key(cgrid, run.run_id)
-        if await self.storage.get_processed(key) is not None:
-            # Charged before a crash (or by ProcessMessage): record, never debit again.
-            return await self._rated_cost(run, start, usage)
-        try:
-            return await self.billing.settle(cgrid, run, start, usage, extra_ops=[MarkProcessed(key, str(usage))])
-        except ChargingError as err:
-            if err.code in (ACCOUNT_NOT_FOUND, ACCOUNT_DISABLED, *RATING_REFUSALS):
-                return Settled(cost=None, error=err.code)
-            raise
+        return await self.oneshot.process_cdr(fields, opts_of(opts))
 
     async def process_message(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None, *,
                               debit: bool = True) -> Reply:
         """One-shot charge (SMS, Diameter event): all of the requested units or nothing."""
-        opts = _opts(opts)
-        event = self._event(fields)
-        self._need(event, ACCOUNT)
-        if not debit:
-            return await self.authorize(fields, opts)
-        if not event.cgrid:
-            raise mandatory_missing("OriginID")
-        requested = self._requested(event)
-        start = self._start_time(event)
-        runs = self._runs(event, opts)
-        charged = [r for r in runs if r.prepaid and _flag(opts.get(OPT_CHARGEABLE))]
-        done = [r for r in charged if await self.storage.get_processed(_charged_key(event.cgrid, r.run_id))]
-        if done:  # a retransmission: answer as before, debit nothing
-            return Reply(max_usage=requested, balance=self._balance(event))
-        # Check every run first (pure, no await in between with the debits below).
-        for run in charged:
-            usage, why = self.billing.max_usage(run.event, start, requested)
-            if usage < requested:
-                return Reply(max_usage=0, reason=why or INSUFFICIENT_CREDIT, balance=self._balance(event),
-                             final_units=True)
-        costs: dict[str, Decimal] = {}
-        for run in charged:
-            await self.billing.reserve(event.cgrid, run, start, requested,
-                                       extra_ops=[MarkProcessed(_charged_key(event.cgrid, run.run_id), str(requested))])
-            costs[run.run_id] = run.cost
-        return Reply(max_usage=requested, cost=costs.get(runs[0].run_id), run_cost=costs,
-                     balance=self._balance(event))
+        return await self.oneshot.process_message(fields, opts_of(opts), debit=debit)
 
     async def refund(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None) -> Reply:
-        """Give back a one-shot charge (Diameter REFUND_ACCOUNT): ``Usage`` units of it, or all.
-
-        Rebuilt from the ledger, so repeating a refund gives back nothing more."""
-        opts = _opts(opts)
-        event = self._event(fields)
-        self._need(event, ORIGIN_ID, ACCOUNT)
-        refunded: dict[str, Decimal] = {}
-        for run in self._runs(event, opts):
-            charged = await self.storage.get_processed(_charged_key(event.cgrid, run.run_id))
-            if charged is None:
-                continue
-            view = charges_from_ledger(await self.storage.ledger(run.event.tenant, run.event.account),
-                                       event.cgrid, run.run_id)
-            run.charges = view.charges
-            before = sum((c.amount for c in view.charges if c.balance_type == "*monetary"), Decimal(0))
-            paid_usage = int(charged or 0)
-            back = paid_usage if event.usage is None else min(paid_usage, max(0, event.usage))
-            start = self._start_time(event)
-            await self.billing.settle(event.cgrid, run, start, paid_usage - back)
-            after = sum((c.amount for c in run.charges if c.balance_type == "*monetary"), Decimal(0))
-            refunded[run.run_id] = before - after
-        if not refunded:
-            raise ChargingError(NOT_FOUND, reason=f"nothing charged for {event.cgrid}")
-        first = next(iter(refunded.values()))
-        return Reply(max_usage=0, cost=first, run_cost=refunded, balance=self._balance(event))
+        """Give back a one-shot charge (Diameter REFUND_ACCOUNT): ``Usage`` units of it, or all."""
+        return await self.oneshot.refund(fields, opts_of(opts))
 
     async def get_cost(self, fields: Mapping[str, Any]) -> Reply:
         """Rating only (no balance changes): cost of Usage from AnswerTime/SetupTime/now."""
-        event = self._event(fields)
-        usage = self._requested(event)
-        result = self.billing.price(event, self._start_time(event), usage)
+        event = self.event_of(fields)
+        usage = self.requested(event)
+        result = self.billing.price(event, self.start_time(event), usage)
         return Reply(max_usage=usage, cost=result.cost, attributes={"EventCost": result.to_event_cost()})
 
     # --- inspection and control --------------------------------------------------------------
@@ -660,49 +519,6 @@ class SessionManager:
                 log.error("force disconnect of %s failed: %s", session.cgrid, result)
         return sum(1 for r in results if r is True)
 
-    # --- recovery ----------------------------------------------------------------------------
-
-    async def _recover(self) -> None:
-        """Rebuild sessions left by a previous process from their snapshot and the ledger."""
-        blobs = await self.storage.load_sessions()
-        if not blobs:
-            return
-        ledgers: dict[tuple[str, str], list[Any]] = {}
-        now_mono, now_wall = self.clock.monotonic(), self.clock.now()
-        for cgrid, blob in blobs.items():
-            try:
-                session = decode_session(blob, charge_type=BalanceCharge, now_mono=now_mono, now_wall=now_wall)
-            except Exception:
-                log.exception("session %s: unreadable snapshot kept in storage", cgrid)
-                continue
-            settled_usage: int | None = None
-            for run in session.runs:
-                key = (run.event.tenant, run.event.account)
-                if key not in ledgers:
-                    ledgers[key] = await self.storage.ledger(*key) if run.event.account else []
-                view = charges_from_ledger(ledgers[key], cgrid, run.run_id)
-                run.charges, run.debits = view.charges, view.debits
-                run.reserved = max(view.reserved, run.reserved if view.debits >= run.debits else 0)
-                run.cost = sum((c.amount for c in view.charges if c.balance_type == "*monetary"), Decimal(0))
-                if view.settled_usage is not None:
-                    settled_usage = view.settled_usage
-            if await self.storage.get_processed(_term_key(cgrid)):
-                await self.storage.write([DeleteSession(cgrid)])
-                continue
-            self.sessions[cgrid] = session
-            if settled_usage is not None:
-                # It crashed while closing: finish with the usage it was closing at.
-                async with session.lock:
-                    await self.close(session, settled_usage, cause=session.start_fields.get("DisconnectCause", ""))
-                continue
-            session.last_seen = now_mono
-            if not session.loop:
-                # The snapshot committed with the debit, before the grant was known.
-                session.last_grant = max(session.last_grant, session.granted() - session.used)
-            self.supervisor.arm(session)
-            log.info("recovered session %s (%s)", cgrid, _event_of(session).describe())
-
-
 _ATTR = {ACCOUNT: "account", ORIGIN_ID: "origin_id", "Destination": "destination"}
 
 
@@ -710,7 +526,3 @@ def _event_of(session: Session) -> ChargingEvent:
     return session.runs[0].event
 
 
-def _by_cgrid(cgrid: str) -> Any:
-    from engine.storage.base import CdrFilter
-
-    return CdrFilter(cgrids=(cgrid,))
