@@ -172,12 +172,13 @@ def _failer(fld: Field, processor_id: str | None) -> Callable[[str], Exception]:
 
 
 Matcher = Callable[[Ctx], bool]
+_UNKNOWN = object()   # the message is not a DictView: the filter's closure decides
 _INLINE_KINDS = {"*string": "v in X{i}", "*prefix": "v.startswith(X{i})", "*suffix": "v.endswith(X{i})"}
 
 
 def compile_filters(filters: list[Filter], processor_id: str | None) -> Matcher:
     """One function: True when every filter passes (simple string filters inlined)."""
-    ns: dict[str, Any] = {"M": MISSING, "DictView": DictView}
+    ns: dict[str, Any] = {"M": MISSING, "DictView": DictView, "U": _UNKNOWN}
     lines = ["def match(ctx):",
              "    req = ctx.req",
              "    data = req.data if type(req) is DictView else None",
@@ -190,17 +191,35 @@ def compile_filters(filters: list[Filter], processor_id: str | None) -> Matcher:
         simple = (flt.kind in _INLINE_KINDS and flt.constants is not None and element is not None
                   and not element.transforms and path is not None and not path.has_selectors
                   and len(path.segments) == 1 and path.root != "*rep")
+        presence = (flt.kind in ("*empty", "*exists") and element is not None
+                    and not element.transforms and path is not None and not path.has_selectors
+                    and len(path.segments) == 1 and path.root != "*rep")
+        if presence:
+            assert path is not None
+            _read_single(lines, path.root, path.names[0])
+            # Empty for *empty: missing or ""; *exists: present. Other shapes: the closure.
+            if flt.kind == "*empty":
+                lines.append("    if v is M or v == '':")
+                lines.append(f"        hit = True")
+                lines.append("    elif type(v) is str:")
+                lines.append("        hit = False")
+            else:
+                lines.append("    if v is M:")
+                lines.append("        hit = False")
+                lines.append("    elif v is not U and type(v) is not list:")
+                lines.append("        hit = True")
+            lines.append("    else:")
+            lines.append(f"        hit = T{i}(ctx) is not {flt.negate!r}")
+            lines.append(f"    if hit is {flt.negate!r}:")
+            lines.append("        return False")
+            continue
         if not simple:
             lines.append(f"    if not T{i}(ctx):")
             lines.append("        return False")
             continue
         assert path is not None and flt.constants is not None
         ns[f"X{i}"] = frozenset(flt.constants) if flt.kind == "*string" else flt.constants
-        key = path.names[0]
-        if path.root in ("*req", "*oreq"):
-            lines.append(f"    v = data.get({key!r}, M) if data is not None else None")
-        else:
-            lines.append(f"    v = ctx.{path.root[1:]}.get({key!r}, M)")
+        _read_single(lines, path.root, path.names[0])
         test = _INLINE_KINDS[flt.kind].format(i=i)
         want = "False" if flt.negate else "True"
         lines.append("    if type(v) is int:")
@@ -221,3 +240,12 @@ def compile_filters(filters: list[Filter], processor_id: str | None) -> Matcher:
     match = ns["match"]
     match.source = source
     return match
+
+
+def _read_single(lines: list[str], root: str, key: str) -> None:
+    """``v`` = the raw value of a one-name path (``U`` when the message is not a dict
+    view: no inline test accepts it, so the filter's own closure decides)."""
+    if root in ("*req", "*oreq"):
+        lines.append(f"    v = data.get({key!r}, M) if data is not None else U")
+    else:
+        lines.append(f"    v = ctx.{root[1:]}.get({key!r}, M)")

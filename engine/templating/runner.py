@@ -135,6 +135,7 @@ class TemplateRunner:
         self.template = template
         self.sessions = sessions
         self._plans = [_Plan(p) for p in template.processors]
+        self._template_vars = template.vars
         # The agent's vars dict is only copied when a field may write into it.
         self._writes_vars = any(f.target.root == "*vars" for p in template.processors
                                 for f in (*p.request_fields, *p.reply_fields))
@@ -143,7 +144,7 @@ class TemplateRunner:
                   dry_run: bool = False, trace: Trace | None = None) -> Outcome:
         """Evaluate processors in order; raises ``TemplateFieldError`` for a missing
         mandatory field (the agent turns it into its protocol's error answer)."""
-        template_vars = self.template.vars
+        template_vars = self._template_vars
         if template_vars:
             merged = {**template_vars, **vars} if vars else dict(template_vars)
         elif self._writes_vars:

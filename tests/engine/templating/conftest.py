@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from engine.reply import Reply
-from engine.templating import DictView, TemplateRunner, parse_template
+from engine.templating import DictView, TemplateFieldError, TemplateRunner, parse_template
 
 
 class FakeSessions:
@@ -68,7 +68,31 @@ async def run_fields(request_fields: str, message: dict, vars: dict | None = Non
         + "\n"
     )
     template = parse_template(text, file="t.yaml")
-    return await TemplateRunner(template, None).run(DictView(message), vars or {})
+    runner = TemplateRunner(template, None)
+    # The same fields through an agent-written view (generic paths, no dict fast paths)
+    # must give the same result as through DictView (generated straight-line code).
+    try:
+        other = await runner.run(AgentView(message), dict(vars or {}))
+    except TemplateFieldError as err:
+        other = err
+    outcome = await runner.run(DictView(message), dict(vars or {}))
+    assert not isinstance(other, Exception), other
+    assert (other.request, other.opts, other.reply_tree) == (
+        outcome.request, outcome.opts, outcome.reply_tree)
+    return outcome
+
+
+class AgentView:
+    """A view as an agent would write it (not a DictView)."""
+
+    def __init__(self, data: Any) -> None:
+        self._inner = DictView(data)
+
+    def values(self, path):
+        return self._inner.values(path)
+
+    def children(self, path):
+        return [AgentView(c.data) for c in self._inner.children(path)]
 
 
 @pytest.fixture

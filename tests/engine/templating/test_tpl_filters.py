@@ -19,10 +19,26 @@ MSG = {
 }
 
 
+class AgentView:
+    """An agent-written view (not a DictView): exercises the generic, non-inlined paths."""
+
+    def __init__(self, data):
+        self._inner = DictView(data)
+
+    def values(self, path):
+        return self._inner.values(path)
+
+    def children(self, path):
+        return [AgentView(c.data) for c in self._inner.children(path)]
+
+
 async def passes(tpl, *filters: str) -> bool:
     flist = "\n".join(f"      - '{f}'" for f in filters)
     template = tpl(f"processors:\n  - id: P\n    filters:\n{flist}\n")
-    outcome = await TemplateRunner(template, None).run(DictView(MSG), {"RemoteHost": "10.1.2.3"})
+    runner = TemplateRunner(template, None)
+    outcome = await runner.run(DictView(MSG), {"RemoteHost": "10.1.2.3"})
+    other = await runner.run(AgentView(MSG), {"RemoteHost": "10.1.2.3"})
+    assert other.matched is outcome.matched, "agent view and DictView disagree"
     return outcome.matched
 
 
