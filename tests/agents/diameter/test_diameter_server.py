@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import trustme
 
 from agents.diameter import constants as C
 from agents.diameter.client import GyClient
-from agents.diameter.codec import group
+from agents.diameter.codec import group, make_avp
 from agents.diameter.server import sctp_available
 from agents.diameter.service import DiameterConfigError
 
@@ -33,8 +34,10 @@ def mscc_of(cca, rg):
 
 async def test_data_session_with_two_rating_groups_charges_each_and_writes_cdrs(rig: Rig) -> None:
     gy = await rig.client()
+    started = datetime(2026, 1, 5, 10, 0, tzinfo=timezone.utc)
     cca = await gy.request(gy.ccr("pgw;1;1", C.CC_INITIAL, 0, msccs=[
-        {"rg": 10, "rsu": {"CC-Total-Octets": 10 * MB}}, {"rg": 20, "si": 7, "rsu": {"CC-Total-Octets": 10 * MB}}]))
+        {"rg": 10, "rsu": {"CC-Total-Octets": 10 * MB}}, {"rg": 20, "si": 7, "rsu": {"CC-Total-Octets": 10 * MB}}],
+        extra=[make_avp("Event-Timestamp", started)]))
     assert cca.get("Result-Code") == 2001
     for rg in (10, 20):
         assert mscc_of(cca, rg).find("Granted-Service-Unit").get("CC-Total-Octets") == 10 * MB
@@ -43,7 +46,8 @@ async def test_data_session_with_two_rating_groups_charges_each_and_writes_cdrs(
     assert rig.monetary("1001") == Decimal("9.80")          # both reservations taken
     cca = await gy.request(gy.ccr("pgw;1;1", C.CC_UPDATE, 1, msccs=[
         {"rg": 10, "usu": {"CC-Input-Octets": 2 * MB, "CC-Output-Octets": 3 * MB}, "rsu": {"CC-Total-Octets": 10 * MB}},
-        {"rg": 20, "usu": {"CC-Total-Octets": 5 * MB}, "rsu": {"CC-Total-Octets": 10 * MB}}]))
+        {"rg": 20, "usu": {"CC-Total-Octets": 5 * MB}, "rsu": {"CC-Total-Octets": 10 * MB}}],
+        extra=[make_avp("Event-Timestamp", started + timedelta(minutes=5))]))
     assert cca.get("Result-Code") == 2001 and cca.get("CC-Request-Number") == 1
     cca = await gy.request(gy.ccr("pgw;1;1", C.CC_TERMINATION, 2, msccs=[
         {"rg": 10, "usu": {"CC-Total-Octets": 3 * MB}}, {"rg": 20, "usu": {"CC-Total-Octets": 3 * MB}}]))
@@ -54,6 +58,7 @@ async def test_data_session_with_two_rating_groups_charges_each_and_writes_cdrs(
     assert [(r.origin_id, r.usage, r.cost, r.tor) for r in rows] == [
         ("pgw;1;1_10", 8 * MB, Decimal("0.08"), "*data"), ("pgw;1;1_20", 8 * MB, Decimal("0.08"), "*data")]
     assert rows[0].extra_fields["RatingGroup"] == 10
+    assert rows[0].answer_time == started and rows[1].answer_time == started   # not moved by the update
     assert rig.service.cc.sessions == {}
 
 
