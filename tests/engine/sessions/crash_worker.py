@@ -1,8 +1,9 @@
 """Child process for the sessions kill -9 test (not a test module).
 
-Runs calls forever, 20 at a time: manual-mode sessions, debit-loop sessions and postpaid
-CDRs. Logs ``S <i>`` before sending a call's first request and ``A <i>`` once its
-terminate/CDR was acknowledged (durable), so the parent knows what was in flight.
+Mode ``calls``: runs calls forever, 20 at a time: manual-mode sessions, debit-loop sessions
+and postpaid CDRs. Logs ``S <i>`` before sending a call's first request and ``A <i>`` once
+its terminate/CDR was acknowledged (durable), so the parent knows what was in flight.
+Mode ``hold``: opens 20 sessions, logs ``READY`` and waits to be killed.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def opts_of(i: int) -> dict:
     return {"*sessionsDebitInterval": 0 if kind_of(i) == "manual" else "2s"}
 
 
-async def main(data_dir: str, tp_dir: str, log_path: str) -> None:
+async def main(data_dir: str, tp_dir: str, log_path: str, mode: str = "calls") -> None:
     storage = open_storage(data_dir)
     await storage.open()
     rater = Rater(load_tariffplan(tp_dir))
@@ -62,6 +63,12 @@ async def main(data_dir: str, tp_dir: str, log_path: str) -> None:
             await sessions.terminate({**fields, "Usage": usage_of(i)}, opts_of(i))
         os.write(log, f"A {i}\n".encode())
 
+    if mode == "hold":
+        # Open sessions, say so, and wait to be killed with them open.
+        await asyncio.gather(*(sessions.initiate({**fields_of(i), "Usage": "30s"}, opts_of(i))
+                               for i in range(1, 31) if kind_of(i) != "cdr"))
+        os.write(log, b"READY\n")
+        await asyncio.sleep(3600)
     i = 0
     while True:
         batch = []
@@ -73,4 +80,4 @@ async def main(data_dir: str, tp_dir: str, log_path: str) -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-    asyncio.run(main(*sys.argv[1:4]))
+    asyncio.run(main(*sys.argv[1:5]))

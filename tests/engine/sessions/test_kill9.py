@@ -80,3 +80,45 @@ async def test_kill_9_during_calls_loses_and_doubles_nothing(tmp_path):
     finally:
         await sessions.stop()
         await storage.close()
+
+
+async def test_sessions_open_at_kill_9_are_recovered_and_settle_exactly(tmp_path):
+    tp_dir = write_plan(tmp_path / "tp")
+    data_dir, log_path = tmp_path / "data", tmp_path / "calls.log"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{WORKER.parent}"}
+    proc = subprocess.Popen([sys.executable, str(WORKER), str(data_dir), str(tp_dir), str(log_path), "hold"],
+                            env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not (log_path.exists() and "READY" in log_path.read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, "worker did not get ready"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    open_calls = [i for i in range(1, 31) if kind_of(i) != "cdr"]
+
+    rater = Rater(load_tariffplan(tp_dir))
+    storage = open_storage(data_dir)
+    await storage.open()
+    accounts = AccountService(storage, lambda: rater)
+    await accounts.start()
+    sessions = SessionManager(accounts, lambda: rater, storage, SessionsConfig())
+    await sessions.start()
+    try:
+        recovered = {e["OriginID"]: e for e in sessions.active_sessions()}
+        assert set(recovered) == {f"call{i}" for i in open_calls}
+        reserved = {i: (30 if kind_of(i) == "manual" else 2) for i in open_calls}  # manual: Usage, loop: 2s slice
+        assert all(recovered[f"call{i}"]["DurationIndex"] >= reserved[i] * 10**9 for i in open_calls)
+        for i in open_calls:
+            await sessions.terminate({**fields_of(i), "Usage": usage_of(i)}, opts_of(i))
+        expected = sum((Decimal(usage_of(i) // 10**9) / 100 for i in open_calls), Decimal(0))
+        balance = sum(b.value for b in accounts.get("cgrates.org", "1001").balances["*monetary"])
+        assert balance == Decimal(1000) - expected
+        rows = await storage.query_cdrs(CdrFilter())
+        assert sorted(r.origin_id for r in rows) == sorted(f"call{i}" for i in open_calls)
+        assert await accounts.audit("cgrates.org", "1001") == []
+        assert sessions.active_sessions() == []
+    finally:
+        await sessions.stop()
+        await storage.close()
