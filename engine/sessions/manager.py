@@ -34,8 +34,8 @@ from engine.errors import (
     ChargingError, mandatory_missing,
 )
 from engine.event import (
-    ACCOUNT, CGRID, ORIGIN_HOST, ORIGIN_ID, PSEUDOPREPAID, RATED, STANDARD_FIELDS, USAGE, ChargingEvent,
-    EventDefaults,
+    ACCOUNT, CGRID, ORIGIN_HOST, ORIGIN_ID, PSEUDOPREPAID, RATED, STANDARD_FIELDS, USAGE, VOICE,
+    ChargingEvent, EventDefaults,
 )
 from engine.reply import Reply
 from engine.sessions.billing import RATING_REFUSALS, Billing, Settled
@@ -156,7 +156,10 @@ class SessionManager:
             profiles = self._profiles_cache[tenant] = run_profiles(plan, tenant)
         return profiles
 
-    def _interval(self, opts: Mapping[str, Any]) -> int:
+    def _interval(self, event: ChargingEvent, opts: Mapping[str, Any]) -> int:
+        """Debit-loop slice; only time is sliced by a clock (data/SMS sessions are manual)."""
+        if event.tor != VOICE:
+            return 0
         value = opts.get(OPT_DEBIT_INTERVAL)
         return self.config.debit_interval if value is None else max(0, parse_duration(value))
 
@@ -219,7 +222,7 @@ class SessionManager:
         session = Session(
             cgrid=event.cgrid, start_fields=event.to_fields(), opts=opts, runs=runs,
             started_wall=event.start_time or now_wall, initiated_wall=now_wall, started_mono=now_mono,
-            debit_interval=self._interval(opts),
+            debit_interval=self._interval(event, opts),
             ttl=self.config.session_ttl if ttl_opt is None else max(0, parse_duration(ttl_opt)),
             link_name=link.name if link is not None else "", tor=event.tor,
             chargeable=flag(opts.get(OPT_CHARGEABLE)), last_seen=now_mono,

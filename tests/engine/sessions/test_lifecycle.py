@@ -278,3 +278,25 @@ async def test_failed_cdr_write_keeps_the_session_and_a_retry_charges_once(engin
     assert engine.balance() == Decimal("0.88")
     [cdr] = await engine.cdrs()
     assert cdr["Cost"] == 0.12
+
+
+async def test_data_session_is_granted_in_bytes_never_by_the_clock(engine):
+    """A *data session is manual even with a debit interval configured: its usage is bytes."""
+    await engine.accounts.add_balance("cgrates.org", "1001", "*data", 3_000_000, {"ID": "data"})
+    s = engine.sessions
+    data = {"OriginID": "d1", "OriginHost": "ggsn", "Account": "1001", "Destination": "internet",
+            "ToR": "*data", "Category": "data"}
+    reply = await s.initiate({**data, "Usage": 1_000_000})
+    assert reply.max_usage == 1_000_000
+    await engine.clock.advance(60 * SECOND, s)                          # no clock-driven debits
+    [session] = s.active_sessions()
+    assert session["DebitInterval"] == 0 and session["DurationIndex"] == 1_000_000
+    reply = await s.update({**data, "Usage": 1_500_000, "LastUsed": 1_000_000})
+    assert reply.max_usage == 1_500_000
+    reply = await s.update({**data, "Usage": 1_500_000, "LastUsed": 1_500_000})
+    assert reply.max_usage == 500_000 and reply.final_units
+    await s.terminate({**data, "LastUsed": 200_000})
+    acc = engine.accounts.get("cgrates.org", "1001")
+    assert [b.value for b in acc.balances["*data"]] == [3_000_000 - 2_700_000]
+    [cdr] = await engine.cdrs()
+    assert cdr["Usage"] == 2_700_000 and cdr["ToR"] == "*data"
