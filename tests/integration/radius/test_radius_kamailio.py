@@ -44,8 +44,13 @@ def render(work: Path) -> Path:
     return path
 
 
+@pytest.fixture(params=["uas_rr.xml"])
+def callee_scenario(request):
+    return request.param
+
+
 @pytest.fixture
-async def kamailio_setup(tmp_path):
+async def kamailio_setup(tmp_path, callee_scenario):
     gw = await start_gateway(tmp_path, {"1001": "10"}, auth_address=f"127.0.0.1:{AUTH_PORT}",
                              acct_address=f"127.0.0.1:{ACCT_PORT}")
     work = tmp_path / "kam"
@@ -58,7 +63,7 @@ async def kamailio_setup(tmp_path):
     callee = None
     try:
         assert await asyncio.to_thread(wait_udp, SIP_PORT), (work / "kamailio.log").read_text()[-3000:]
-        callee = subprocess.Popen(sipp_args("uas_rr.xml", local_port=UAS_PORT), cwd=work,
+        callee = subprocess.Popen(sipp_args(callee_scenario, local_port=UAS_PORT), cwd=work,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert await asyncio.to_thread(wait_udp, UAS_PORT)
         yield gw, work
@@ -104,3 +109,23 @@ async def test_sipp_call_through_kamailio_acc_radius_is_charged(kamailio_setup):
     assert gw.sessions.active_sessions() == []
     assert service.acct.stats.bad_authenticator == 0 and service.acct.stats.no_reply == 0
     assert "ERROR" not in (work / "kamailio.log").read_text().replace("ERROR: <core>", "")
+
+
+@pytest.mark.parametrize("callee_scenario", ["uas_busy.xml"])
+async def test_refused_call_is_a_cdr_only_record(kamailio_setup):
+    """acc_radius reports the 486 as Acct-Status-Type Failed: a CDR with no usage, nothing charged."""
+    gw, work = kamailio_setup
+    trace = work / "uac-busy-messages.log"
+    caller = await asyncio.create_subprocess_exec(*sipp_args(
+        "uac_expect_486.xml", local_port=UAC_PORT, target=f"127.0.0.1:{SIP_PORT}",
+        extra=("-s", "1002", "-m", "1", "-timeout", "30s", "-trace_msg", "-message_file", str(trace))),
+        cwd=work, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(caller.communicate(), 40)
+    assert caller.returncode == 0, out.decode(errors="replace")[-2000:]
+    call_id = next(line.split(":", 1)[1].strip() for line in trace.read_text(errors="replace").splitlines()
+                   if line.lower().startswith("call-id:"))
+    rows = await wait_cdrs(gw, call_id)
+    assert len(rows) == 1, (work / "kamailio.log").read_text()[-3000:]
+    assert rows[0].usage == 0 and rows[0].cost == Decimal(0)
+    assert rows[0].extra_fields["DisconnectCause"] == "486"                 # Sip-Response-Code
+    assert balance(gw, "1001") == Decimal("10")
