@@ -150,6 +150,8 @@ async def test_bad_clients_do_not_disturb_a_live_call(server, api) -> None:
     assert b"message larger than" in await asyncio.wait_for(reader.read(), 5)
     with pytest.raises(RpcCallError, match=r"^MANDATORY_IE_MISSING: \[Account"):
         await api.call("SessionSv1.AuthorizeEvent", cgr({"Destination": "1002"}, GetMaxUsage=True))
+    with pytest.raises(RpcCallError, match=r"^INVALID_ARGUMENT: invalid duration 'ninety'"):
+        await api.call("SessionSv1.AuthorizeEvent", cgr(event("bad-1", Usage="ninety"), GetMaxUsage=True))
     with pytest.raises(RpcCallError, match="rpc: can't find method SessionSv1.Bogus"):
         await api.call("SessionSv1.Bogus", {})
     assert await api.call("SessionSv1.TerminateSession",
@@ -178,3 +180,50 @@ async def test_restart_after_kill_9_keeps_money_and_cdrs(server, api) -> None:
         assert cdr["Usage"] == 20 * SECOND and Decimal(str(cdr["Cost"])) == Decimal("0.2")
     finally:
         await client.close()
+
+
+async def test_opensips_style_client_gets_protocol_1_disconnect(server, api) -> None:
+    """A BiRPC client using the *WithDigest methods (OpenSIPS) is cut with SessionSv1.DisconnectSession."""
+    await set_credit(api, "0.02")
+    opensips = await JsonRpcClient.connect("127.0.0.1", server.birpc,
+                                           callbacks={"SessionSv1.DisconnectSession": _ok})
+    ev = event("osips-1", DialogID=1504619733, DialogEntry=30)
+    auth = await opensips.call("SessionSv1.AuthorizeEventWithDigest", cgr(ev, GetMaxUsage=True))
+    assert auth["MaxUsage"] == 2.0  # float seconds for OpenSIPS
+    init = await opensips.call("SessionSv1.InitiateSessionWithDigest", cgr(ev, InitSession=True))
+    assert init["MaxUsage"] == 2.0
+    call = await opensips.wait_call("SessionSv1.DisconnectSession", timeout=10)
+    assert call.params[0]["Reason"] == "INSUFFICIENT_CREDIT"
+    assert call.params[0]["EventStart"]["DialogID"] == 1504619733
+    assert await opensips.call("SessionSv1.TerminateSession",
+                               cgr(dict(ev, Usage="2s"), TerminateSession=True)) == "OK"
+    await opensips.close()
+    assert await balance(api) == Decimal("0")
+
+
+async def test_force_disconnect_over_http_reaches_the_agent(server, api) -> None:
+    import aiohttp
+
+    await set_credit(api, "5.00")
+    agent = await JsonRpcClient.connect("127.0.0.1", server.birpc,
+                                        callbacks={"AgentV1.DisconnectSession": _ok})
+    ev = event("forced-1")
+    await agent.call("SessionSv1.InitiateSession", cgr(ev, InitSession=True))
+    async with aiohttp.ClientSession() as http:
+        url = f"http://127.0.0.1:{server.http}/jsonrpc"
+        body = {"method": "SessionSv1.GetActiveSessions", "params": [{"Filters": ["*string:~*req.OriginID:forced-1"]}],
+                "id": 1}
+        async with http.post(url, json=body) as resp:
+            [active] = (await resp.json())["result"]
+        assert active["OriginID"] == "forced-1" and active["RunID"] == "*default"
+        body = {"method": "SessionSv1.ForceDisconnect", "params": [{"Filters": ["*string:~*req.OriginID:forced-1"]}],
+                "id": 2}
+        async with http.post(url, json=body) as resp:
+            assert await resp.json() == {"id": 2, "result": "OK", "error": None}
+    call = await agent.wait_call("AgentV1.DisconnectSession", timeout=5)
+    assert call.params[0]["Event"]["DisconnectCause"] == "FORCED_DISCONNECT"
+    await agent.close()
+    with pytest.raises(RpcCallError, match="^NOT_FOUND$"):
+        await api.call("SessionSv1.GetActiveSessions", {})
+    [cdr] = await cdrs_for(api, "forced-1")
+    assert await balance(api) == Decimal("5.00") - Decimal(str(cdr["Cost"]))
