@@ -37,6 +37,7 @@ from engine.event import (
     ACCOUNT, CGRID, ORIGIN_HOST, ORIGIN_ID, PSEUDOPREPAID, RATED, STANDARD_FIELDS, USAGE, VOICE,
     ChargingEvent, EventDefaults,
 )
+from engine.event import cgrid as make_cgrid
 from engine.reply import Reply
 from engine.sessions.billing import RATING_REFUSALS, Billing, Settled
 from engine.sessions.chargers import RunProfile, run_profiles, select_runs
@@ -501,13 +502,25 @@ class SessionManager:
         compiled = compile_filters(filters)
         now = self.clock.monotonic()
         out = []
-        for session in list(self.sessions.values()):
+        for session in self._candidates(filters):
             if session.state == CLOSED:
                 continue
             for external in self.supervisor.external(session, now):
                 if match_all(compiled, external):
                     out.append(external)
         return out
+
+    def _candidates(self, filters: Any) -> list[Session]:
+        """Sessions worth matching: one lookup when the filter names the session (agents ask
+        "is this call still open?" per request; scanning 100k sessions each time would not do)."""
+        if isinstance(filters, Mapping):
+            cgrid_value = filters.get(CGRID)
+            if not cgrid_value and ORIGIN_ID in filters and ORIGIN_HOST in filters:
+                cgrid_value = make_cgrid(str(filters[ORIGIN_ID]), str(filters[ORIGIN_HOST]))
+            if cgrid_value:
+                found = self.sessions.get(str(cgrid_value))
+                return [found] if found is not None else []
+        return list(self.sessions.values())
 
     async def force_disconnect(self, filters: Any, reason: str = CAUSE_FORCED_DISCONNECT) -> int:
         """Close matching sessions (charged for what was used, CDRs written) and tell their agents."""

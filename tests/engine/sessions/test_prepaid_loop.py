@@ -145,3 +145,13 @@ async def test_slice_shorter_than_the_rate_increment_is_not_paid_twice(engine):
     assert when - clock.at(0) == 120 * SECOND and reason == "INSUFFICIENT_CREDIT"
     [cdr] = await engine.cdrs()
     assert cdr["Usage"] == 120 * SECOND and cdr["Cost"] == 0.7 and engine.balance() == 0
+
+
+async def test_lookup_by_origin_is_direct(engine):
+    await engine.topup("1.00")
+    for origin in ("A", "B", "C"):
+        await engine.sessions.initiate(call(origin), link=engine.link)
+    [found] = engine.sessions.active_sessions({"OriginID": "B", "OriginHost": "h1"})
+    assert found["OriginID"] == "B"
+    assert engine.sessions.active_sessions({"OriginID": "B", "OriginHost": "other"}) == []
+    assert engine.sessions.active_sessions({"CGRID": found["CGRID"], "Account": "1002"}) == []
