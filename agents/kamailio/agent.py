@@ -23,7 +23,7 @@ from agents.kamailio.events import (
     format_attributes,
 )
 from agents.kamailio.link import KamailioLink
-from engine.errors import SERVER_ERROR
+from engine.errors import EXISTS, SERVER_ERROR
 from engine.event import ANSWER_TIME, ORIGIN_ID, USAGE
 from engine.templating import DictView, TemplateFieldError, TemplateRunner
 from engine.units import SECOND, parse_time
@@ -49,7 +49,7 @@ class KamailioAgent:
 
     def __init__(self, sessions: Any, runner: TemplateRunner, conns: list[ConnConfig], *,
                  netstrings: bool = True, backoff: Backoff = Backoff(),
-                 agent_vars: Mapping[str, Any] | None = None) -> None:
+                 agent_vars: Mapping[str, Any] | None = None, max_background: int = 32) -> None:
         self.sessions = sessions
         self.runner = runner
         self.agent_vars = dict(agent_vars or {})
@@ -59,6 +59,9 @@ class KamailioAgent:
         self._tasks: set[asyncio.Task] = set()
         self.processed = 0
         self.skipped = 0
+        # Call start/end/CDR work (debits, settles, CDR writes) is bounded so a burst of
+        # it cannot queue ahead of authorizations, whose latency is the caller's setup time.
+        self._background = asyncio.Semaphore(max_background)
         for conn in conns:
             client = EvapiClient(conn.address, self, netstrings=netstrings, backoff=backoff,
                                  alias=conn.alias)
@@ -115,9 +118,12 @@ class KamailioAgent:
             log.error("evapi %s: skipped message with unknown event %r: %r", client.alias, name,
                       frame.raw[:200])
             return
+        if name == AUTH_REQUEST:
+            self._spawn(self._handle(link, name, message))
+            return
         key = message.get(ORIGIN_ID) or message.get("callid")
-        coro = self._handle(link, name, message)
-        if not key or name == AUTH_REQUEST:
+        coro = self._bounded(self._handle(link, name, message))
+        if not key:
             self._spawn(coro)
             return
         tail_key = (id(client), str(key))
@@ -134,6 +140,10 @@ class KamailioAgent:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    async def _bounded(self, coro: Awaitable[None]) -> None:
+        async with self._background:
+            await coro
 
     @staticmethod
     async def _after(previous: asyncio.Task | None, coro: Awaitable[None]) -> None:
@@ -194,6 +204,10 @@ class KamailioAgent:
     def _call_started(self, link: KamailioLink, message: Mapping[str, Any], request: Mapping[str, Any],
                       reply: Any) -> None:
         origin_id = str(request.get(ORIGIN_ID) or "")
+        if reply is not None and reply.error.startswith(EXISTS):
+            # A repeated CGR_CALL_START for a session already running: not a reason to cut it.
+            log.warning("evapi %s: duplicate CGR_CALL_START for %s ignored", link.client.alias, origin_id)
+            return
         refused = reply is not None and (reply.error or reply.max_usage == 0)
         if refused:
             # As CGRateS: a call the engine will not charge is cut at once.

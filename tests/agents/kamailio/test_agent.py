@@ -321,3 +321,13 @@ async def test_no_dlg_list_on_connect_when_nothing_to_reconcile(rig) -> None:
     fake, sessions, _ = rig
     fake.send(AUTH)
     assert (await fake.next())["Event"] == "CGR_SESSIONAUTH_REPLY"  # not a CGR_DLG_LIST first
+
+
+async def test_duplicate_call_start_does_not_cut_the_running_call(rig) -> None:
+    fake, sessions, agent = rig
+    sessions.replies["initiate"] = ChargingError("EXISTS")
+    fake.send({"event": "CGR_CALL_START", "h_entry": "17", "h_id": "42", "OriginID": "dup",
+               "Account": "1001", "Destination": "1002", "AnswerTime": "1795439929"})
+    await until(lambda: sessions.calls)
+    fake.send(AUTH)  # the next thing on the wire is this reply, not a CGR_SESSION_DISCONNECT
+    assert (await fake.next())["Event"] == "CGR_SESSIONAUTH_REPLY"
