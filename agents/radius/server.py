@@ -75,6 +75,8 @@ class _RateLimitedLog:
 
     def warn(self, reason: str, message: str, *args: object) -> None:
         now = time.monotonic()
+        if len(self._last) > 10_000:          # a flood from many sources must not grow this forever
+            self._last.clear()
         last, suppressed = self._last.get(reason, (0.0, 0))
         if now - last >= self.interval:
             if suppressed:
