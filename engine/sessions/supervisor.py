@@ -22,6 +22,7 @@ from engine.errors import (
     CAUSE_INSUFFICIENT_CREDIT, CAUSE_SERVER_ERROR, CAUSE_SESSION_TIMEOUT, CAUSE_UNAUTHORIZED_DESTINATION,
     UNAUTHORIZED_DESTINATION, ChargingError,
 )
+from engine.sessions.keys import OPT_TTL
 from engine.sessions.session import ACTIVE, CLOSED, DISCONNECTING, Session
 from engine.units import MILLISECOND, format_time
 
@@ -143,7 +144,10 @@ class Supervisor:
     def ttl_of(self, session: Session) -> int:
         """Session TTL; a debit-loop session with none still gets ``session_ttl_debit_loop``;
         a recovered one is checked with its agent after ``recovery_ttl``."""
-        ttl = session.ttl or (self.m.config.session_ttl_debit_loop if session.loop else 0)
+        if session.loop and OPT_TTL not in session.opts:
+            ttl = self.m.config.session_ttl_debit_loop  # loop sessions get no updates to re-arm session_ttl
+        else:
+            ttl = session.ttl
         if session.recovered:
             ttl = min(ttl, self.m.config.recovery_ttl) if ttl else self.m.config.recovery_ttl
         return ttl

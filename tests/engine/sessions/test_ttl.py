@@ -60,3 +60,15 @@ async def test_session_of_a_vanished_agent_is_closed_by_ttl(make_engine):
     assert s.active_sessions() == []
     [cdr] = await eng.cdrs()
     assert cdr["Usage"] == 30 * SECOND and cdr["Cost"] == 0.3
+
+
+async def test_session_ttl_does_not_cut_debit_loop_calls_that_send_no_updates(make_engine):
+    eng = await make_engine(session_ttl="20s", session_ttl_debit_loop="1h")
+    await eng.topup("50.00")
+    s, clock = eng.sessions, eng.clock
+    await s.initiate(call(), link=eng.link)                                      # loop call
+    await s.initiate(call("m", Usage="10s"), {"*sessionsDebitInterval": 0}, link=eng.link)  # manual call
+    await clock.advance(31 * SECOND, s)
+    assert [e["OriginID"] for e in s.active_sessions()] == ["c1"]                # manual one timed out
+    await clock.advance(1800 * SECOND, s)
+    assert [e["OriginID"] for e in s.active_sessions()] == ["c1"]
