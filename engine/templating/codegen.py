@@ -96,7 +96,8 @@ def _field_code(fld: Field, i: int, ns: dict[str, Any], roots_used: set[str],
         write = f"t_{root}[{target.names[0]!r}] = v"
     else:
         ns[f"W{i}"] = target.names
-        write = f"ctx.rep.set(W{i}, v, new_branch={fld.new_branch!r})"
+        write = (f"ctx.rep.set(W{i}, v, new_branch=True)" if fld.new_branch
+                 else f"ctx.rep.set(W{i}, v)")
     part = items[0]
     out: list[str] = []
     if not part.is_ref:
@@ -152,10 +153,15 @@ def _field_code(fld: Field, i: int, ns: dict[str, Any], roots_used: set[str],
     if fld.mandatory:
         body.append("if v is None or v == '' or (type(v) in EMPTYABLE and not v):")
         body.append(f"    raise FAIL{i}('missing')")
-    body.append("if v is not M:")
-    body.append(f"    {write}")
-    if fld.blocker:
-        body.append("    return")
+    if part.transforms and not fld.mandatory:
+        body.append("if v is not M:")
+        body.append(f"    {write}")
+        if fld.blocker:
+            body.append("    return")
+    else:
+        body.append(write)
+        if fld.blocker:
+            body.append("return")
     out.extend("        " + line for line in body)
     return out
 

@@ -333,6 +333,9 @@ def _data_selector_first(steps: list[tuple[tuple[str, ...], Segment]], rest: tup
         group_name = steps[0][0][0]
         rel_name = (steps[0][1].match_path or ("",))[0]
         wanted_values = steps[0][1].match_values
+        # Diameter enumerations arrive as ints: compare them without making text.
+        wanted_ints = frozenset(int(v) for v in wanted_values
+                                if v.lstrip("-").isdigit() and str(int(v)) == v)
         leaf = rest[0]
 
         def group_first(data: Any) -> Any:
@@ -349,10 +352,17 @@ def _data_selector_first(steps: list[tuple[tuple[str, ...], Segment]], rest: tup
                 sel = item.get(rel_name, missing)
                 if sel is missing:
                     continue
-                if type(sel) is list:
+                kind = type(sel)
+                if kind is str:
+                    if sel not in wanted_values:
+                        continue
+                elif kind is int:
+                    if sel not in wanted_ints:
+                        continue
+                elif kind is list:
                     if not any(text(x) in wanted_values for x in sel):
                         continue
-                elif (sel if type(sel) is str else text(sel)) not in wanted_values:
+                elif text(sel) not in wanted_values:
                     continue
                 value = item.get(leaf, missing)
                 if value is missing:

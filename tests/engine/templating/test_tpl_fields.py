@@ -246,3 +246,16 @@ async def test_paths_through_repeated_groups_take_the_first_value_found(fields):
         - {tag: All, path: '*cgreq.All', type: '*group', value: '~*req.A.B.C'}
     """, message)
     assert out.request == {"C": 2, "M": 2, "X": 1, "Z": 9, "All": [2, 3]}
+
+
+async def test_blocker_after_converted_optional_field(fields):
+    out = await fields("""
+        - {tag: U, path: '*cgreq.Usage', value: '~*req.U{*from_seconds}', blocker: true}
+        - {tag: Never, path: '*cgreq.Never', value: 'x'}
+    """, {"U": 3})
+    assert out.request == {"Usage": 3_000_000_000}
+    out = await fields("""
+        - {tag: U, path: '*cgreq.Usage', value: '~*req.U{*from_seconds}', blocker: true}
+        - {tag: Next, path: '*cgreq.Next', value: 'x'}
+    """, {"U": "bad"})
+    assert out.request == {"Next": "x"}
