@@ -100,7 +100,7 @@ def write_plan(folder: Path, accounts: int) -> None:
         (folder / name).write_text(text)
 
 
-async def start_full(work: Path, accounts: int) -> tuple[Any, Any, int]:
+async def start_full(work: Path, accounts: int, synchronous: str = "FULL") -> tuple[Any, Any, int]:
     from agents.diameter import service as diameter_service
     from engine.accounts.service import AccountService
     from engine.rating.rater import Rater
@@ -112,7 +112,7 @@ async def start_full(work: Path, accounts: int) -> tuple[Any, Any, int]:
 
     plan_dir = work / "plan"
     write_plan(plan_dir, accounts)
-    storage = open_storage(work / "data")
+    storage = open_storage(work / "data", synchronous=synchronous)
     (work / "data").mkdir(exist_ok=True)
     await storage.open()
     plan = load_tariffplan(str(plan_dir))
@@ -272,13 +272,13 @@ async def run_load_in_process(port: int, sessions: int, accounts: int, seconds: 
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {"sessions": args.sessions, "seconds": args.seconds}
+    results: dict[str, Any] = {"sessions": args.sessions, "seconds": args.seconds, "sync": args.sync}
     echo_server = await asyncio.get_running_loop().create_server(EchoProtocol, "127.0.0.1", 0)
     echo_port = echo_server.sockets[0].getsockname()[1]
     results["echo"] = await run_load_in_process(echo_port, args.sessions, args.accounts, args.seconds, None, "echo")
     echo_server.close()
     with tempfile.TemporaryDirectory(prefix="diameter-bench-") as tmp:
-        service, (sessions, storage), port = await start_full(Path(tmp), args.accounts)
+        service, (sessions, storage), port = await start_full(Path(tmp), args.accounts, args.sync.upper())
         try:
             results["full"] = await run_load_in_process(port, args.sessions, args.accounts, args.seconds, None, "full")
             half = results["full"]["per_second"] / 2
@@ -301,6 +301,8 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--accounts", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--sync", default="full", choices=["full", "normal"],
+                        help="SQLite synchronous mode of the engine's storage (default full, as shipped)")
     parser.add_argument("--no-uvloop", action="store_true",
                         help="run on asyncio's own loop (default: uvloop, as chargeway serve does)")
     args = parser.parse_args()

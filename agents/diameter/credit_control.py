@@ -18,6 +18,7 @@ through the engine, returning its unused reservation and writing its CDR).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -149,6 +150,10 @@ class CreditControlServer:
         self.by_origin_id: dict[str, str] = {}
         self.duplicates = DuplicateCache(config.duplicate_ttl, config.duplicate_max)
         self.charged_requests = 0   # requests that reached the engine (tests: never twice)
+        self._deadlines: list[tuple[float, str]] = []
+        self._earliest: float | None = None
+        # Called when a session's Tcc deadline is earlier than any before (re-arm the timer).
+        self.on_earlier_deadline: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ CCR
 
@@ -321,6 +326,12 @@ class CreditControlServer:
         session.last_number = int(msg.get("CC-Request-Number") or 0)
         session.last_seen = self.clock()
         session.validity = _validity(cca) or float(self.config.validity_time) or self.config.default_tcc
+        deadline = self._deadline(session)
+        heapq.heappush(self._deadlines, (deadline, sid))
+        if self._earliest is None or deadline < self._earliest:
+            self._earliest = deadline
+            if self.on_earlier_deadline is not None:
+                self.on_earlier_deadline()
         for unit, outcome in zip(units, outcomes):
             origin_id = outcome.request.get("OriginID")
             if origin_id:
@@ -339,15 +350,30 @@ class CreditControlServer:
         sid = self.by_origin_id.get(origin_id, origin_id)
         return self.sessions.get(sid)
 
+    def _deadline(self, session: CcSession) -> float:
+        return session.last_seen + self.config.tcc_multiplier * session.validity
+
     def next_deadline(self) -> float | None:
-        if not self.sessions:
-            return None
-        return min(s.last_seen + self.config.tcc_multiplier * s.validity for s in self.sessions.values())
+        """Earliest Tcc deadline. A heap with lazy deletion: an entry is stale when its
+        session is gone or has been heard from since (its deadline moved later)."""
+        heap = self._deadlines
+        while heap:
+            deadline, sid = heap[0]
+            session = self.sessions.get(sid)
+            if session is not None and self._deadline(session) == deadline:
+                self._earliest = deadline
+                return deadline
+            heapq.heappop(heap)
+        self._earliest = None
+        return None
 
     async def supervise(self, now: float, on_expired: Callable[[CcSession], Awaitable[None]] | None = None) -> list[str]:
         """End every session silent past Tcc through the engine (a synthetic CCR-T)."""
-        expired = [s for s in self.sessions.values()
-                   if now >= s.last_seen + self.config.tcc_multiplier * s.validity]
+        expired: list[CcSession] = []
+        while (deadline := self.next_deadline()) is not None and deadline <= now:
+            _, sid = heapq.heappop(self._deadlines)
+            if all(s.session_id != sid for s in expired):
+                expired.append(self.sessions[sid])
         ended: list[str] = []
         for session in expired:
             log.warning("diameter: session %s from %s silent for %.0fs (Tcc): terminating",

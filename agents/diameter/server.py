@@ -133,7 +133,6 @@ class _Connection(asyncio.Protocol):
         assert peer is not None
         info = PeerInfo(peer.peer_host, peer.peer_realm, self.remote)
         answer = await self.server.cc.handle(msg, info)
-        self.server.poke()
         if not peer.closed:
             peer.send_answer(answer)
             self._flush()
@@ -162,6 +161,7 @@ class DiameterServer:
         self.addresses: list[tuple[str, int, str]] = []
         self._supervisor: asyncio.Task | None = None
         self._wake = asyncio.Event()
+        cc.on_earlier_deadline = self.poke
 
     async def listen(self, host: str, port: int, transport: str = "tcp",
                      ssl_context: ssl.SSLContext | None = None) -> tuple[str, int]:
