@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Awaitable, Mapping
+from typing import Any, Awaitable, Coroutine, Mapping
 
 from agents.kamailio.client import Backoff, EvapiClient, NotConnected
 from agents.kamailio.codec import Frame
@@ -119,7 +119,10 @@ class KamailioAgent:
                       frame.raw[:200])
             return
         if name == AUTH_REQUEST:
-            self._spawn(self._handle(link, name, message))
+            # Started right here, not queued behind whatever the loop has pending: an
+            # authorization normally completes without waiting, and its reply is the
+            # caller's post-dial delay.
+            self._run_eagerly(self._handle(link, name, message))
             return
         key = message.get(ORIGIN_ID) or message.get("callid")
         coro = self._bounded(self._handle(link, name, message))
@@ -140,6 +143,17 @@ class KamailioAgent:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def _run_eagerly(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` now until it finishes or first waits; a task resumes it if it waits."""
+        try:
+            waiting_on = coro.send(None)
+        except StopIteration:
+            return
+        except BaseException:  # _handle catches its own errors; this is a bug guard
+            log.exception("evapi: authorization handler failed")
+            return
+        self._spawn(_resume(coro, waiting_on))
 
     async def _bounded(self, coro: Awaitable[None]) -> None:
         async with self._background:
@@ -276,6 +290,24 @@ class KamailioAgent:
                         f"{usage / 1e9:.3f}s" if isinstance(usage, int) else "as the engine estimates")
         except Exception as exc:
             log.warning("evapi %s: terminating lost call %s: %s", link.client.alias, origin_id, exc)
+
+
+async def _resume(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    """Finish a coroutine started eagerly, doing what a Task does between its steps."""
+    try:
+        while True:
+            if waiting_on is None:  # a bare yield (asyncio.sleep(0)): just reschedule
+                await asyncio.sleep(0)
+            else:
+                waiting_on._asyncio_future_blocking = False
+                await asyncio.wait([waiting_on])
+            try:
+                waiting_on = coro.send(None)
+            except StopIteration:
+                return
+    except asyncio.CancelledError:
+        coro.close()
+        raise
 
 
 def _jsonable(value: Any) -> Any:

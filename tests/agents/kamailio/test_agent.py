@@ -331,3 +331,21 @@ async def test_duplicate_call_start_does_not_cut_the_running_call(rig) -> None:
     await until(lambda: sessions.calls)
     fake.send(AUTH)  # the next thing on the wire is this reply, not a CGR_SESSION_DISCONNECT
     assert (await fake.next())["Event"] == "CGR_SESSIONAUTH_REPLY"
+
+
+async def test_authorization_that_waits_inside_the_engine_still_gets_its_reply(rig) -> None:
+    """Auth runs eagerly in the read callback; an engine that awaits must resume correctly."""
+    fake, sessions, _ = rig
+    original = sessions.authorize
+
+    async def slow_authorize(fields, opts=None):
+        await asyncio.sleep(0)                 # a bare yield
+        await asyncio.sleep(0.02)              # a real future
+        return await original(fields, opts)
+
+    sessions.authorize = slow_authorize
+    sessions.replies["authorize"] = Reply(max_usage=30 * SECOND)
+    for index in ("1", "2", "3"):
+        fake.send({**AUTH, "tr_index": index})
+    replies = sorted([(await fake.next())["TransactionIndex"] for _ in range(3)])
+    assert replies == ["1", "2", "3"] and sessions.methods() == ["authorize"] * 3
