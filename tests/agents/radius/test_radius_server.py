@@ -256,3 +256,25 @@ async def test_pap_and_chap_checked_against_template_password(dictionary):
         client.close()
         await auth.stop()
         await acct.stop()
+
+
+async def test_proxy_state_echoed_in_order_and_wrong_port_dropped(dictionary):
+    runner = ScriptedRunner(lambda v, x: FakeOutcome(engine_reply=Reply()))
+    auth, acct = await start_pair(dictionary, runner)
+    client = UdpClient(acct.address)
+    try:
+        d = dictionary
+        status = d.definition("Acct-Status-Type")
+        attrs = [(status.key, d.encode(status, "Start")), (44, b"ps-1"), (1, b"1001"),
+                 (codec.PROXY_STATE, b"first"), (codec.PROXY_STATE, b"second")]
+        client.send(codec.encode_request(codec.ACCOUNTING_REQUEST, 31, attrs, SECRET))
+        reply = codec.parse(await client.recv())
+        assert reply.get_all(codec.PROXY_STATE) == [b"first", b"second"]
+        # an Access-Request sent to the accounting port is not served there
+        client.send(access_request(32, b"bob", b"pw"))
+        assert await client.recv(0.3) is None
+        assert acct.stats.wrong_code == 1
+    finally:
+        client.close()
+        await auth.stop()
+        await acct.stop()
