@@ -19,7 +19,7 @@ from agents.kamailio.client import Backoff, EvapiClient, NotConnected
 from agents.kamailio.codec import Frame
 from agents.kamailio.events import (
     AUTH_REPLY, AUTH_REQUEST, CALL_END, CALL_START, DLG_LIST_REPLY, EVENT, INBOUND_EVENTS,
-    PROCESS_MESSAGE, TR_INDEX, TR_LABEL, blank_reply, disconnect_message, error_reply,
+    PROCESS_MESSAGE, TR_INDEX, blank_reply, disconnect_message, error_reply,
     format_attributes,
 )
 from agents.kamailio.link import KamailioLink

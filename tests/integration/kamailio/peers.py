@@ -8,7 +8,6 @@ rundir under a temp dir, and the sipp callee.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
