@@ -76,7 +76,8 @@ class GyClient:
             msg.add("Requested-Action", requested_action)
         if request_type == C.CC_TERMINATION:
             msg.add("Termination-Cause", C.TERMINATION_DIAMETER_LOGOUT)
-        msg.add("Multiple-Services-Indicator", 1) if msccs else None
+        if msccs:
+            msg.add("Multiple-Services-Indicator", 1)
         for item in msccs or []:
             members: list[Any] = []
             if "rsu" in item:

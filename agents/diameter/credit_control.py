@@ -149,7 +149,6 @@ class CreditControlServer:
         self.sessions: dict[str, CcSession] = {}
         self.by_origin_id: dict[str, str] = {}
         self.duplicates = DuplicateCache(config.duplicate_ttl, config.duplicate_max)
-        self.charged_requests = 0   # requests that reached the engine (tests: never twice)
         self._deadlines: list[tuple[float, str]] = []
         self._earliest: float | None = None
         # Called when a session's Tcc deadline is earlier than any before (re-arm the timer).
@@ -191,7 +190,6 @@ class CreditControlServer:
         single_service = msg.find(MSCC) is None
         variables = self._vars(msg, peer)
         variables.update(extra_vars)
-        self.charged_requests += 1
         if len(units) == 1:          # the common case: no task per unit
             outcomes = [await self._map(msg, units[0], variables)]
         else:

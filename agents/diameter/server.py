@@ -132,7 +132,13 @@ class _Connection(asyncio.Protocol):
         peer = self.peer
         assert peer is not None
         info = PeerInfo(peer.peer_host, peer.peer_realm, self.remote)
-        answer = await self.server.cc.handle(msg, info)
+        try:
+            answer = await self.server.cc.handle(msg, info)
+        except asyncio.CancelledError:
+            raise
+        except Exception:   # a bug must still get the client an answer, never a silent drop
+            log.exception("diameter: answering %s from %s failed", msg.get("Session-Id"), peer.peer_host)
+            answer = peer.answer_for(msg, C.DIAMETER_UNABLE_TO_COMPLY)
         if not peer.closed:
             peer.send_answer(answer)
             self._flush()

@@ -72,7 +72,7 @@ def parse_address(text: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def tls_context(tls: dict[str, Any], ctx: AgentContext | None = None) -> ssl.SSLContext:
+def tls_context(tls: dict[str, Any]) -> ssl.SSLContext:
     """Server-side TLS (RFC 6733 TLS/TCP); with ``ca`` the client must present a certificate."""
     if not tls.get("cert") or not tls.get("key"):
         raise DiameterConfigError("diameter.tls: cert and key are required for a tls listener")
@@ -146,7 +146,7 @@ async def start(ctx: AgentContext, section: dict) -> DiameterService:
             raise DiameterConfigError(f"diameter.listeners: {item!r} needs an address")
         host, port = parse_address(item["address"])
         transport = str(item.get("transport", "tcp")).lower()
-        context = tls_context(section.get("tls") or {}, ctx) if transport == "tls" else None
+        context = tls_context(section.get("tls") or {}) if transport == "tls" else None
         try:
             await server.listen(host, port, transport, context)
             started += 1

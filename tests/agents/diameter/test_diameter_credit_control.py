@@ -178,3 +178,14 @@ async def test_explain_loads_a_capture_and_the_template_maps_it() -> None:
     assert outcome.request["OriginID"] == "c0-172-25-37-3-ggsn971;1397107004;74_199"
     assert outcome.request["Account"] == "596696310364"           # E.164 wins over the IMSI
     assert outcome.request["LastUsed"] == 29223                    # CC-Input + CC-Output octets
+
+
+async def test_a_failing_mapper_still_gets_the_client_an_answer() -> None:
+    class Broken:
+        async def map_unit(self, view: CcrView, variables: dict[str, Any]) -> UnitOutcome:
+            raise RuntimeError("engine exploded")
+
+    cc = CreditControlServer(Broken(), CcConfig("localhost", "test"), Clock())
+    cca = await cc.handle(ccr("s;13", C.CC_INITIAL, 0, msccs=[{"rg": 1}]), PEER)
+    assert cca.get("Result-Code") == C.DIAMETER_UNABLE_TO_COMPLY
+    assert cc.sessions == {}
