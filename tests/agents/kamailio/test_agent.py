@@ -349,3 +349,31 @@ async def test_authorization_that_waits_inside_the_engine_still_gets_its_reply(r
         fake.send({**AUTH, "tr_index": index})
     replies = sorted([(await fake.next())["TransactionIndex"] for _ in range(3)])
     assert replies == ["1", "2", "3"] and sessions.methods() == ["authorize"] * 3
+
+
+async def test_two_kamailios_each_session_is_cut_through_its_own_connection() -> None:
+    fake_a, fake_b = await FakeEvapi().start(), await FakeEvapi().start()
+    sessions = RecordingSessions()
+    template = load_template(REPO / "templates" / "kamailio.yaml", agent="kamailio")
+    agent = KamailioAgent(sessions, TemplateRunner(template, sessions),
+                          [ConnConfig(fake_a.address, alias="kamA"), ConnConfig(fake_b.address)],
+                          backoff=Backoff(0.05, 0.2))
+    await agent.start()
+    try:
+        await fake_a.wait_connections(1)
+        await fake_b.wait_connections(1)
+        for fake, h_id in ((fake_a, "1"), (fake_b, "2")):
+            fake.send({"event": "CGR_CALL_START", "h_entry": "7", "h_id": h_id, "OriginID": "same-call-id",
+                       "Account": "1001", "Destination": "1002", "AnswerTime": "1795439929"})
+        await until(lambda: len(sessions.calls) == 2)
+        by_host = {c[1]["OriginHost"]: c for c in sessions.calls}
+        assert set(by_host) == {"kamA", fake_b.address}  # distinct sessions (CGRID uses OriginHost)
+        _, event_b, _, link_b = by_host[fake_b.address]
+        await link_b.disconnect_session(event_b, "INSUFFICIENT_CREDIT")
+        assert (await fake_b.next())["HashId"] == "2"
+        assert fake_a.received.empty()
+        assert [link.name for link in sessions.links] == ["kamailio:kamA", f"kamailio:{fake_b.address}"]
+    finally:
+        await agent.stop()
+        await fake_a.stop()
+        await fake_b.stop()
