@@ -23,7 +23,7 @@ from agents.kamailio.events import (
     format_attributes,
 )
 from agents.kamailio.link import KamailioLink
-from engine.errors import EXISTS, SERVER_ERROR
+from engine.errors import EXISTS, SERVER_ERROR, ChargingError
 from engine.event import ANSWER_TIME, ORIGIN_ID, USAGE
 from engine.templating import DictView, TemplateFieldError, TemplateRunner
 from engine.units import SECOND, parse_time
@@ -179,6 +179,13 @@ class KamailioAgent:
         return out
 
     async def _handle(self, link: KamailioLink, name: str, message: dict[str, Any]) -> None:
+        try:
+            await self._process(link, name, message)
+        finally:
+            if name == CALL_END:  # charged or not, Kamailio has no such dialog any more
+                link.untrack(str(message.get(ORIGIN_ID) or message.get("callid") or ""))
+
+    async def _process(self, link: KamailioLink, name: str, message: dict[str, Any]) -> None:
         replyable = name == AUTH_REQUEST or (name == PROCESS_MESSAGE and TR_INDEX in message)
         default_event = AUTH_REPLY if name == AUTH_REQUEST else PROCESS_MESSAGE_REPLY
         try:
@@ -204,8 +211,6 @@ class KamailioAgent:
             self._send(link, self._reply(message, outcome.reply, default_event))
         if name == CALL_START:
             self._call_started(link, message, outcome.request, reply)
-        elif name == CALL_END:
-            link.untrack(str(outcome.request.get(ORIGIN_ID) or message.get(ORIGIN_ID, "")))
 
     @staticmethod
     def _reply(request: Mapping[str, Any], items: list, default_event: str) -> dict[str, Any]:
@@ -228,14 +233,13 @@ class KamailioAgent:
             reason = reply.error or reply.reason or "INSUFFICIENT_CREDIT"
             log.warning("evapi %s: initiate %s refused (%s): disconnecting", link.client.alias,
                         origin_id, reason)
-            try:
-                self._send(link, disconnect_message(message.get("h_entry", ""), message.get("h_id", ""),
-                                                    reason))
-            except NotConnected:
-                pass
+            self._send(link, disconnect_message(message.get("h_entry", ""), message.get("h_id", ""), reason))
             return
         if origin_id:
-            answered = parse_time(request.get(ANSWER_TIME)) if request.get(ANSWER_TIME) else None
+            try:
+                answered = parse_time(request.get(ANSWER_TIME))
+            except ChargingError:  # the engine accepted the call; track it from now
+                answered = None
             link.track(origin_id, dict(request), answered.timestamp() if answered else None)
 
     def _send(self, link: KamailioLink, message: dict[str, Any]) -> None:
