@@ -477,6 +477,7 @@ def _first_fan(nodes: list[Any], names: tuple[str, ...], i: int, missing: Any) -
                 return item
         return missing
     seg = names[i]
+    n = len(names)
     for item in nodes:
         if isinstance(item, list):
             for sub in item:
@@ -487,11 +488,24 @@ def _first_fan(nodes: list[Any], names: tuple[str, ...], i: int, missing: Any) -
                     if found is not missing:
                         return found
         elif isinstance(item, dict) and seg in item:
+            # Follow a chain of single dicts without recursing (the usual MSCC shape).
             value = item[seg]
-            found = _first_fan(value if isinstance(value, list) else [value], names, i + 1,
-                               missing)
-            if found is not missing:
-                return found
+            j = i + 1
+            while j < n and isinstance(value, dict):
+                name = names[j]
+                if name not in value:
+                    break
+                value = value[name]
+                j += 1
+            else:
+                if isinstance(value, list):
+                    found = _first_fan(value, names, j, missing)
+                    if found is not missing:
+                        return found
+                elif j == n:
+                    return value
+                continue
+            # A dict without the next name: this item yields nothing.
     return missing
 
 
