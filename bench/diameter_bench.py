@@ -10,6 +10,9 @@ own process (2 cores: one for the server, one for the load) and keeps ``--sessio
 data sessions each with one CCR-U outstanding (closed loop). Then the full path is driven
 open-loop at half its measured rate to get p99 latency at that load.
 
+Also measured: the agent alone (same path with the template in dry-run, no engine call),
+which separates the agent's own cost (codec, peer, template, CCA) from the engine's.
+
 Targets (issue 6): full path >= 30% of the echo's rate; p99 < 5 ms at half that load.
 """
 
@@ -98,6 +101,18 @@ def write_plan(folder: Path, accounts: int) -> None:
     }
     for name, text in files.items():
         (folder / name).write_text(text)
+
+
+async def start_agent_only() -> Any:
+    """The agent with no engine: the template runs in dry-run (grants what is asked)."""
+    from agents.diameter import service as diameter_service
+    from engine.runtime import AgentContext
+
+    ctx = AgentContext(sessions=None, accounts=None, rater=lambda: None, storage=None, config={},
+                       root_dir=REPO, data_dir=REPO, templates_dir=REPO / "templates")
+    return await diameter_service.start(ctx, {
+        "listeners": [{"address": "127.0.0.1:0", "transport": "tcp"}], "origin_host": "localhost",
+        "origin_realm": "bench", "validity_time": 3600})
 
 
 async def start_full(work: Path, accounts: int, synchronous: str = "FULL") -> tuple[Any, Any, int]:
@@ -277,6 +292,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     echo_port = echo_server.sockets[0].getsockname()[1]
     results["echo"] = await run_load_in_process(echo_port, args.sessions, args.accounts, args.seconds, None, "echo")
     echo_server.close()
+    agent = await start_agent_only()
+    results["agent_dry_run"] = await run_load_in_process(agent.addresses[0][1], args.sessions, args.accounts,
+                                                         args.seconds, None, "dry")
+    await agent.stop()
     with tempfile.TemporaryDirectory(prefix="diameter-bench-") as tmp:
         service, (sessions, storage), port = await start_full(Path(tmp), args.accounts, args.sync.upper())
         try:
@@ -291,6 +310,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await storage.close()
     ratio = results["full"]["per_second"] / results["echo"]["per_second"]
     results["ratio"] = round(ratio, 3)
+    results["agent_dry_run_ratio"] = round(results["agent_dry_run"]["per_second"] / results["echo"]["per_second"], 3)
     results["meets_ratio_target"] = ratio >= 0.30
     results["meets_p99_target"] = (results["full_half_load"]["p99_ms"] or 1e9) < 5.0
     return results

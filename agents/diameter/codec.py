@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
 from agents.diameter import constants as C
-from agents.diameter.dictionary import FIXED_SIZE, TEXT_TYPES, AvpDef, by_name, lookup
+from agents.diameter.dictionary import BY_KEY, FIXED_SIZE, TEXT_TYPES, AvpDef, by_name
 
 HEADER_LEN = 20
 MAX_MESSAGE_LEN = 1 << 20          # refuse absurd frames before buffering them
@@ -105,7 +105,8 @@ class Avp:
 class Message:
     """A Diameter message: header fields and top-level AVPs."""
 
-    __slots__ = ("version", "flags", "command_code", "application_id", "hop_by_hop", "end_to_end", "avps")
+    __slots__ = ("version", "flags", "command_code", "application_id", "hop_by_hop", "end_to_end", "avps",
+                 "_index")
 
     def __init__(self, command_code: int, application_id: int, flags: int = 0, hop_by_hop: int = 0,
                  end_to_end: int = 0, avps: list[Avp] | None = None, version: int = 1) -> None:
@@ -116,6 +117,16 @@ class Message:
         self.hop_by_hop = hop_by_hop
         self.end_to_end = end_to_end
         self.avps = avps if avps is not None else []
+        self._index: dict[str, Avp] | None = None
+
+    def freeze_index(self) -> None:
+        """Index top-level AVPs by name (first instance) for a message that will only be
+        read from now on (a decoded request: the credit-control path reads it dozens of times)."""
+        index: dict[str, Avp] = {}
+        for avp in self.avps:
+            if avp.defn is not None and avp.defn.name not in index:
+                index[avp.defn.name] = avp
+        self._index = index
 
     @property
     def is_request(self) -> bool:
@@ -135,6 +146,8 @@ class Message:
         return base + ("-Request" if self.is_request else "-Answer")
 
     def find(self, name: str) -> Avp | None:
+        if self._index is not None:
+            return self._index.get(name)
         for avp in self.avps:
             if avp.defn is not None and avp.defn.name == name:
                 return avp
@@ -149,6 +162,7 @@ class Message:
 
     def add(self, name: str, value: Any) -> "Message":
         self.avps.append(make_avp(name, value))
+        self._index = None
         return self
 
     def encode(self) -> bytes:
@@ -332,7 +346,7 @@ def decode_avps(data: bytes, start: int, end: int, parents: tuple[bytes, ...] = 
         else:
             vendor = 0
             head = 8
-        defn = lookup(code, vendor)
+        defn = BY_KEY.get((code, vendor))
         if length < head or pos + length > end:
             name = defn.name if defn else f"AVP {code}/{vendor}"
             why = "length below its header" if length < head else f"length {length} runs past the end"

@@ -263,6 +263,7 @@ class PeerConnection:
             if self.state == WAIT_CER:
                 return [self._close(f"malformed CER: {err.reason}")]
             return []
+        msg.freeze_index()
         if self.state == WAIT_CER:
             return self._on_cer(msg)
         if not msg.is_request:
