@@ -236,3 +236,33 @@ def test_unknown_avp_kept_raw() -> None:
     msg = decode_message(_frame(body))
     assert msg.avps[0].value == b"xy" and msg.avps[0].vendor == 12345
     assert msg.encode() == _frame(body)
+
+
+async def test_python_diameter_reads_the_cca_our_server_assembles() -> None:
+    """Our CCA (several MSCCs, FUI, Validity-Time, Cost-Information) as an independent decoder sees it."""
+    from agents.diameter.credit_control import CcConfig, CreditControlServer, PeerInfo, UnitOutcome
+    from diameter.message.commands import CreditControlAnswer
+
+    class Granting:
+        async def map_unit(self, view, variables):
+            rg = variables["RatingGroup"]
+            tree = [("Multiple-Services-Credit-Control", [
+                ("Granted-Service-Unit", [("CC-Total-Octets", 1000 * rg)]), ("Validity-Time", 60),
+                *([("Final-Unit-Indication", [("Final-Unit-Action", "TERMINATE")])] if rg == 2 else [])]),
+                ("Cost-Information", [("Unit-Value", "0.0123"), ("Currency-Code", 978)])]
+            return UnitOutcome(tree, {"OriginID": f"x_{rg}"})
+
+    cc = CreditControlServer(Granting(), CcConfig("localhost", "test"), lambda: 0.0)
+    req = _our_ccr_u()
+    req.avps = [a for a in req.avps if a.name != "Multiple-Services-Credit-Control"]
+    for rg in (1, 2):
+        req.avps.append(group("Multiple-Services-Credit-Control", ("Rating-Group", rg)))
+    cca = await cc.handle(req, PeerInfo("pgw.test", "test"))
+    theirs = pydia.Message.from_bytes(cca.encode())
+    assert isinstance(theirs, CreditControlAnswer)
+    assert theirs.result_code == 2001 and theirs.session_id == "pgw.test;1;2"
+    msccs = theirs.multiple_services_credit_control
+    assert [(m.rating_group, m.granted_service_unit.cc_total_octets, m.validity_time, m.result_code)
+            for m in msccs] == [(1, 1000, 60, 2001), (2, 2000, 60, 2001)]
+    assert msccs[1].final_unit_indication.final_unit_action == 0
+    assert (theirs.cost_information.unit_value.value_digits, theirs.cost_information.unit_value.exponent) == (123, -4)
