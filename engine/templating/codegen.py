@@ -227,11 +227,10 @@ def compile_filters(filters: list[Filter], processor_id: str | None) -> Matcher:
         ns[f"X{i}"] = frozenset(flt.constants) if flt.kind == "*string" else flt.constants
         _read_single(lines, path.root, path.names[0])
         test = _INLINE_KINDS[flt.kind].format(i=i)
-        want = "False" if flt.negate else "True"
         lines.append("    if type(v) is int:")
         lines.append("        v = str(v)")
         lines.append("    if type(v) is str:")
-        lines.append(f"        if ({test}) is not {want}:")
+        lines.append(f"        if {test}:" if flt.negate else f"        if not {test}:")
         lines.append("            return False")
         lines.append("    elif v is M:")
         if not flt.negate:

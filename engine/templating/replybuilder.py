@@ -143,7 +143,4 @@ class ReplyBuilder:
 
 
 def _freeze(node: _Group) -> list[tuple[str, Any]]:
-    out = []
-    for name, value in node:
-        out.append((name, _freeze(value) if type(value) is _Group else value))
-    return out
+    return [(name, _freeze(value) if type(value) is _Group else value) for name, value in node]

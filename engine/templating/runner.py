@@ -167,9 +167,12 @@ class TemplateRunner:
                     continue
             ctx.processor_id = proc.id
             ctx.tz = proc.tz
-            ctx.cgreq = request = {}
-            ctx.opts = {}
-            ctx.cgrep = {}
+            if ctx.processors:
+                # A previous processor ran (*continue): this one builds its own request.
+                ctx.cgreq = {}
+                ctx.opts = {}
+                ctx.cgrep = {}
+            request = ctx.cgreq
             if trace is None:
                 plan.request(ctx)
             else:
