@@ -18,8 +18,7 @@ from engine.templating.coerce import duration, is_empty, number, text, time_of, 
 from engine.templating.context import MISSING, Ctx
 from engine.templating.errors import ConversionError, TemplateFieldError
 from engine.templating.filters import Filter
-from engine.templating.paths import Target, data_reader
-from engine.templating.view import DictView
+from engine.templating.paths import Target
 from engine.templating.rsr import Value
 from engine.units import SECOND
 
@@ -285,7 +284,8 @@ def _fit(fld: Field) -> Callable[[Any], str] | None:
 
 
 def build_apply(fld: Field, processor_id: str | None) -> Callable[[Ctx], Any]:
-    """The per-message function for a field, with all choices made now."""
+    """The per-message closure for a field (explain traces, named lists and the fields the
+    code generator does not inline use it; see codegen.py for the hot path)."""
     set_, append, get, remove = _writer(fld.target, fld.new_branch)
     filters = [f.check for f in fld.filters]
     kind = fld.kind
@@ -357,94 +357,4 @@ def build_apply(fld: Field, processor_id: str | None) -> Callable[[Ctx], Any]:
         set_(ctx, value)
         return value
 
-    fast = _fast_apply(fld, processor_id, set_, fail)
-    if fast is not None:
-        return fast
-    if not filters and kind in ("*variable", "*constant") and fit is None:
-        # Hot path: most fields are a plain copy.
-        def apply_plain(ctx: Ctx) -> Any:
-            try:
-                value = compute(ctx)
-            except _CONVERSION_ERRORS as err:
-                if mandatory:
-                    raise fail(f"invalid ({err})") from None
-                log.warning("template processor %s field %s: skipped, %s",
-                            processor_id, tag, err)
-                return SKIPPED
-            if value is MISSING or (mandatory and (value == "" or is_empty(value))):
-                if mandatory:
-                    raise fail("missing")
-                return SKIPPED
-            set_(ctx, value)
-            return value
-        return apply_plain
     return apply
-
-
-def _fast_apply(fld: Field, processor_id: str | None, set_: Callable[[Ctx, Any], None],
-                fail: Callable[[str], TemplateFieldError]) -> Callable[[Ctx], Any] | None:
-    """Specialised ``apply`` for the fields most templates are made of.
-
-    A constant, or one reference (optionally converted) copied into a target with no
-    field filters and no width: read straight from a ``DictView``'s dicts, convert, write
-    into the flat dict (or the reply) with no intermediate calls.
-    """
-    if fld.filters or fld.width or fld.kind not in ("*variable", "*constant"):
-        return None
-    items = fld.value.items
-    if len(items) != 1:
-        return None
-    target = fld.target
-    flat = target.root != "*rep" and len(target.names) == 1
-    attr = target.root[1:]
-    leaf = target.names[-1]
-    mandatory = fld.mandatory
-    tag = fld.tag
-    part = items[0]
-    if not part.is_ref:
-        const = part.constant
-        if mandatory and (const is MISSING or is_empty(const)):
-            return None
-        if flat:
-            def apply_const(ctx: Ctx) -> Any:
-                getattr(ctx, attr)[leaf] = const
-                return const
-            return apply_const
-
-        def apply_const_set(ctx: Ctx) -> Any:
-            set_(ctx, const)
-            return const
-        return apply_const_set
-    assert part.path is not None and part.first is not None
-    reader = data_reader(part.path)
-    first = part.first
-    transforms = part.transforms
-    is_req = part.path.root in ("*req", "*oreq")
-
-    def apply_ref(ctx: Ctx) -> Any:
-        if is_req and reader is not None:
-            req = ctx.req
-            value = reader(req.data) if type(req) is DictView else first(ctx)
-        else:
-            value = first(ctx)
-        if value is MISSING:
-            if mandatory:
-                raise fail("missing")
-            return SKIPPED
-        if transforms:
-            try:
-                for conv in transforms:
-                    value = conv(value)
-            except _CONVERSION_ERRORS as err:
-                if mandatory:
-                    raise fail(f"invalid ({err})") from None
-                log.warning("template processor %s field %s: skipped, %s", processor_id, tag, err)
-                return SKIPPED
-        if mandatory and (value == "" or is_empty(value)):
-            raise fail("missing")
-        if flat:
-            getattr(ctx, attr)[leaf] = value
-        else:
-            set_(ctx, value)
-        return value
-    return apply_ref

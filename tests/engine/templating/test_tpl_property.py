@@ -146,3 +146,19 @@ def test_first_value_fast_paths_agree_with_all_values(message):
             assert first is every[0] or first == every[0] or every[0] != every[0], text
         else:
             assert first is MISSING, text
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(message=st.dictionaries(st.sampled_from(KEYS), messages, max_size=5))
+async def test_explain_path_gives_the_same_outcome_as_the_compiled_path(message):
+    """``template explain`` runs the field closures; agents run the generated code."""
+    from engine.templating.explain import ExplainTrace
+
+    results = []
+    for trace in (None, ExplainTrace()):
+        try:
+            out = await TemplateRunner(TEMPLATE, None).run(DictView(message), {}, trace=trace)
+            results.append((out.processors, out.request, out.opts, out.reply_tree))
+        except TemplateFieldError as err:
+            results.append((err.processor_id, err.tag))
+    assert results[0] == results[1]
