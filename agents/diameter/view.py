@@ -21,44 +21,43 @@ class AvpListView:
     """View over a list of AVPs (a message body or one grouped AVP's members).
 
     A template reads the same few paths many times per message (filters of every
-    processor, then fields), so lookups are memoised per view.
+    processor, then fields), so lookups are memoised per view and each path reuses the
+    lookup of its parent path. The lists returned are shared: callers must not mutate them.
     """
 
-    __slots__ = ("avps", "_memo")
+    __slots__ = ("avps", "_memo", "_values")
 
     def __init__(self, avps: list[Avp]) -> None:
         self.avps = avps
         self._memo: dict[tuple[str, ...], list[Avp]] = {}
+        self._values: dict[tuple[str, ...], list[Any]] = {}
 
     def _find(self, path: tuple[str, ...]) -> list[Avp]:
         found = self._memo.get(path)
-        if found is None:
-            found = self._memo[path] = self._walk(path)
-        return found
-
-    def _walk(self, path: tuple[str, ...]) -> list[Avp]:
-        nodes = self.avps
-        found: list[Avp] = []
-        last = len(path) - 1
-        for depth, name in enumerate(path):
-            matched = [a for a in nodes if a.defn is not None and a.defn.name == name]
-            if depth == last:
-                found = matched
-                break
-            nodes = [m for a in matched if isinstance(a.value, list) for m in a.value]
-            if not nodes:
-                return []
+        if found is not None:
+            return found
+        name = path[-1]
+        if len(path) == 1:
+            found = [a for a in self.avps if a.defn is not None and a.defn.name == name]
+        else:
+            found = [m for a in self._find(path[:-1]) if type(a.value) is list
+                     for m in a.value if m.defn is not None and m.defn.name == name]
+        self._memo[path] = found
         return found
 
     def values(self, path: tuple[str, ...]) -> list[Any]:
         if not path:
             return [self]
-        return [AvpListView(a.value) if isinstance(a.value, list) else a.value for a in self._find(path)]
+        out = self._values.get(path)
+        if out is None:
+            out = self._values[path] = [AvpListView(a.value) if type(a.value) is list else a.value
+                                        for a in self._find(path)]
+        return out
 
     def children(self, path: tuple[str, ...]) -> list["AvpListView"]:
         if not path:
             return [self]
-        return [AvpListView(a.value) for a in self._find(path) if isinstance(a.value, list)]
+        return [v for v in self.values(path) if isinstance(v, AvpListView)]
 
     def __repr__(self) -> str:
         return f"AvpListView({self.avps!r})"
