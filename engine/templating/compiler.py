@@ -67,6 +67,8 @@ class Template:
     vars: dict[str, Any]
     processors: list[Processor]
     lists: dict[str, list[Field]] = field(default_factory=dict)
+    # Generated per-processor code, built by the first TemplateRunner and shared after.
+    compiled: Any = None
 
     def processor(self, pid: str) -> Processor:
         for proc in self.processors:

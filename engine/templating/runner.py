@@ -134,7 +134,9 @@ class TemplateRunner:
     def __init__(self, template: Template, sessions: Any) -> None:
         self.template = template
         self.sessions = sessions
-        self._plans = [_Plan(p) for p in template.processors]
+        if template.compiled is None:
+            template.compiled = [_Plan(p) for p in template.processors]
+        self._plans: list[_Plan] = template.compiled
         self._template_vars = template.vars
         # The agent's vars dict is only copied when a field may write into it.
         self._writes_vars = any(f.target.root == "*vars" for p in template.processors
