@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from engine.accounts.service import AccountService
 from engine.event import EventDefaults
@@ -49,34 +49,21 @@ def write_soak_plan(folder: Path) -> Path:
 
 @dataclass
 class SoakAgent:
-    """The switch side: an AgentLink that records every callback and lets the driver decide
-    when (and whether) a disconnected call is hung up.
-
-    ``behaviour(origin_id)`` picks per call: ``hangup`` terminates at once with the usage
-    the engine sent, ``late`` leaves the hang-up to the driver (``pending_hangups``),
-    ``fail`` refuses the disconnect (the engine retries, then ends the call itself)."""
+    """The switch side: an AgentLink that records every callback and hands disconnects to
+    the driver, which decides per call whether the switch hangs up now, later, or is
+    unreachable (``on_disconnect`` raising makes the engine retry, then end the call itself)."""
 
     name: str = "soak-agent"
     clock: Any = None
-    behaviour: Callable[[str], str] = lambda origin: "hangup"
-    on_hangup: Callable[[Mapping[str, Any], str], Any] | None = None
+    on_disconnect: Callable[[Mapping[str, Any], str], Awaitable[None]] | None = None
     alive: Callable[[], list[tuple[str, str]]] = list
     disconnects: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     warnings: list[tuple[int, str, int]] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    pending_hangups: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
     async def disconnect_session(self, event: Mapping[str, Any], reason: str) -> None:
-        origin = str(event.get("OriginID", ""))
-        how = self.behaviour(origin)
-        if how == "fail":
-            self.failed.append(origin)
-            raise ConnectionError("switch unreachable")
         self.disconnects.append((self.clock.monotonic(), reason, dict(event)))
-        if how == "late":
-            self.pending_hangups.append((dict(event), reason))
-        elif self.on_hangup is not None:
-            await self.on_hangup(event, reason)
+        if self.on_disconnect is not None:
+            await self.on_disconnect(event, reason)
 
     async def warn_disconnect(self, event: Mapping[str, Any], remaining_ns: int) -> None:
         self.warnings.append((self.clock.monotonic(), str(event.get("OriginID", "")), remaining_ns))
@@ -135,7 +122,8 @@ class SoakEngine:
 
 async def build_engine(tmp: Path, clock: ManualClock, agent: SoakAgent, **settings: Any) -> SoakEngine:
     """A fresh engine on the soak plan, its AccountActions applied (10 on each sample account),
-    the carrier account topped up, plus ``postpaid`` (AllowNegative) for postpaid traffic."""
+    the carrier account topped up, ``postpaid`` (AllowNegative) for postpaid traffic and
+    ``intl`` (rated by the plan's ``*any`` subject: Germany only) for international calls."""
     plan = load_tariffplan(write_soak_plan(tmp / "tp"))
     config = SessionsConfig.from_mapping({
         "debit_interval": "10s", "min_dur_low_balance": "5s", "terminate_grace": "10s",
@@ -145,4 +133,5 @@ async def build_engine(tmp: Path, clock: ManualClock, agent: SoakAgent, **settin
     await engine.accounts.apply_tariffplan(plan)
     await engine.accounts.add_balance(TENANT, CARRIER, "*monetary", Decimal(25), {"ID": "main"})
     await engine.accounts.set_account(TENANT, "postpaid", allow_negative=True)
+    await engine.accounts.add_balance(TENANT, "intl", "*monetary", Decimal(5), {"ID": "*default"})
     return engine
