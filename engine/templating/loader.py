@@ -19,10 +19,16 @@ def load_template(path: str | Path, agent: str | None = None) -> Template:
     if file.lower().endswith(".json"):
         from engine.templating.cgrates_import import from_cgrates
         src = from_cgrates(src, file, agent)
-    return compile_template(src, file, agent)
+    return _prepared(compile_template(src, file, agent))
+
+
+def _prepared(template: Template) -> Template:
+    from engine.templating.runner import prepare
+    prepare(template)
+    return template
 
 
 def parse_template(text: str, agent: str | None = None, *, file: str = "<template>") -> Template:
     """Compile YAML text (tests, templates embedded in config)."""
     from engine.templating.source import parse_yaml
-    return compile_template(parse_yaml(text, file), file, agent)
+    return _prepared(compile_template(parse_yaml(text, file), file, agent))

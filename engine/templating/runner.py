@@ -128,15 +128,20 @@ class _Plan:
         self.match = compile_filters(proc.filters, proc.id)
 
 
+def prepare(template: Template) -> list[_Plan]:
+    """Generate the template's per-processor code once (load_template calls this)."""
+    if template.compiled is None:
+        template.compiled = [_Plan(p) for p in template.processors]
+    return template.compiled
+
+
 class TemplateRunner:
     """Maps messages through one template to one engine (``sessions``; None = dry-run)."""
 
     def __init__(self, template: Template, sessions: Any) -> None:
         self.template = template
         self.sessions = sessions
-        if template.compiled is None:
-            template.compiled = [_Plan(p) for p in template.processors]
-        self._plans: list[_Plan] = template.compiled
+        self._plans: list[_Plan] = prepare(template)
         self._template_vars = template.vars
         # The agent's vars dict is only copied when a field may write into it.
         self._writes_vars = any(f.target.root == "*vars" for p in template.processors
