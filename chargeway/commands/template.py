@@ -57,10 +57,13 @@ def check(path: Path, agent: str | None) -> None:
                    "engine of --config (balances change).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Config for --live.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Data directory of the engine for --live (default as chargeway serve).")
 @click.option("--var", "extra_vars", multiple=True, metavar="NAME=VALUE",
               help="Set or override a template variable (e.g. --var RemoteHost=10.0.0.1).")
 def explain_command(agent: str, message: Path, template_path: Path | None, dry_run: bool,
-                    config_path: Path | None, extra_vars: tuple[str, ...]) -> None:
+                    config_path: Path | None, data_dir: Path | None,
+                    extra_vars: tuple[str, ...]) -> None:
     """Show which processor matches MESSAGE, every field it produces, the engine call and the reply."""
     from engine.templating.explain import explain, load_message, render
 
@@ -85,7 +88,7 @@ def explain_command(agent: str, message: Path, template_path: Path | None, dry_r
         from chargeway.app import Gateway
         from chargeway.config import ConfigError, load_config
         try:
-            config = load_config(config_path, None)
+            config = load_config(config_path, data_dir)
         except ConfigError as err:
             raise click.ClickException(str(err)) from None
         gateway = Gateway(config)

@@ -101,3 +101,16 @@ def test_check_lists_processors(tmp_path):
     result = CliRunner().invoke(template_group, ["check", str(tpl)])
     assert result.exit_code == 0
     assert "2 processors" in result.output and "*accounts *initiate" in result.output
+
+
+def test_explain_live_calls_the_engine_of_the_data_dir(tmp_path):
+    """--live is the only way explain reaches an engine; it reports the real reply."""
+    tpl, msg = write(tmp_path, {"req": {"callid": "c-live", "from": "sip:1001@pbx", "usage": 60},
+                                "vars": {"*cmd": "START"}})
+    data = tmp_path / "data"
+    result = invoke("--agent", "testagent", "--message", str(msg), "--template", str(tpl),
+                    "--live", "--data-dir", str(data))
+    assert result.exit_code == 0, result.output
+    assert "sessions.initiate(request, opts)  [called]" in result.output
+    assert "engine reply: " in result.output and "(synthetic)" not in result.output
+    assert any(data.iterdir()), "the engine's storage was opened in the data dir"
