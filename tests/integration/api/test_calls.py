@@ -227,3 +227,32 @@ async def test_force_disconnect_over_http_reaches_the_agent(server, api) -> None
         await api.call("SessionSv1.GetActiveSessions", {})
     [cdr] = await cdrs_for(api, "forced-1")
     assert await balance(api) == Decimal("5.00") - Decimal(str(cdr["Cost"]))
+
+
+async def test_manual_mode_updates_process_event_and_cdrs_api(server, api) -> None:
+    """Diameter/RADIUS-style manual grants, ProcessEvent maps and a CDR pushed through CDRsV1."""
+    await set_credit(api, "1.00")
+    manual = {"*sessionsDebitInterval": 0}
+    ev = event("manual-1")
+    pe = await api.call("SessionSv1.ProcessEvent", {"Flags": ["*rals:*authorize:*derived_reply"],
+                                                    "Event": dict(ev, Usage="30s")})
+    assert pe["MaxUsage"] == {"*raw": 30 * SECOND, "*default": 30 * SECOND}
+    init = await api.call("SessionSv1.InitiateSession", cgr(dict(ev, Usage="30s"), InitSession=True,
+                                                             APIOpts=manual))
+    assert init == {"MaxUsage": 30 * SECOND}
+    assert await balance(api) == Decimal("0.70")
+    upd = await api.call("SessionSv1.UpdateSession", cgr(dict(ev, Usage="30s", LastUsed="30s"),
+                                                          UpdateSession=True, APIOpts=manual))
+    assert upd == {"MaxUsage": 30 * SECOND}
+    assert await balance(api) == Decimal("0.40")
+    assert await api.call("SessionSv1.TerminateSession",
+                          cgr(dict(ev, Usage="50s"), TerminateSession=True, APIOpts=manual)) == "OK"
+    assert await balance(api) == Decimal("0.50")
+    # an offline CDR for a postpaid call, rated and debited by the engine
+    cdr_ev = event("offline-1", RequestType="*postpaid", Usage="15s")
+    assert await api.call("CDRsV1.ProcessEvent", {"Flags": ["*rals", "*store"], "Tenant": "cgrates.org",
+                                                  "ID": "e1", "Event": cdr_ev}) == "OK"
+    [cdr] = await cdrs_for(api, "offline-1")
+    assert cdr["Usage"] == 15 * SECOND and Decimal(str(cdr["Cost"])) == Decimal("0.15")
+    assert await balance(api) == Decimal("0.35")
+    assert await api.call("CDRsV1.GetCDRsCount", {"Accounts": ["1001"]}) == 2
