@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from engine.reply import Reply
 from engine.templating.coerce import text
 from engine.templating.compiler import Processor, Template
 from engine.templating.context import Ctx
@@ -62,6 +63,7 @@ def load_message(agent: str, path: str | Path) -> tuple[MessageView, dict[str, A
 
 @dataclass
 class FieldLine:
+    processor: str
     section: str
     tag: str
     target: str
@@ -78,6 +80,7 @@ class ExplainTrace:
     processors: list[tuple[str, str, str]] = field(default_factory=list)   # id, verdict, detail
     fields: list[FieldLine] = field(default_factory=list)
     calls: list[tuple[str, str | None, dict, dict, bool]] = field(default_factory=list)
+    replies: dict[str, Reply | None] = field(default_factory=dict)
     _ctx: Ctx | None = None
 
     def begin(self, ctx: Ctx) -> None:
@@ -98,15 +101,19 @@ class ExplainTrace:
         target = fld.target.text
         if result is SKIPPED:
             reason = _why_skipped(fld, self._ctx)
-            self.fields.append(FieldLine(section, fld.tag, target, "skipped", detail=reason))
+            self.fields.append(FieldLine(proc.id, section, fld.tag, target, "skipped",
+                                         detail=reason))
         else:
-            self.fields.append(FieldLine(section, fld.tag, target, "set", result,
+            self.fields.append(FieldLine(proc.id, section, fld.tag, target, "set", result,
                                          fld.value.source if isinstance(fld.value.source, str)
                                          else ""))
 
     def call(self, proc: Processor, method: str | None, request: dict, opts: dict,
              dry_run: bool) -> None:
         self.calls.append((proc.id, method, dict(request), dict(opts), dry_run))
+
+    def engine_reply(self, proc: Processor, reply: Reply | None) -> None:
+        self.replies[proc.id] = reply
 
 
 def _why_skipped(fld: Field, ctx: Ctx | None) -> str:
@@ -157,28 +164,38 @@ def render(template: Template, message: str, vars: dict[str, Any], outcome: Outc
         if detail:
             line += f": first failing filter {detail}"
         out.append(line)
-    if not any(v == "matched" for _, v, _ in trace.processors):
+    tried = {pid for pid, _, _ in trace.processors}
+    for proc in template.processors:
+        if proc.id not in tried:
+            out.append(f"     {proc.id:<24} not tried (processing stopped at an earlier one)")
+    ran = [pid for pid, verdict, _ in trace.processors if verdict == "matched"]
+    if not ran:
         out.append("")
         out.append("no processor matched: the agent answers its 'no processor' error "
                    "(Diameter 5012, RADIUS no reply/reject, evapi Error)")
         return "\n".join(out) + "\n"
-    request = trace.calls[-1][2] if trace.calls else {}
-    timed = str(request.get("ToR") or "*voice") == "*voice"   # data/SMS usage is not time
-    for section in ("request", "reply"):
-        lines = [f for f in trace.fields if f.section == section]
-        if section == "reply":
-            _render_call(out, trace, outcome, live, timed)
-        out.append("")
-        out.append(f"{section} fields")
-        if not lines:
-            out.append("  (none)")
-        for f in lines:
-            if f.status == "set":
-                root, _, key = f.target.partition(".")
-                key = key if root in ("*cgreq", "*opts", "*tmp") else ""
-                out.append(f"  {f.tag:<20} {f.target} = {_show(f.value, key, timed)}")
-            else:
-                out.append(f"  {f.tag:<20} {f.target}  skipped: {f.detail}")
+    for pid in ran:
+        if len(ran) > 1:
+            out.append("")
+            out.append(f"== processor {pid}")
+        call = next((c for c in trace.calls if c[0] == pid), None)
+        request = call[2] if call is not None else {}
+        timed = str(request.get("ToR") or "*voice") == "*voice"   # data/SMS usage is not time
+        for section in ("request", "reply"):
+            lines = [f for f in trace.fields if f.section == section and f.processor == pid]
+            if section == "reply":
+                _render_call(out, call, trace.replies.get(pid), live, timed)
+            out.append("")
+            out.append(f"{section} fields")
+            if not lines:
+                out.append("  (none)")
+            for f in lines:
+                if f.status == "set":
+                    root, _, key = f.target.partition(".")
+                    key = key if root in ("*cgreq", "*opts", "*tmp") else ""
+                    out.append(f"  {f.tag:<20} {f.target} = {_show(f.value, key, timed)}")
+                else:
+                    out.append(f"  {f.tag:<20} {f.target}  skipped: {f.detail}")
     if error is not None:
         out.append("")
         out.append(f"ERROR mandatory field {error.tag!r} of processor {error.processor_id}: "
@@ -197,14 +214,14 @@ def render(template: Template, message: str, vars: dict[str, Any], outcome: Outc
     return "\n".join(out) + "\n"
 
 
-def _render_call(out: list[str], trace: ExplainTrace, outcome: Outcome | None, live: bool,
-                 timed: bool) -> None:
+def _render_call(out: list[str], call: tuple[str, str | None, dict, dict, bool] | None,
+                 reply: Reply | None, live: bool, timed: bool) -> None:
     out.append("")
     out.append("engine call")
-    if not trace.calls:
+    if call is None:
         out.append("  (not reached)")
         return
-    pid, method, request, opts, dry = trace.calls[-1]
+    _pid, method, request, opts, dry = call
     if method is None:
         out.append("  none (*none flag)")
     else:
@@ -215,8 +232,8 @@ def _render_call(out: list[str], trace: ExplainTrace, outcome: Outcome | None, l
     if opts:
         out.append("  opts")
         for key, value in opts.items():
-            out.append(f"    {key:<18} {_show(value, key)}")
-    if outcome is not None and outcome.engine_reply is not None:
+            out.append(f"    {key:<18} {_show(value, key, timed)}")
+    if reply is not None:
         label = "engine reply" if live and not dry else "engine reply (synthetic)"
-        fields = outcome.engine_reply.as_fields()
+        fields = reply.as_fields()
         out.append(f"  {label}: " + ", ".join(f"{k}={_show(v, k, timed)}" for k, v in fields.items()))

@@ -44,6 +44,7 @@ class Trace(Protocol):
     def field(self, proc: Processor, section: str, fld: Field, result: Any) -> None: ...
     def call(self, proc: Processor, method: str | None, request: dict, opts: dict,
              dry_run: bool) -> None: ...
+    def engine_reply(self, proc: Processor, reply: Reply | None) -> None: ...
 
 
 class Outcome(Ctx):
@@ -204,6 +205,7 @@ class TemplateRunner:
             if trace is None:
                 plan.reply(ctx)
             else:
+                trace.engine_reply(proc, reply)
                 _traced_fields(proc, "reply", proc.reply_fields, ctx, trace)
             if plan.log:
                 log.info("template %s processor %s: engine reply=%s reply=%s",

@@ -114,3 +114,29 @@ def test_explain_live_calls_the_engine_of_the_data_dir(tmp_path):
     assert "sessions.initiate(request, opts)  [called]" in result.output
     assert "engine reply: " in result.output and "(synthetic)" not in result.output
     assert any(data.iterdir()), "the engine's storage was opened in the data dir"
+
+
+def test_explain_continue_shows_each_processor_and_the_untried_ones(tmp_path):
+    tpl = tmp_path / "t.yaml"
+    tpl.write_text("""
+processors:
+  - id: Log
+    flags: [*none, *continue]
+    request_fields:
+      - {tag: Seen, path: '*cgreq.Seen', value: '~*req.a'}
+  - id: Charge
+    flags: [*message, *accounts]
+    request_fields:
+      - {tag: Account, path: '*cgreq.Account', value: '~*req.a'}
+  - id: Never
+    flags: [*cdrs]
+""")
+    msg = tmp_path / "m.json"
+    msg.write_text('{"a": "1001"}')
+    result = invoke("--agent", "x", "--message", str(msg), "--template", str(tpl))
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Never                    not tried" in out
+    assert out.index("== processor Log") < out.index("*cgreq.Seen = '1001'") < out.index(
+        "== processor Charge") < out.index("*cgreq.Account = '1001'")
+    assert "none (*none flag)" in out and "sessions.process_message(request, opts)" in out
