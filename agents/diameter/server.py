@@ -22,6 +22,10 @@ from agents.diameter.peer import (AnswerReceived, CapabilitiesExchanged, Connect
 
 log = logging.getLogger("chargeway.diameter")
 
+# Requests one connection may have in progress; beyond, DIAMETER_TOO_BUSY (3004) so a
+# flooding peer cannot grow our memory without bound (its retransmissions go elsewhere).
+MAX_IN_FLIGHT = 4096
+
 
 class PeerUnavailable(RuntimeError):
     """No open connection to the Diameter peer a server-initiated request is for."""
@@ -109,6 +113,12 @@ class _Connection(asyncio.Protocol):
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, RequestReceived):
+            if len(self.tasks) >= self.server.max_in_flight and self.peer is not None:
+                busy = self.peer.answer_for(event.message, C.DIAMETER_TOO_BUSY)
+                busy.flags |= C.FLAG_ERROR
+                self.peer.send_answer(busy)
+                self._flush()
+                return
             task = self.loop.create_task(self._answer(event.message))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
@@ -167,6 +177,7 @@ class DiameterServer:
         self.addresses: list[tuple[str, int, str]] = []
         self._supervisor: asyncio.Task | None = None
         self._wake = asyncio.Event()
+        self.max_in_flight = MAX_IN_FLIGHT
         cc.on_earlier_deadline = self.poke
 
     async def listen(self, host: str, port: int, transport: str = "tcp",

@@ -11,6 +11,7 @@ import asyncio
 import os
 import random
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from agents.diameter import constants as C
@@ -169,3 +170,16 @@ if __name__ == "__main__":
     total = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     result = run_fuzz(total)
     print(f"{total} fuzzed frames: {result}")
+
+
+async def test_a_flooding_peer_gets_too_busy_instead_of_unbounded_queues(rig: Rig) -> None:
+    rig.service.server.max_in_flight = 2
+    gy = await rig.client("flood.pgw")
+    msgs = [gy.ccr(f"flood;{i}", C.CC_EVENT, 0, context="32274@3gpp.org",
+                   msccs=[{"rsu": {"CC-Service-Specific-Units": 1}}]) for i in range(6)]
+    answers = await asyncio.gather(*(gy.request(m) for m in msgs))
+    codes = sorted(a.get("Result-Code") for a in answers)
+    assert codes.count(C.DIAMETER_TOO_BUSY) >= 1 and codes.count(2001) >= 2
+    assert all(a.is_error for a in answers if a.get("Result-Code") == C.DIAMETER_TOO_BUSY)
+    # Exactly the accepted events were charged.
+    assert rig.monetary("1001") == Decimal(10) - Decimal("0.01") * codes.count(2001)
