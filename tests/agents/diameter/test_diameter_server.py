@@ -159,9 +159,10 @@ async def test_retransmitted_ccr_gets_the_original_answer_and_is_charged_once(ri
     assert len(await rig.cdrs(origin_ids=["smsc;9"])) == 1
 
 
-async def test_engine_disconnect_sends_asr_and_rar_reaches_the_client(rig: Rig) -> None:
+async def test_engine_disconnect_sends_asr_to_the_owning_peer_and_rar_reaches_it(rig: Rig) -> None:
+    bystander = await rig.client("other.pgw")
     gy = await rig.client()
-    await gy.request(gy.ccr("pgw;7", C.CC_INITIAL, 0, msccs=[{"rg": 3, "rsu": {"CC-Total-Octets": MB}}]))
+    await gy.request(gy.ccr("pgw;7", C.CC_INITIAL, 0, msccs=[{"rg": 3, "rsu": {"CC-Total-Octets": 10 * MB}}]))
     assert await rig.service.link.reauth("pgw;7", rating_group=3) == 2001
     rar = await gy.wait_request(C.CMD_RE_AUTH)
     assert rar.get("Session-Id") == "pgw;7" and rar.get("Destination-Host") == "pgw.test"
@@ -172,6 +173,14 @@ async def test_engine_disconnect_sends_asr_and_rar_reaches_the_client(rig: Rig) 
     asr = await gy.wait_request(C.CMD_ABORT_SESSION)
     assert asr.get("Session-Id") == "pgw;7" and asr.get("Auth-Application-Id") == 4
     assert asr.get("Origin-Host") == "localhost" and asr.get("Destination-Realm") == "test"
+    assert bystander.received_requests == []              # only the owner is asked
+    # The client's CCR-T after the ASA is answered; the session is charged and recorded once
+    # (ForceDisconnect already closed it in the engine at the usage granted so far).
+    cca = await gy.request(gy.ccr("pgw;7", C.CC_TERMINATION, 1, msccs=[{"rg": 3, "usu": {"CC-Total-Octets": 4 * MB}}]))
+    assert cca.get("Result-Code") == 2001
+    (row,) = await rig.cdrs(origin_ids=["pgw;7_3"])
+    assert row.usage in (4 * MB, 10 * MB) and row.cost == Decimal(row.usage // MB) / 100
+    assert rig.monetary("1001") == Decimal(10) - row.cost
 
 
 async def test_silent_session_is_ended_after_tcc_with_cdr_and_refund(tmp_path: Path) -> None:
