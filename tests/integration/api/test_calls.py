@@ -77,7 +77,7 @@ async def test_prepaid_call_is_cut_at_the_right_second(server, api) -> None:
     assert init["MaxUsage"] == 3 * SECOND
     call = await agent.wait_call("AgentV1.DisconnectSession", timeout=10)
     elapsed = time.monotonic() - started
-    assert 2.6 <= elapsed <= 4.0, f"cut after {elapsed:.2f}s, credit was 3s"
+    assert 2.6 <= elapsed <= 4.5, f"cut after {elapsed:.2f}s, credit was 3s"
     cut = call.params[0]
     assert cut["Event"]["OriginID"] == "cut-1"
     assert cut["Event"]["DisconnectCause"] == "INSUFFICIENT_CREDIT"
