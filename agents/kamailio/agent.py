@@ -155,15 +155,21 @@ class KamailioAgent:
             return
         self._spawn(_resume(coro, waiting_on))
 
-    async def _bounded(self, coro: Awaitable[None]) -> None:
-        async with self._background:
-            await coro
+    async def _bounded(self, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            async with self._background:
+                await coro
+        finally:
+            coro.close()  # no-op once finished; a task cancelled at shutdown never started it
 
     @staticmethod
-    async def _after(previous: asyncio.Task | None, coro: Awaitable[None]) -> None:
-        if previous is not None and not previous.done():
-            await asyncio.wait([previous])
-        await coro
+    async def _after(previous: asyncio.Task | None, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            if previous is not None and not previous.done():
+                await asyncio.wait([previous])
+            await coro
+        finally:
+            coro.close()
 
     def _vars(self, link: KamailioLink, name: str, message: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(self.agent_vars)
