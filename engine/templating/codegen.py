@@ -14,7 +14,7 @@ from engine.templating.coerce import is_empty
 from engine.templating.context import MISSING, Ctx
 from engine.templating.fields import _CONVERSION_ERRORS, SKIPPED, Field, log
 from engine.templating.filters import Filter
-from engine.templating.paths import data_reader, first_at
+from engine.templating.readers import data_reader, first_at
 from engine.templating.view import DictView
 
 FieldRunner = Callable[[Ctx], None]

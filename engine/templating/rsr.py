@@ -14,8 +14,8 @@ from typing import Any, Callable
 from engine.templating.coerce import text
 from engine.templating.context import MISSING, Ctx
 from engine.templating.converters import Converter, ConverterSpecError, build_converter
-from engine.templating.paths import (First, Getter, ParsedPath, PathError, compile_first,
-                                     compile_getter, parse_path)
+from engine.templating.paths import Getter, ParsedPath, PathError, compile_getter, parse_path
+from engine.templating.readers import First, compile_first
 
 
 class ValueSyntaxError(ValueError):
