@@ -268,7 +268,7 @@ class CreditControlServer:
                 cca.add(name, msg.get(name))
         cca.avps.extend(top_extra)
         cca.avps.extend(msccs)
-        self._track(msg, units, outcomes, cca, peer)
+        self._track(msg, units, outcomes, codes, cca, peer)
         return cca
 
     @staticmethod
@@ -304,8 +304,8 @@ class CreditControlServer:
 
     # ------------------------------------------------------------------ session tracking
 
-    def _track(self, msg: Message, units: list[Avp | None], outcomes: list[UnitOutcome], cca: Message,
-               peer: PeerInfo) -> None:
+    def _track(self, msg: Message, units: list[Avp | None], outcomes: list[UnitOutcome], codes: list[int],
+               cca: Message, peer: PeerInfo) -> None:
         sid = str(msg.get("Session-Id"))
         request_type = msg.get("CC-Request-Type")
         if request_type == C.CC_EVENT:
@@ -330,13 +330,17 @@ class CreditControlServer:
             self._earliest = deadline
             if self.on_earlier_deadline is not None:
                 self.on_earlier_deadline()
-        for unit, outcome in zip(units, outcomes):
+        for unit, outcome, code in zip(units, outcomes, codes):
+            key = unit.get("Rating-Group") if unit is not None else None
+            if code != C.DIAMETER_SUCCESS:
+                # A refused unit has no engine session: Tcc must not end it with a CCR-T.
+                if key not in session.units:
+                    continue
             origin_id = outcome.request.get("OriginID")
             if origin_id:
                 session.origin_ids.add(str(origin_id))
                 self.by_origin_id[str(origin_id)] = sid
-            key = unit.get("Rating-Group") if unit is not None else None
-            session.units[key] = unit if unit is not None else None
+            session.units[key] = unit
 
     def _drop(self, sid: str) -> None:
         session = self.sessions.pop(sid, None)

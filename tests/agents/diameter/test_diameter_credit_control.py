@@ -81,6 +81,7 @@ async def test_one_rating_group_out_of_credit_keeps_the_others() -> None:
     cca = await cc.handle(req, PEER)
     assert cca.get("Result-Code") == 2001
     assert [m.get("Result-Code") for m in cca.find_all("Multiple-Services-Credit-Control")] == [2001, 4012]
+    assert set(cc.sessions["s;2"].units) == {10}           # Tcc would end only what was granted
     only_bad = ccr("s;3", C.CC_INITIAL, 0, msccs=[{"rg": 666, "rsu": {}}])
     assert (await cc.handle(only_bad, PEER)).get("Result-Code") == 4012
     assert "s;3" not in cc.sessions

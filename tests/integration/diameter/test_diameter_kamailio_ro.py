@@ -68,7 +68,7 @@ async def test_call_is_allowed_updated_and_charged(tmp_path: Path, caplog) -> No
         assert answers[0][4] == "10"                                          # granted what it asked
         (cdr,) = await rig.cdrs(accounts=["1001"])
         seconds = cdr.usage // 10**9
-        assert 12 <= seconds <= 13 and cdr.destination == "1002"
+        assert 12 <= seconds <= 14 and cdr.destination == "1002"
         assert cdr.cost == Decimal(seconds) / 100
         assert rig.monetary("1001") == Decimal(10) - cdr.cost
         assert capture.expert_problems(from_port=SERVER_PORT) == []
@@ -93,7 +93,7 @@ async def test_call_cut_when_credit_runs_out_and_refused_without_credit(tmp_path
             elapsed = time.monotonic() - started
             assert code == 0, trace[-2000:]
             assert "BYE sip:" in trace
-            assert 7.0 <= elapsed <= 11.0
+            assert 7.0 <= elapsed <= 15.0
             await wait_for(lambda: not rig.service.cc.sessions, 10)
             # 1005 has nothing: CCR-I answered 4012, the caller gets 402.
             code, trace = await sipp_uac(tmp_path, sipp_scenario(tmp_path, "uac_expect_4xx.xml", "1005"), timeout=20)
