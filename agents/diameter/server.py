@@ -43,6 +43,7 @@ class _Connection(asyncio.Protocol):
         self.waiters: dict[int, asyncio.Future[Message]] = {}
         self.tasks: set[asyncio.Task] = set()
         self.remote = ""
+        self._flush_soon: asyncio.Handle | None = None
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -82,7 +83,13 @@ class _Connection(asyncio.Protocol):
             task.cancel()
 
     # -- helpers
+    def _flush_later(self) -> None:
+        """Answers finishing in the same loop iteration leave in one write (one syscall)."""
+        if self._flush_soon is None:
+            self._flush_soon = self.loop.call_soon(self._flush)
+
     def _flush(self) -> None:
+        self._flush_soon = None
         if self.peer is None or self.transport is None:
             return
         out = self.peer.data_to_send()
@@ -151,7 +158,7 @@ class _Connection(asyncio.Protocol):
             answer = peer.answer_for(msg, C.DIAMETER_UNABLE_TO_COMPLY)
         if not peer.closed:
             peer.send_answer(answer)
-            self._flush()
+            self._flush_later()
 
     def send_request(self, msg: Message) -> "asyncio.Future[Message]":
         assert self.peer is not None
