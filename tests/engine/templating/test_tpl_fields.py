@@ -259,3 +259,27 @@ async def test_blocker_after_converted_optional_field(fields):
         - {tag: Next, path: '*cgreq.Next', value: 'x'}
     """, {"U": "bad"})
     assert out.request == {"Next": "x"}
+
+
+async def test_escaped_semicolon_and_converted_constants(fields):
+    out = await fields(r"""
+        - {tag: S, path: '*cgreq.Text', value: 'a\;b'}
+        - {tag: D, path: '*cgreq.Seconds', value: '5m{*duration_seconds}'}
+        - {tag: J, path: '*cgreq.Joined', value: '~*req.A;\;;~*req.B'}
+    """, {"A": "x", "B": "y"})
+    assert out.request == {"Text": "a;b", "Seconds": 300, "Joined": "x;y"}
+
+
+async def test_processor_timezone_reads_naive_times(tpl):
+    from engine.templating import DictView, TemplateRunner
+    template = tpl("""
+        processors:
+          - id: P
+            timezone: Europe/Berlin
+            request_fields:
+              - {tag: U, path: '*cgreq.Unix', type: '*unix_timestamp', value: '~*req.T'}
+              - {tag: D, path: '*cgreq.Usage', type: '*usage_difference', value: '~*req.T2;~*req.T'}
+    """)
+    out = await TemplateRunner(template, None).run(
+        DictView({"T": "2024-01-01 00:00:00", "T2": "2024-01-01T00:00:30+01:00"}), {})
+    assert out.request == {"Unix": 1704063600, "Usage": 30_000_000_000}
