@@ -3,9 +3,11 @@
 A client connected on port 2014 (OpenSIPS, a CGRateS-style agent, a test)
 serves callbacks on the same socket. Which method names it understands is the
 CGRateS ``client_protocol``: 2.0 (default) uses ``AgentV1.*`` with a CGREvent;
-1.0 (OpenSIPS 3.x) uses ``SessionSv1.DisconnectSession {EventStart, Reason}``.
+1.0 (OpenSIPS 3.x) uses ``SessionSv1.DisconnectSession {EventStart, Reason}``;
+0 (OpenSIPS 2.x, SMGenericV1 API) the same shape as ``SMGClientV1.DisconnectSession``.
 The protocol comes from the ``api.birpc_client_protocol`` setting and switches
-to 1.0 for a connection that calls the OpenSIPS-only ``*WithDigest`` methods.
+to 1.0 for a connection that calls the OpenSIPS-only ``*WithDigest`` methods, and
+to 0 for one that calls ``SMGenericV1.*``.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ log = logging.getLogger("chargeway.api")
 
 PROTOCOL_V2 = "2.0"
 PROTOCOL_V1 = "1.0"
+PROTOCOL_V0 = "0"      # OpenSIPS 2.x: SMGenericV1 calls, SMGClientV1.DisconnectSession callbacks
 DEFAULT_CALL_TIMEOUT = 5.0
 
 
 def normalise_protocol(value: Any) -> str:
-    text = str(value or PROTOCOL_V2).strip()
+    text = str(value if value not in (None, "") else PROTOCOL_V2).strip()
+    if text in ("0", "0.0"):
+        return PROTOCOL_V0
     return PROTOCOL_V1 if text in ("1", "1.0", "opensips") else PROTOCOL_V2
 
 
@@ -52,6 +57,8 @@ class BiRPCLink:
         fields[DISCONNECT_CAUSE] = reason
         if self.protocol == PROTOCOL_V1:
             return "SessionSv1.DisconnectSession", {"EventStart": fields, "Reason": reason}
+        if self.protocol == PROTOCOL_V0:
+            return "SMGClientV1.DisconnectSession", {"EventStart": fields, "Reason": reason}
         cgr_event = {
             "Tenant": fields.get(TENANT) or "cgrates.org",
             "ID": uuid.uuid4().hex,
@@ -71,7 +78,7 @@ class BiRPCLink:
             raise
 
     async def warn_disconnect(self, event: Mapping[str, Any], remaining_ns: int) -> None:
-        if self.protocol == PROTOCOL_V1:
+        if self.protocol != PROTOCOL_V2:
             return  # OpenSIPS serves no low-balance warning
         try:
             await self.conn.call("AgentV1.WarnDisconnect", dict(event), self.timeout)
@@ -80,8 +87,8 @@ class BiRPCLink:
                 raise
 
     async def active_session_ids(self) -> list[tuple[str, str]] | None:
-        method = ("SessionSv1.GetActiveSessionIDs" if self.protocol == PROTOCOL_V1
-                  else "AgentV1.GetActiveSessionIDs")
+        method = {PROTOCOL_V1: "SessionSv1.GetActiveSessionIDs",
+                  PROTOCOL_V0: "SMGClientV1.GetActiveSessionIDs"}.get(self.protocol, "AgentV1.GetActiveSessionIDs")
         try:
             result = await self.conn.call(method, "", self.timeout)
         except RemoteError as exc:

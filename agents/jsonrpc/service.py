@@ -30,6 +30,7 @@ from agents.jsonrpc.methods.apier import ApierApi
 from agents.jsonrpc.methods.cdrs import CdrsApi
 from agents.jsonrpc.methods.core import CoreApi
 from agents.jsonrpc.methods.sessions import SessionsApi
+from agents.jsonrpc.methods.smgeneric import SMGenericApi
 from agents.jsonrpc.server import ApiServer, ListenConfig, parse_address
 from engine.runtime import AgentContext
 from engine.units import SECOND, parse_duration
@@ -93,6 +94,7 @@ def build_dispatcher(ctx: AgentContext, token: str | None = None) -> Dispatcher:
     sessions = ctx.sessions
     cdr_reader = ctx.extras.get("cdrs") or getattr(sessions, "cdrs", None) or CdrService(ctx.storage)
     dispatcher.register_many(SessionsApi(sessions).handlers())
+    dispatcher.register_many(SMGenericApi(sessions).handlers())
     dispatcher.register_many(ApierApi(
         ctx.accounts, ctx.rater, ctx.extras.get("load_tariffplan"),
         default_tenant=str(general.get("default_tenant", "cgrates.org")),

@@ -131,3 +131,29 @@ async def test_closed_client_fails_pending_call(api, sessions) -> None:
     writer.close()
     with pytest.raises(ConnectionError):
         await asyncio.wait_for(pending, 2)
+
+
+async def test_opensips_2_smgeneric_captures_served_and_cut_with_smgclient(api, sessions) -> None:
+    """The captured OpenSIPS 2.x frames, sent as-is, get float-second answers; the cut uses SMGClientV1."""
+    from pathlib import Path
+
+    import orjson
+
+    captures = Path("/work/shared/captures/opensips")
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.birpc_port)
+    link = await _link_for(sessions)
+    writer.write((captures / "cgrates_module_getmaxusage.json").read_bytes())
+    assert orjson.loads(await reader.readline()) == {"id": 1933966014, "result": 60.0, "error": None}
+    writer.write((captures / "cgrates_module_initiatesession.json").read_bytes())
+    assert orjson.loads(await reader.readline()) == {"id": 1933966018, "result": 30.0, "error": None}
+    assert sessions.calls[1][1]["DialogEntry"] == 30 and sessions.initiated_links == [link]
+    assert link.protocol == "0"
+    cut = asyncio.create_task(link.disconnect_session(START, "INSUFFICIENT_CREDIT"))
+    request = orjson.loads(await reader.readline())
+    assert request["method"] == "SMGClientV1.DisconnectSession"
+    assert request["params"][0]["Reason"] == "INSUFFICIENT_CREDIT"
+    writer.write(orjson.dumps({"error": None, "result": "OK", "id": request["id"]}))  # OpenSIPS's reply
+    await asyncio.wait_for(cut, 2)
+    writer.write((captures / "cgrates_module_terminatesession.json").read_bytes())
+    assert orjson.loads(await reader.readline()) == {"id": 63438847, "result": "OK", "error": None}
+    writer.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import orjson
 import pytest
@@ -114,3 +115,23 @@ def test_any_slicing_yields_the_same_values(values: list[dict], cuts: list[int])
         pos += step
         i += 1
     assert out == values
+
+
+CAPTURES = Path("/work/shared/captures/opensips")
+CAPTURED = ["cgrates_module_getmaxusage.json", "cgrates_module_initiatesession.json",
+            "cgrates_module_terminatesession.json", "cgrates_disconnectsession_to_opensips.json"]
+
+
+def test_opensips_captures_parse_whole_split_and_back_to_back() -> None:
+    frames = [(CAPTURES / name).read_bytes() for name in CAPTURED]
+    stream = b"".join(frames)  # OpenSIPS writes one object per write, no separator
+    whole = JsonStreamDecoder().feed(stream)
+    dec, split = JsonStreamDecoder(), []
+    for i in range(0, len(stream), 7):
+        split.extend(dec.feed(stream[i:i + 7]))
+    assert whole == split and len(whole) == 4
+    kinds = [classify(v) for v in whole]
+    assert [k.method for k in kinds] == ["SMGenericV1.GetMaxUsage", "SMGenericV1.InitiateSession",
+                                         "SMGenericV1.TerminateSession", "SMGClientV1.DisconnectSession"]
+    assert kinds[0].id == 1933966014 and kinds[1].params[0]["DialogID"] == 1504619733
+    assert kinds[3].params[0]["Reason"] == "-INSUFFICIENT_FUNDS"
