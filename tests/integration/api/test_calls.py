@@ -14,6 +14,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 
 from agents.jsonrpc.client import JsonRpcClient, RpcCallError
@@ -154,9 +155,25 @@ async def test_bad_clients_do_not_disturb_a_live_call(server, api) -> None:
         await api.call("SessionSv1.AuthorizeEvent", cgr(event("bad-1", Usage="ninety"), GetMaxUsage=True))
     with pytest.raises(RpcCallError, match="rpc: can't find method SessionSv1.Bogus"):
         await api.call("SessionSv1.Bogus", {})
+    # a client that sends InitiateSession and vanishes: the engine still completes it
+    gone = event("gone-1")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.tcp)
+    writer.write(orjson.dumps({"method": "SessionSv1.InitiateSession", "id": 1,
+                               "params": [cgr(gone, InitSession=True)]}))
+    await writer.drain()
+    writer.close()
+    for _ in range(100):
+        try:
+            [found] = await api.call("SessionSv1.GetActiveSessions", {"Filters": ["*string:~*req.OriginID:gone-1"]})
+            break
+        except RpcCallError:
+            await asyncio.sleep(0.05)
+    assert found["OriginID"] == "gone-1"
+    assert await api.call("SessionSv1.TerminateSession",
+                          cgr(dict(gone, Usage="3s"), TerminateSession=True)) == "OK"
     assert await api.call("SessionSv1.TerminateSession",
                           cgr(dict(ev, Usage="5s"), TerminateSession=True)) == "OK"
-    assert await balance(api) == Decimal("0.95")
+    assert await balance(api) == Decimal("0.92")
 
 
 async def test_restart_after_kill_9_keeps_money_and_cdrs(server, api) -> None:

@@ -26,6 +26,8 @@ def console(server, *words: str, ok: bool = True) -> str:
 
 def test_prepaid_call_with_console(server) -> None:
     assert console(server, "ping", "sessions").strip() == "Pong"
+    status = orjson.loads(console(server, "status"))
+    assert status["active_sessions"] == 0 and status["version"].startswith("chargeway")
     assert console(server, "load_tp_from_folder", f"FolderPath={TP_DIR}").strip() == "OK"
     cost = orjson.loads(console(server, "cost", "Subject=1001", "Destination=1002", "AnswerTime=*now",
                                 "Usage=90s"))
