@@ -166,6 +166,9 @@ async def test_kamailio_restart_mid_call_reconnects_and_settles(gateway, kam, ca
     await wait_for(lambda: asyncio.sleep(0, result=bool(link.calls)))
     origin_id = next(iter(link.calls))
     answered_at = link.calls[origin_id].answered_at
+    # What the agent reconciles after a chargeway restart: the engine's sessions of this Kamailio.
+    [external] = gateway.sessions.active_sessions({"OriginHost": link.origin_host})
+    assert external["OriginID"] == origin_id and external["Account"] == "1001"
     await asyncio.sleep(2)
     kam.stop()
     stopped_at = time.time()
