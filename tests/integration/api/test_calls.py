@@ -69,7 +69,7 @@ async def api(server):
 async def test_prepaid_call_is_cut_at_the_right_second(server, api) -> None:
     await set_credit(api, "0.03")  # 3 seconds at 0.01/s
     agent = await JsonRpcClient.connect("127.0.0.1", server.birpc,
-                                        callbacks={"AgentV1.DisconnectSession": _ok})
+                                        callbacks={"AgentV1.DisconnectSession": _ok, "AgentV1.WarnDisconnect": _ok})
     ev = event("cut-1")
     auth = await agent.call("SessionSv1.AuthorizeEvent", cgr(dict(ev, Usage="3h"), GetMaxUsage=True))
     assert auth["MaxUsage"] == 3 * SECOND and auth["Reason"] == "INSUFFICIENT_CREDIT"
@@ -79,6 +79,8 @@ async def test_prepaid_call_is_cut_at_the_right_second(server, api) -> None:
     call = await agent.wait_call("AgentV1.DisconnectSession", timeout=10)
     elapsed = time.monotonic() - started
     assert 2.6 <= elapsed <= 4.5, f"cut after {elapsed:.2f}s, credit was 3s"
+    warn = await agent.wait_call("AgentV1.WarnDisconnect", timeout=1)  # low balance: less than 10 s left
+    assert warn.params[0]["OriginID"] == "cut-1"
     cut = call.params[0]
     assert cut["Event"]["OriginID"] == "cut-1"
     assert cut["Event"]["DisconnectCause"] == "INSUFFICIENT_CREDIT"
