@@ -137,7 +137,9 @@ def from_cgrates(src: Any, file: str, agent: str | None,
     if not isinstance(processors, list):
         raise TemplateError(file, getattr(processors, "line", None),
                             "request_processors must be a list")
-    converted = LineList(_processor(p, warnings) for p in processors)
+    named = _named_templates(src, warnings)
+    converted = LineList(_drop_unknown_templates(_processor(p, warnings), named, warnings)
+                         for p in processors)
     converted.line = getattr(processors, "line", 0)
     converted.item_lines = list(getattr(processors, "item_lines", []))
     out = LineDict()
@@ -145,9 +147,54 @@ def from_cgrates(src: Any, file: str, agent: str | None,
     if found_agent or agent:
         out["agent"] = agent or found_agent
         out.key_lines["agent"] = out.line
+    if named:
+        out["templates"] = named
+        out.key_lines["templates"] = named.line
     out["processors"] = converted
     out.key_lines["processors"] = converted.line
     return out
+
+
+def _named_templates(src: Any, warnings: list[str]) -> LineDict:
+    """CGRateS's ``templates`` section (field lists used with ``*template``)."""
+    out = LineDict()
+    section = src.get("templates") if isinstance(src, dict) else None
+    out.line = getattr(section, "line", 0)
+    if not isinstance(section, dict):
+        return out
+    for name, fields in section.items():
+        if isinstance(fields, list):
+            converted = LineList(_field(f, "reply_fields", warnings, f"template {name}[{i}]")
+                                 for i, f in enumerate(fields))
+            converted.line = getattr(fields, "line", 0)
+            converted.item_lines = list(getattr(fields, "item_lines", []))
+            out[name] = converted
+            out.key_lines[name] = section.line_of(name) if isinstance(section, LineDict) else 0
+    return out
+
+
+def _drop_unknown_templates(proc: Any, named: dict[str, Any], warnings: list[str]) -> Any:
+    """CGRateS built-in lists (``*cca``, ``*err`` ...) are the agent's own defaults here."""
+    if not isinstance(proc, dict):
+        return proc
+    for section in ("request_fields", "reply_fields"):
+        fields = proc.get(section)
+        if not isinstance(fields, list):
+            continue
+        kept = LineList()
+        kept.line = getattr(fields, "line", 0)
+        lines = list(getattr(fields, "item_lines", []))
+        for index, fld in enumerate(fields):
+            if (isinstance(fld, dict) and fld.get("type") == "*template"
+                    and fld.get("value") not in named):
+                warnings.append(f"processor {proc.get('id', '?')} {section}: *template "
+                                f"{fld.get('value')!r} is a CGRateS built-in; the agent applies "
+                                "its own defaults, field dropped")
+                continue
+            kept.append(fld)
+            kept.item_lines.append(lines[index] if index < len(lines) else kept.line)
+        proc[section] = kept
+    return proc
 
 
 def _plain(value: Any) -> Any:

@@ -6,10 +6,13 @@ YAML is our format; a ``.json`` file is taken as a CGRateS agent config (or bare
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from engine.templating.compiler import Template, compile_template
 from engine.templating.source import read_source
+
+log = logging.getLogger("chargeway.templates")
 
 
 def load_template(path: str | Path, agent: str | None = None) -> Template:
@@ -18,7 +21,10 @@ def load_template(path: str | Path, agent: str | None = None) -> Template:
     src = read_source(path)
     if file.lower().endswith(".json"):
         from engine.templating.cgrates_import import from_cgrates
-        src = from_cgrates(src, file, agent)
+        warnings: list[str] = []
+        src = from_cgrates(src, file, agent, warnings)
+        for warning in warnings:
+            log.warning("%s: %s", file, warning)
     return _prepared(compile_template(src, file, agent))
 
 

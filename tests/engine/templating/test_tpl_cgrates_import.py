@@ -50,6 +50,7 @@ async def test_import_writes_yaml_that_behaves_the_same(sessions):
     text, warnings = import_cgrates(DATA / "cgrates_diameter_voice.json")
     assert text.startswith("# Converted from CGRateS cgrates_diameter_voice.json")
     assert any("*attributes" in w for w in warnings)
+    assert any("'*cca' is a CGRateS built-in" in w for w in warnings)
     template = parse_template(text, "diameter")
     sessions.replies["initiate"] = Reply(max_usage=120_000_000_000)
     out = await TemplateRunner(template, sessions).run(DictView(CCR_I), DIAM_VARS)
