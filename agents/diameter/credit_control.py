@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
 
 from agents.diameter import constants as C
-from agents.diameter.codec import Avp, Message, make_avp, placeholder_avp
+from agents.diameter.codec import Avp, Message, decode_message, make_avp, placeholder_avp
 from agents.diameter.reply_encode import ReplyEncodeError, tree_to_avps
 from agents.diameter.view import MSCC, CcrView, unit_avps
 
@@ -94,12 +94,18 @@ class CcConfig:
 
 
 class DuplicateCache:
-    """Answers by (Origin-Host, End-to-End-Id) and by (Session-Id, CC-Request-Number)."""
+    """Answers by (Origin-Host, End-to-End-Id, Session-Id) and by (Session-Id,
+    CC-Request-Number, CC-Request-Type).
+
+    While the original is being answered the entry is a future (a retransmission waits for
+    it); afterwards it is the encoded answer: one bytes object per entry, which the garbage
+    collector never has to walk (100k cached Message trees made gen-2 pauses long).
+    """
 
     def __init__(self, ttl: float, max_entries: int) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._answers: OrderedDict[tuple, tuple[float, "asyncio.Future[Message]"]] = OrderedDict()
+        self._answers: OrderedDict[tuple, tuple[float, "asyncio.Future[Message] | bytes"]] = OrderedDict()
 
     @staticmethod
     def keys(msg: Message) -> list[tuple]:
@@ -111,7 +117,7 @@ class DuplicateCache:
             keys.append(("ccr", sid, number, msg.get("CC-Request-Type")))
         return keys
 
-    def lookup(self, msg: Message, now: float) -> "asyncio.Future[Message] | None":
+    def lookup(self, msg: Message, now: float) -> "asyncio.Future[Message] | bytes | None":
         self._expire(now)
         for key in self.keys(msg):
             entry = self._answers.get(key)
@@ -126,6 +132,13 @@ class DuplicateCache:
         while len(self._answers) > self.max_entries:
             self._answers.popitem(last=False)
         return fut
+
+    def complete(self, msg: Message, answer: Message) -> None:
+        encoded = answer.encode()
+        for key in self.keys(msg):
+            entry = self._answers.get(key)
+            if entry is not None:
+                self._answers[key] = (entry[0], encoded)
 
     def forget(self, msg: Message) -> None:
         for key in self.keys(msg):
@@ -163,6 +176,8 @@ class CreditControlServer:
             if not msg.is_retransmit:
                 log.warning("diameter: duplicate CCR %s #%s from %s without the T flag",
                             msg.get("Session-Id"), msg.get("CC-Request-Number"), peer.origin_host)
+            if isinstance(pending, bytes):
+                return _readdress(decode_message(pending), msg)
             original = await asyncio.shield(pending)
             return _readdress(original, msg)
         fut = self.duplicates.reserve(msg, now)
@@ -175,6 +190,7 @@ class CreditControlServer:
                 fut.exception()    # retrieved: nobody else may be waiting
             raise
         fut.set_result(answer)
+        self.duplicates.complete(msg, answer)
         return answer
 
     async def _answer(self, msg: Message, peer: PeerInfo, extra_vars: dict[str, Any]) -> Message:
