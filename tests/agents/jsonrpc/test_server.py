@@ -218,3 +218,23 @@ def test_serves_on_uvloop(sessions, tmp_path) -> None:
 
     assert uvloop.run(scenario()) == ("Pong", {"MaxUsage": 60000000000, "Reason": "INSUFFICIENT_CREDIT"},
                                       "AgentV1.DisconnectSession")
+
+
+async def test_pipelined_flood_pauses_reading_and_answers_everything(api, sessions) -> None:
+    """More in-flight requests than the per-connection cap: reading pauses, then resumes; none lost."""
+    slow = dict(AUTH, Event=dict(AUTH["Event"], Account="slow"))
+    count = 4000  # far above MAX_IN_FLIGHT (512) and more than one socket read
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.tcp_port)
+    writer.write(b"".join(req("SessionSv1.AuthorizeEvent", slow, i) for i in range(count)))
+    for _ in range(200):
+        if len(sessions.calls) >= 512:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    assert 512 <= len(sessions.calls) < count  # the rest waits in the socket buffer (one read may overshoot)
+    sessions.slow.set()
+    ids = set()
+    for _ in range(count):
+        ids.add(orjson.loads(await asyncio.wait_for(reader.readline(), 5))["id"])
+    writer.close()
+    assert ids == set(range(count)) and len(sessions.completed) == count
