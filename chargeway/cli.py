@@ -157,9 +157,11 @@ def _stored_or_configured_plan(tpdir: Path | None):
 def _register_commands() -> None:
     from chargeway.commands.console import console_command
     from chargeway.commands.cost import make_cost_command
+    from chargeway.commands.template import template_group
 
     main.add_command(make_cost_command(_stored_or_configured_plan))
     main.add_command(console_command)
+    main.add_command(template_group)
 
 
 _register_commands()
