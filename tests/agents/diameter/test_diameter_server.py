@@ -254,3 +254,16 @@ async def test_zero_rated_rating_group_is_4011_and_not_charged(tmp_path: Path) -
         assert rig.monetary("1001") == Decimal("9.90")       # only rating group 1 reserved
     finally:
         await stop_rig(rig)
+
+
+async def test_tenant_comes_from_config(tmp_path: Path) -> None:
+    rig = await start_rig(tmp_path, tenant="other.org")
+    try:
+        gy = await rig.client()
+        cca = await gy.request(gy.ccr("pgw;10", C.CC_EVENT, 0, context="32274@3gpp.org",
+                                      msccs=[{"rsu": {"CC-Service-Specific-Units": 1}}]))
+        # 1001 exists only in cgrates.org: in other.org the subscriber is unknown.
+        assert cca.get("Result-Code") == C.DIAMETER_USER_UNKNOWN
+        assert rig.monetary("1001") == Decimal(10)
+    finally:
+        await stop_rig(rig)
