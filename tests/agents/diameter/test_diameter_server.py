@@ -267,3 +267,30 @@ async def test_tenant_comes_from_config(tmp_path: Path) -> None:
         assert rig.monetary("1001") == Decimal(10)
     finally:
         await stop_rig(rig)
+
+
+async def test_tls_with_client_certificates_required(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("localhost")
+    server_cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "srv.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    rig = await start_rig(tmp_path, listeners=[{"address": "127.0.0.1:0", "transport": "tls"}],
+                          tls={"cert": str(tmp_path / "srv.pem"), "key": str(tmp_path / "srv.pem"),
+                               "ca": str(tmp_path / "ca.pem")})
+    try:
+        anonymous = ssl.create_default_context()
+        ca.configure_trust(anonymous)
+        stranger = GyClient("stranger.pgw")
+        with pytest.raises((ssl.SSLError, ConnectionError, asyncio.TimeoutError, OSError)):
+            await asyncio.wait_for(stranger.connect(rig.host, rig.port, ssl_context=anonymous,
+                                                    server_hostname="localhost"), 5)
+        await stranger.close()
+        known = ssl.create_default_context()
+        ca.configure_trust(known)
+        ca.issue_cert("pgw.test").configure_cert(known)
+        gy = GyClient()
+        cea = await gy.connect(rig.host, rig.port, ssl_context=known, server_hostname="localhost")
+        rig.clients.append(gy)
+        assert cea.get("Result-Code") == 2001
+    finally:
+        await stop_rig(rig)
