@@ -91,6 +91,8 @@ class KamailioAgent:
         link = self._by_client[id(client)]
         if link.calls or self._engine_calls(link):
             self._spawn(self._reconcile(link))
+        else:
+            link.lost_at = None
 
     def _engine_calls(self, link: KamailioLink) -> list[dict[str, Any]]:
         """The engine's live sessions of this Kamailio (restored after a chargeway restart too)."""
@@ -104,7 +106,10 @@ class KamailioAgent:
 
     def disconnected(self, client: EvapiClient, lost_at: float) -> None:
         link = self._by_client[id(client)]
-        link.lost_at = lost_at
+        # The first loss counts: a brief reconnect to a Kamailio that is still shutting down
+        # must not move the end of the calls it lost.
+        if link.lost_at is None:
+            link.lost_at = lost_at
 
     def frame(self, client: EvapiClient, frame: Frame) -> None:
         link = self._by_client[id(client)]
@@ -290,6 +295,7 @@ class KamailioAgent:
                       if external.get(name) not in (None, "")}
             fields["DisconnectCause"] = DIALOG_LOST
             await self._terminate_lost(link, origin_id, fields)
+        link.lost_at = None
 
     async def _terminate_lost(self, link: KamailioLink, origin_id: str, fields: dict[str, Any]) -> None:
         try:

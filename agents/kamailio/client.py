@@ -61,6 +61,7 @@ class _Protocol(asyncio.Protocol):
         self.client = client
         self.transport: asyncio.Transport | None = None
         self.closed = asyncio.get_running_loop().create_future()
+        self.lost_at = 0.0
         self._sock: Any = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -83,6 +84,7 @@ class _Protocol(asyncio.Protocol):
         self.client._received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost_at = time.time()  # now, not when the reconnect task next runs
         if not self.closed.done():
             self.closed.set_result(exc)
 
@@ -173,7 +175,7 @@ class EvapiClient:
             log.info("evapi %s: connected", self.alias)
             self.handler.connected(self)
             exc = await protocol.closed
-            lost_at = time.time()
+            lost_at = protocol.lost_at or time.time()
             self.connected_event.clear()
             self._protocol = None
             if self._stopping:

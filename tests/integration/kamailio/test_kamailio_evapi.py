@@ -170,17 +170,19 @@ async def test_kamailio_restart_mid_call_reconnects_and_settles(gateway, kam, ca
     [external] = gateway.sessions.active_sessions({"OriginHost": link.origin_host})
     assert external["OriginID"] == origin_id and external["Account"] == "1001"
     await asyncio.sleep(2)
-    kam.stop()
+    stopping_at = time.time()
+    await asyncio.to_thread(kam.stop)  # chargeway keeps running meanwhile
     stopped_at = time.time()
-    kam.start()
+    await asyncio.to_thread(kam.start)
     assert await asyncio.to_thread(call.wait, 40) == 0, call.output()
     [cdr] = await wait_for(lambda: cdrs_of(gateway, "1001"))
     assert cdr.origin_id == origin_id
     # The lost dialog was settled up to when Kamailio went away.
-    assert abs(cdr.usage / SECOND - (stopped_at - answered_at)) < 0.5
+    ended_at = answered_at + cdr.usage / SECOND
+    assert stopping_at - 0.05 <= ended_at <= stopped_at + 0.05, (stopping_at, ended_at, stopped_at)
     assert cdr.cost == expected_cost(cdr.usage)
     assert balance(gateway, "1001") == Decimal(10) - cdr.cost
-    assert link.client.connects == 2 and not link.calls
+    assert link.client.connects >= 2 and not link.calls and link.lost_at is None
     assert not gateway.sessions.active_sessions()
 
 
