@@ -28,6 +28,12 @@ async def all_cdrs(engine: SoakEngine) -> list[CdrRow]:
     return await engine.storage.query_cdrs(CdrFilter())
 
 
+async def last_cdr(engine: SoakEngine) -> int:
+    """OrderID of the newest CDR (0 when none): changes whenever any CDR is stored."""
+    rows = await engine.storage.query_cdrs(CdrFilter(order_by="OrderID;desc", limit=1))
+    return rows[0].order_id if rows else 0
+
+
 async def check_books(engine: SoakEngine, world: World) -> list[str]:
     """Ledger, balances, CDRs and live sessions agree with each other and with the world."""
     out: list[str] = []

@@ -41,6 +41,7 @@ def _flag(name: str) -> bool:
 @pytest.mark.parametrize(("seed", "steps"), _variants())
 async def test_soak_keeps_the_books_exact(tmp_path, seed: int, steps: int) -> None:
     settings = SoakSettings(seed=seed, steps=steps, restarts=max(2, steps // 250),
+                            check_every=25 if steps <= SHORT_STEPS else 100,
                             strict=_flag("CHARGEWAY_SOAK_STRICT"))
     soak = await run_soak(tmp_path, settings)
     # The run must have exercised what it claims to (a schedule that never cut a call
