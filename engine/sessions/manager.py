@@ -412,22 +412,8 @@ class SessionManager:
         session.state = CLOSED
         if cause:
             session.start_fields["DisconnectCause"] = cause
-        rows = []
-        costs: dict[str, Decimal] = {}
         try:
-            for run in session.runs:
-                settled = await self._settle_run(session, run, total)
-                run_event = self._final_event(session, run, cause)
-                missed = total == 0
-                if missed and not self.config.store_missed_calls:
-                    continue
-                rows.append(cdr_from_event(run_event, run.run_id, usage=total, cost=settled.cost,
-                                           cost_source=COST_SOURCE_SESSIONS, cost_details=settled.details,
-                                           extra_info=settled.error))
-                if settled.cost is not None:
-                    costs[run.run_id] = settled.cost
-            await self.storage.write([*self.cdrs.ops_for(rows), DeleteSession(session.cgrid),
-                                      MarkProcessed(term_key(session.cgrid), str(total))])
+            costs = await self._settle_and_record(session, total, cause)
         except BaseException:
             # Not durable: keep the session so a retry (or recovery) settles it again (idempotent).
             session.state = ACTIVE
@@ -439,6 +425,56 @@ class SessionManager:
         self.cdrs.committed()
         log.debug("session %s closed: usage=%d costs=%s cause=%s", session.cgrid, total, costs, cause or "-")
         return costs
+
+    async def _settle_and_record(self, session: Session, total: int, cause: str) -> dict[str, Decimal]:
+        """Settle every run and write the CDRs, in ONE transaction for the usual single-run call.
+
+        Runs before the last charged one settle on their own; the last one's exact charge is
+        previewed (pure, same state, no ``await`` before the settle plans it) so its CDR, the
+        other runs' CDRs, the snapshot delete and the ``term:`` key ride in its settle."""
+        charged = [r for r in session.runs if self._settles(session, r)]
+        last = charged[-1] if charged else None
+        results: dict[str, Settled] = {}
+        for run in session.runs:
+            if run is not last:
+                results[run.run_id] = await self._settle_run(session, run, total)
+        final_settle = False
+        if last is not None:
+            try:
+                results[last.run_id] = self.billing.preview_settle(last, session.started_wall, total)
+                final_settle = True
+            except ChargingError as err:
+                results[last.run_id] = self._unsettled(last, err)
+        rows = []
+        for run in session.runs:
+            settled = results[run.run_id]
+            if total == 0 and not self.config.store_missed_calls:
+                continue
+            rows.append(cdr_from_event(self._final_event(session, run, cause), run.run_id, usage=total,
+                                       cost=settled.cost, cost_source=COST_SOURCE_SESSIONS,
+                                       cost_details=settled.details, extra_info=settled.error))
+        ops = [*self.cdrs.ops_for(rows), DeleteSession(session.cgrid), MarkProcessed(term_key(session.cgrid), str(total))]
+        if final_settle and last is not None:
+            done = await self.billing.settle(session.cgrid, last, session.started_wall, total,
+                                             extra_ops=[MarkProcessed(charged_key(session.cgrid, last.run_id), str(total)),
+                                                        *ops])
+            if done.cost != results[last.run_id].cost:
+                log.error("session %s run %s: settled %s but previewed %s", session.cgrid, last.run_id,
+                          done.cost, results[last.run_id].cost)
+        else:
+            await self.storage.write(ops)
+        return {r: v.cost for r, v in results.items() if v.cost is not None}
+
+    def _settles(self, session: Session, run: RunState) -> bool:
+        return session.chargeable and run.event.request_type in CHARGED_TYPES
+
+    @staticmethod
+    def _unsettled(run: RunState, err: ChargingError) -> Settled:
+        """The account was removed (or the plan changed) mid-call: what was debited stays in
+        the ledger; the CDR records it and why it could not be settled."""
+        if err.code in (ACCOUNT_NOT_FOUND, *RATING_REFUSALS):
+            return Settled(cost=run.cost if run.charges else None, error=err.code)
+        raise err
 
     @staticmethod
     def _final_event(session: Session, run: RunState, cause: str) -> ChargingEvent:
@@ -461,11 +497,7 @@ class SessionManager:
                                               extra_ops=[MarkProcessed(charged_key(session.cgrid, run.run_id),
                                                                        str(total))])
         except ChargingError as err:
-            if err.code in (ACCOUNT_NOT_FOUND, *RATING_REFUSALS):
-                # The account was removed (or the plan changed) mid-call: what was debited stays
-                # in the ledger; the CDR records it and why it could not be settled.
-                return Settled(cost=run.cost if run.charges else None, error=err.code)
-            raise
+            return self._unsettled(run, err)
 
     def remember_closed(self, cgrid: str) -> None:
         self._closed[cgrid] = None

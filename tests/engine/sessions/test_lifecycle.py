@@ -252,9 +252,12 @@ async def test_bad_input_is_a_clear_error_and_harms_nothing(engine):
     assert len(s.active_sessions()) == 1 and engine.balance() == Decimal("0.90")
 
 
-async def test_failed_cdr_write_keeps_the_session_and_a_retry_charges_once(engine, monkeypatch):
+async def test_failed_close_write_keeps_the_session_and_a_retry_charges_once(engine, monkeypatch):
+    """Settle, CDR, snapshot delete and idempotency key share one transaction: when it fails
+    nothing of the close happened, and the agent's retry closes it exactly once."""
     import pytest
 
+    from engine.errors import ChargingError
     from engine.storage.base import DeleteSession
 
     await engine.topup("1.00")
@@ -270,14 +273,24 @@ async def test_failed_cdr_write_keeps_the_session_and_a_retry_charges_once(engin
         return await real_write(ops)
 
     monkeypatch.setattr(engine.storage, "write", flaky_write)
-    with pytest.raises(OSError):
+    with pytest.raises(ChargingError) as err:
         await s.terminate(call(Usage="12s"))
+    assert err.value.code == "SERVER_ERROR"
     assert len(s.active_sessions()) == 1 and await engine.cdrs() == []
-    assert engine.balance() == Decimal("0.88")          # the settle itself was durable
+    assert engine.balance() == Decimal("0.70")          # the 30s reservation still held
     assert (await s.terminate(call(Usage="12s"))).ok     # the agent retries
     assert engine.balance() == Decimal("0.88")
     [cdr] = await engine.cdrs()
     assert cdr["Cost"] == 0.12
+    assert await engine.accounts.audit("cgrates.org", "1001") == []
+
+
+async def test_terminate_is_one_transaction(engine):
+    await engine.topup("1.00")
+    await engine.sessions.initiate(call(Usage="30s"), {"*sessionsDebitInterval": 0})
+    before = engine.storage.stats.writes
+    await engine.sessions.terminate(call(Usage="12s"))
+    assert engine.storage.stats.writes - before == 1
 
 
 async def test_data_session_is_granted_in_bytes_never_by_the_clock(engine):
@@ -300,3 +313,17 @@ async def test_data_session_is_granted_in_bytes_never_by_the_clock(engine):
     assert [b.value for b in acc.balances["*data"]] == [3_000_000 - 2_700_000]
     [cdr] = await engine.cdrs()
     assert cdr["Usage"] == 2_700_000 and cdr["ToR"] == "*data"
+
+
+async def test_unit_balance_first_then_money_and_preview_matches_settle(engine, caplog):
+    await engine.topup("1.00")
+    await engine.accounts.add_balance("cgrates.org", "1001", "*voice", 20 * SECOND, {"ID": "free", "Weight": 20})
+    s = engine.sessions
+    await s.initiate(call(), link=engine.link)                   # 10s slice from the free seconds
+    await engine.clock.advance(40 * SECOND, s)
+    await s.terminate(call(Usage="45s"))
+    voice = engine.accounts.get("cgrates.org", "1001").balances["*voice"][0].value
+    assert voice == 0 and engine.balance() == Decimal("0.75")    # 20s free + 25s at 0.01
+    [cdr] = await engine.cdrs()
+    assert cdr["Cost"] == 0.25
+    assert "previewed" not in caplog.text
