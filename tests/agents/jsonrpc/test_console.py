@@ -72,3 +72,23 @@ async def test_console_against_live_listener(api) -> None:
     assert result.exit_code == 1 and "NOT_FOUND" in result.output
     result = await asyncio.to_thread(invoke, "ping", "cdrs")
     assert result.output.strip() == "Pong"
+
+
+@pytest.mark.parametrize(("words", "method"), [
+    (("account_set", "Account=1001", "ExtraOptions.AllowNegative=true"), "APIerSv2.SetAccount"),
+    (("account_remove", "Account=1001"), "APIerSv1.RemoveAccount"),
+    (("balance_set", "Account=1001"), "APIerSv1.SetBalance"),
+    (("balance_debit", "Account=1001"), "APIerSv1.DebitBalance"),
+    (("load_tp_from_folder", "FolderPath=/tp"), "APIerSv1.LoadTariffPlanFromFolder"),
+    (("status",), "CoreSv1.Status"),
+    (("session_update", "OriginID=c1"), "SessionSv1.UpdateSession"),
+    (("session_process_cdr", "OriginID=c1"), "SessionSv1.ProcessCDR"),
+    (("ping", "apiers"), "APIerSv1.Ping"),
+])
+def test_command_words_map_to_cgrates_methods(words: tuple[str, ...], method: str) -> None:
+    got, args = build_request(words)
+    assert got == method
+    if words[0] == "account_set":
+        assert args == {"Account": "1001", "ExtraOptions": {"AllowNegative": True}}
+    if words[0] == "session_update":
+        assert args["UpdateSession"] is True and args["Event"] == {"OriginID": "c1"}
