@@ -107,7 +107,8 @@ def build_dispatcher(ctx: AgentContext, token: str | None = None) -> Dispatcher:
 
 
 async def start(ctx: AgentContext, section: dict) -> ApiService:
-    config = listen_config(section or {})
+    section = section or {}
+    config = listen_config(section)
     token = str(section.get("token") or "") or None
     dispatcher = build_dispatcher(ctx, token)
     server = ApiServer(dispatcher, config, sessions=ctx.sessions)

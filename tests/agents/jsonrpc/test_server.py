@@ -238,3 +238,17 @@ async def test_pipelined_flood_pauses_reading_and_answers_everything(api, sessio
         ids.add(orjson.loads(await asyncio.wait_for(reader.readline(), 5))["id"])
     writer.close()
     assert ids == set(range(count)) and len(sessions.completed) == count
+
+
+def test_config_errors_are_named() -> None:
+    import pytest
+
+    from agents.jsonrpc.service import ApiConfigError, listen_config
+
+    with pytest.raises(ApiConfigError, match="unknown key"):
+        listen_config({"tpc": "127.0.0.1:2012"})
+    with pytest.raises(ApiConfigError, match="port must be a number"):
+        listen_config({"tcp": "127.0.0.1:twelve"})
+    cfg = listen_config({"http": "", "birpc": "0.0.0.0:2014", "callback_timeout": "250ms"})
+    assert cfg.tcp == ("127.0.0.1", 2012) and cfg.http is None and cfg.birpc == ("0.0.0.0", 2014)
+    assert cfg.callback_timeout == 0.25
