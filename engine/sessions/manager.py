@@ -60,6 +60,7 @@ log = logging.getLogger("chargeway.sessions")
 
 _PROTECTED = frozenset({CGRID, ORIGIN_HOST, ORIGIN_ID, USAGE, "LastUsed", "TotalUsage"})
 _CLOSED_MEMORY = 100_000
+_NO_OPTS: dict[str, Any] = {}  # shared by sessions opened without APIOpts (never mutated)
 
 
 class SessionManager:
@@ -221,7 +222,7 @@ class SessionManager:
         now_wall, now_mono = self.clock.now(), self.clock.monotonic()
         ttl_opt = opts.get(OPT_TTL)
         session = Session(
-            cgrid=event.cgrid, start_fields=event.to_fields(), opts=opts, runs=runs,
+            cgrid=event.cgrid, event=event, opts=opts or _NO_OPTS, runs=runs,
             started_wall=event.start_time or now_wall, initiated_wall=now_wall, started_mono=now_mono,
             debit_interval=self._interval(event, opts),
             ttl=self.config.session_ttl if ttl_opt is None else max(0, parse_duration(ttl_opt)),
@@ -312,9 +313,7 @@ class SessionManager:
                 return Reply(max_usage=0, reason=session.end_reason or INSUFFICIENT_CREDIT, final_units=True)
             session.last_seen = self.clock.monotonic()
             session.recovered = False  # its agent is talking to us again: normal TTL from now on
-            for name, value in event.to_fields().items():
-                if name not in _PROTECTED and name in fields:
-                    session.start_fields[name] = value
+            session.merge({k: v for k, v in event.to_fields().items() if k in fields}, _PROTECTED)
             if event.total_usage is not None:
                 session.used = event.total_usage
             elif event.last_used is not None:
@@ -381,9 +380,7 @@ class SessionManager:
         async with session.lock:
             if session.state == CLOSED:
                 return Reply()
-            for name, value in event.to_fields().items():
-                if name not in _PROTECTED and name in fields:
-                    session.start_fields[name] = value
+            session.merge({k: v for k, v in event.to_fields().items() if k in fields}, _PROTECTED)
             total = self._final_usage(session, event)
             costs = await self.close(session, total, cause=event.disconnect_cause)
         return Reply(cost=costs.get(session.runs[0].run_id), run_cost=costs)
@@ -411,7 +408,7 @@ class SessionManager:
         # waits for the lock and answers only once this close is committed.
         session.state = CLOSED
         if cause:
-            session.start_fields["DisconnectCause"] = cause
+            session.merge({"DisconnectCause": cause}, frozenset())
         try:
             costs = await self._settle_and_record(session, total, cause)
         except BaseException:
@@ -487,8 +484,8 @@ class SessionManager:
         """Exact charge of one run; *rated uses the given Cost, unchargeable runs cost nothing."""
         request_type = run.event.request_type
         if request_type == RATED:
-            if run.event.cost is None and session.start_fields.get("Cost") not in (None, ""):
-                run.event.cost = Decimal(str(session.start_fields["Cost"]))
+            if run.event.cost is None and session.event.cost is not None:
+                run.event.cost = session.event.cost
             return self.billing.rated_cost(run, session.started_wall, total)
         if not session.chargeable or request_type not in CHARGED_TYPES:
             return Settled(cost=Decimal(0))

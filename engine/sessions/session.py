@@ -44,10 +44,11 @@ class RunState:
 
 @dataclass(slots=True)
 class Session:
-    """A live session. ``start_fields`` is CGRateS's EventStart (agent extras kept)."""
+    """A live session. ``start_fields`` is CGRateS's EventStart (agent extras kept), built on
+    demand from the start event plus what later messages changed (memory: 100k live sessions)."""
 
     cgrid: str
-    start_fields: dict[str, Any]
+    event: ChargingEvent              # the start event (the default run charges this same object)
     opts: dict[str, Any]
     runs: list[RunState]
     started_wall: datetime            # rating start: AnswerTime, else SetupTime, else initiate time
@@ -73,7 +74,25 @@ class Session:
     at_warn: int | None = None
     at_ttl: int | None = None
     at_grace: int | None = None
+    changes: dict[str, Any] | None = None  # fields later messages changed or added
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one operation at a time per session
+
+    @property
+    def start_fields(self) -> dict[str, Any]:
+        """CGRateS-named EventStart: the start event with later changes applied."""
+        fields = self.event.to_fields()
+        if self.changes:
+            fields.update(self.changes)
+        return fields
+
+    def merge(self, fields: dict[str, Any], protected: frozenset[str]) -> None:
+        """Keep what a later message changed (not the session identity or usage fields)."""
+        current = self.start_fields
+        for name, value in fields.items():
+            if name not in protected and current.get(name) != value:
+                if self.changes is None:
+                    self.changes = {}
+                self.changes[name] = value
 
     @property
     def loop(self) -> bool:
@@ -82,7 +101,7 @@ class Session:
 
     @property
     def origin(self) -> tuple[str, str]:
-        return (str(self.start_fields.get("OriginHost", "")), str(self.start_fields.get("OriginID", "")))
+        return (self.event.origin_host, self.event.origin_id)
 
     def granted(self) -> int:
         """Usage covered by every prepaid run (the call may go on until here)."""
@@ -174,7 +193,7 @@ def decode_session(blob: bytes, *, charge_type: Any, now_mono: int, now_wall: da
         raise ValueError(f"session {stored.cgrid}: stored without start time")
     age = int((now_wall - initiated).total_seconds() * 1_000_000_000)
     return Session(
-        cgrid=stored.cgrid, start_fields=stored.start_fields, opts=stored.opts, runs=runs,
+        cgrid=stored.cgrid, event=ChargingEvent.from_fields(stored.start_fields), opts=stored.opts, runs=runs,
         started_wall=started, initiated_wall=initiated, started_mono=now_mono - max(0, age), debit_interval=stored.debit_interval,
         ttl=stored.ttl, link_name=stored.link_name, tor=stored.tor, chargeable=stored.chargeable,
         used=stored.used, last_grant=stored.last_grant, cut_at=stored.cut_at, recovered=True,
