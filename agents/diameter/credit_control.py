@@ -162,6 +162,10 @@ class CreditControlServer:
         self.sessions: dict[str, CcSession] = {}
         self.by_origin_id: dict[str, str] = {}
         self.duplicates = DuplicateCache(config.duplicate_ttl, config.duplicate_max)
+        # Our identity, the same in every answer: built once.
+        self._identity = [make_avp("Origin-Host", config.origin_host), make_avp("Origin-Realm", config.origin_realm),
+                          make_avp("Auth-Application-Id", C.APP_CREDIT_CONTROL)]
+        self._result_codes: dict[int, Avp] = {}
         self._deadlines: list[tuple[float, str]] = []
         self._earliest: float | None = None
         # Called when a session's Tcc deadline is earlier than any before (re-arm the timer).
@@ -276,26 +280,32 @@ class CreditControlServer:
                     seen_top.add(avp.name)
         top_code = _merge_codes(codes)
         cca.avps.append(msg.find("Session-Id"))
-        cca.add("Result-Code", top_code)
-        cca.add("Origin-Host", self.config.origin_host).add("Origin-Realm", self.config.origin_realm)
-        cca.add("Auth-Application-Id", C.APP_CREDIT_CONTROL)
+        cca.avps.append(self._result_code(top_code))
+        cca.avps.extend(self._identity)
         for name in ("CC-Request-Type", "CC-Request-Number"):
-            if msg.get(name) is not None:
-                cca.add(name, msg.get(name))
+            echoed = msg.find(name)      # the request's own AVP, value unchanged
+            if echoed is not None:
+                cca.avps.append(echoed)
         cca.avps.extend(top_extra)
         cca.avps.extend(msccs)
         self._track(msg, units, outcomes, codes, cca, peer)
         return cca
 
-    @staticmethod
-    def _unit_answer(unit: Avp, reply: list[Avp], code: int) -> Avp:
+    def _result_code(self, code: int) -> Avp:
+        """Result-Code AVPs are shared between answers (never mutated after creation)."""
+        avp = self._result_codes.get(code)
+        if avp is None:
+            avp = self._result_codes[code] = make_avp("Result-Code", code)
+        return avp
+
+    def _unit_answer(self, unit: Avp, reply: list[Avp], code: int) -> Avp:
         members = [a for a in reply if a.name != "Result-Code"]
         names = {a.name for a in members}
         head: list[Avp] = []
         for key in ("Rating-Group", "Service-Identifier"):
             if key not in names:
                 head.extend(unit.find_all(key))
-        return make_avp(MSCC, head + members + [make_avp("Result-Code", code)])
+        return make_avp(MSCC, head + members + [self._result_code(code)])
 
     def _failure(self, msg: Message, code: int, reason: str, failed: Avp | None) -> Message:
         cca = msg.answer()
