@@ -79,6 +79,17 @@ class DiameterLink:
         answer = await self.server.request(session.peer_host, rar)
         return int(answer.get("Result-Code", 0))
 
+    async def alter_session(self, event: Mapping[str, Any], changes: Mapping[str, Any] | None = None) -> None:
+        """CGRateS AgentV1.AlterSession for Diameter: a RAR for the session's rating group, so
+        the client reports what it used and asks again under the new conditions."""
+        origin_id = str(event.get("OriginID", ""))
+        session = self._session(origin_id)
+        rating_group = next((rg for rg in session.units if isinstance(rg, int)
+                             and origin_id.endswith(f"_{rg}")), None)
+        code = await self.reauth(origin_id, rating_group=rating_group)
+        if code != C.DIAMETER_SUCCESS:
+            raise ChargingError("SERVER_ERROR", f"RAA Result-Code {code} for {session.session_id}")
+
     async def warn_disconnect(self, event: Mapping[str, Any], remaining_ns: int) -> None:
         """Gy clients learn of their last units from Final-Unit-Indication; nothing to send."""
         log.info("diameter: low balance for %s: %d ns left", event.get("OriginID"), remaining_ns)

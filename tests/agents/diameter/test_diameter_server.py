@@ -294,3 +294,15 @@ async def test_tls_with_client_certificates_required(tmp_path: Path) -> None:
         assert cea.get("Result-Code") == 2001
     finally:
         await stop_rig(rig)
+
+
+async def test_alter_session_sends_rar_for_that_rating_group(rig: Rig) -> None:
+    gy = await rig.client()
+    await gy.request(gy.ccr("pgw;11", C.CC_INITIAL, 0, msccs=[{"rg": 4, "rsu": {"CC-Total-Octets": MB}},
+                                                           {"rg": 5, "rsu": {"CC-Total-Octets": MB}}]))
+    await rig.service.link.alter_session({"OriginID": "pgw;11_5"})
+    rar = await gy.wait_request(C.CMD_RE_AUTH)
+    assert rar.get("Session-Id") == "pgw;11" and rar.get("Rating-Group") == 5
+    gy.request_result_code = C.DIAMETER_UNKNOWN_SESSION_ID
+    with pytest.raises(Exception, match="RAA Result-Code 5002"):
+        await rig.service.link.alter_session({"OriginID": "pgw;11_4"})
