@@ -60,7 +60,13 @@ log = logging.getLogger("chargeway.sessions")
 
 _PROTECTED = frozenset({CGRID, ORIGIN_HOST, ORIGIN_ID, USAGE, "LastUsed", "TotalUsage"})
 _CLOSED_MEMORY = 100_000
-_NO_OPTS: dict[str, Any] = {}  # shared by sessions opened without APIOpts (never mutated)
+_NO_OPTS: dict[str, Any] = {}  # shared by sessions opened without session APIOpts (never mutated)
+
+
+def _session_opts(opts: dict[str, Any]) -> dict[str, Any]:
+    """The APIOpts a session must remember (``*sessions...``, RunIDs); the rest are per request."""
+    kept = {k: v for k, v in opts.items() if k.startswith("*sessions") or k == OPT_RUN_IDS}
+    return kept or _NO_OPTS
 
 
 class SessionManager:
@@ -222,7 +228,7 @@ class SessionManager:
         now_wall, now_mono = self.clock.now(), self.clock.monotonic()
         ttl_opt = opts.get(OPT_TTL)
         session = Session(
-            cgrid=event.cgrid, event=event, opts=opts or _NO_OPTS, runs=runs,
+            cgrid=event.cgrid, event=event, opts=_session_opts(opts), runs=runs,
             started_wall=event.start_time or now_wall, initiated_wall=now_wall, started_mono=now_mono,
             debit_interval=self._interval(event, opts),
             ttl=self.config.session_ttl if ttl_opt is None else max(0, parse_duration(ttl_opt)),
