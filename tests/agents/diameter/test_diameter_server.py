@@ -174,13 +174,14 @@ async def test_engine_disconnect_sends_asr_to_the_owning_peer_and_rar_reaches_it
     assert asr.get("Session-Id") == "pgw;7" and asr.get("Auth-Application-Id") == 4
     assert asr.get("Origin-Host") == "localhost" and asr.get("Destination-Realm") == "test"
     assert bystander.received_requests == []              # only the owner is asked
-    # The client's CCR-T after the ASA is answered; the session is charged and recorded once
-    # (ForceDisconnect already closed it in the engine at the usage granted so far).
+    # ForceDisconnect closes the engine session itself, at the usage granted so far (manual
+    # mode: the 10 MB reservation); the client's CCR-T after the ASA is answered and changes
+    # nothing: one CDR, charged once.
     cca = await gy.request(gy.ccr("pgw;7", C.CC_TERMINATION, 1, msccs=[{"rg": 3, "usu": {"CC-Total-Octets": 4 * MB}}]))
     assert cca.get("Result-Code") == 2001
     (row,) = await rig.cdrs(origin_ids=["pgw;7_3"])
-    assert row.usage in (4 * MB, 10 * MB) and row.cost == Decimal(row.usage // MB) / 100
-    assert rig.monetary("1001") == Decimal(10) - row.cost
+    assert (row.usage, row.cost) == (10 * MB, Decimal("0.10"))
+    assert rig.monetary("1001") == Decimal("9.90")
 
 
 async def test_silent_session_is_ended_after_tcc_with_cdr_and_refund(tmp_path: Path) -> None:
