@@ -145,8 +145,10 @@ async def test_credit_runs_out_mid_call_bye_to_both_sides_on_time(gateway, kam, 
     caller_log = sip_trace(call.messages())
     answered = first(caller_log, "SIP/2.0 200", sent=False).at
     bye_caller = first(caller_log, "BYE", sent=False).at
-    callee_log = sip_trace(callee.messages())
-    bye_callee = first(callee_log, "BYE", sent=False).at
+    # The callee's sipp writes its trace a moment after the caller's: poll for the BYE.
+    callee_log = await wait_for(lambda: asyncio.sleep(0, result=[
+        t for t in sip_trace(callee.messages()) if t.first_line.startswith("BYE")]), timeout=5)
+    bye_callee = callee_log[0].at
     assert 9.0 <= bye_caller - answered <= 11.0, bye_caller - answered
     assert abs(bye_callee - bye_caller) < 0.5
     [cdr] = await wait_for(lambda: cdrs_of(gateway, "1006"))
