@@ -277,7 +277,7 @@ class SessionManager:
                 total, why = granted, why or INSUFFICIENT_CREDIT
             else:
                 more, why = self.supervisor.affordable_after(session, requested - granted)
-                total = granted + more
+                total = min(requested, granted + more)  # a whole-increment slice may exceed the request
             others = {r: g for r, g in grants.items() if r not in {p.run_id for p in prepaid}}
             reply = self._limited_reply({"*loop": total, **others}, {"*loop": why, **reasons}, requested,
                                         _event_of(session))

@@ -155,3 +155,11 @@ async def test_lookup_by_origin_is_direct(engine):
     assert found["OriginID"] == "B"
     assert engine.sessions.active_sessions({"OriginID": "B", "OriginHost": "other"}) == []
     assert engine.sessions.active_sessions({"CGRID": found["CGRID"], "Account": "1002"}) == []
+
+
+async def test_grant_never_exceeds_the_request(engine):
+    await engine.topup("5.00")
+    reply = await engine.sessions.initiate(call(Destination="1004", Usage="20s"), {"*sessionsDebitInterval": "10s"},
+                                           link=engine.link)
+    assert reply.max_usage == 20 * SECOND                                  # the slice paid a whole minute
+    assert engine.sessions.active_sessions()[0]["DurationIndex"] == 60 * SECOND
