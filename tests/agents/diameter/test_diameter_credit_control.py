@@ -190,3 +190,39 @@ async def test_a_failing_mapper_still_gets_the_client_an_answer() -> None:
     cca = await cc.handle(ccr("s;13", C.CC_INITIAL, 0, msccs=[{"rg": 1}]), PEER)
     assert cca.get("Result-Code") == C.DIAMETER_UNABLE_TO_COMPLY
     assert cc.sessions == {}
+
+
+async def test_real_kamailio_ccr_is_accepted_and_mapped(caplog) -> None:
+    """Kamailio ims_charging's own CCR-I (see captures/kamailio_ro_ccr_i.meta.json for its quirks)."""
+    from pathlib import Path
+
+    from agents.diameter.mapping import TemplateMapper
+    from agents.diameter.peer import PeerConfig, PeerConnection, RequestReceived
+    from engine.templating import load_template
+    from tests.agents.diameter.diameter_helpers import cer
+
+    here = Path(__file__).parent
+    frame = bytes.fromhex((here / "captures" / "kamailio_ro_ccr_i.hex").read_text().strip())
+    conn = PeerConnection(PeerConfig(origin_host="localhost", origin_realm="test"), 0.0)
+    conn.receive_data(cer("kamailio.test").encode(), 0.0)
+    conn.data_to_send()
+    (event,) = conn.receive_data(frame, 1.0)
+    assert isinstance(event, RequestReceived)                       # accepted despite the quirks
+    assert "without Auth-Application-Id (accepted)" in caplog.text
+
+    captured: dict[str, Any] = {}
+
+    class Recording(TemplateMapper):
+        async def map_unit(self, view, variables):
+            outcome = await super().map_unit(view, variables)
+            captured.update(outcome.request)
+            return outcome
+
+    template = load_template(here.parents[2] / "templates" / "diameter.yaml", agent="diameter")
+    cc = CreditControlServer(Recording(template, None), CcConfig("localhost", "test", validity_time=30), Clock())
+    cca = await cc.handle(event.message, PeerInfo("kamailio.test", "test"))
+    assert cca.get("Result-Code") == 2001
+    unit = cca.find("Multiple-Services-Credit-Control")
+    assert unit.get("Rating-Group") == 100 and unit.find("Granted-Service-Unit").get("CC-Time") == 10
+    assert (captured["Account"], captured["Destination"], captured["ToR"]) == ("1007", "1002", "*voice")
+    assert captured["OriginID"] == event.message.get("Session-Id") + "_100"
