@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable
 
 from engine.errors import ChargingError
 from engine.event import cgrid as make_cgrid
+from engine.storage.base import CdrFilter
 from engine.units import SECOND, format_time
 from tests.engine.sessions.helpers import ManualClock
 from tests.soak import invariants
@@ -70,6 +71,13 @@ class SoakSettings:
     # Also check what the engine is known to get wrong (README "Known issues"): duplicate
     # one-shot events delivered concurrently, negative/NaN usages, per-slice rounding.
     strict: bool = False
+
+
+def settings_for(seed: int, steps: int, *, strict: bool = False, short_steps: int = 120) -> SoakSettings:
+    """The settings a run of ``steps`` uses (so a replay reproduces it exactly): a restart
+    every 250 steps (at least two), invariants every 25 steps, every 100 in long runs."""
+    return SoakSettings(seed=seed, steps=steps, restarts=max(2, steps // 250),
+                        check_every=25 if steps <= short_steps else 100, strict=strict)
 
 
 @dataclass
@@ -199,7 +207,10 @@ class Soak:
             return
         call.last_grant = reply.max_usage
         if self.rng.random() < 0.08:
-            call.state = ORPHAN if (loop or "*sessionsTTL" in call.opts) else LIVE
+            # The switch loses the call. Only supervised sessions can be noticed: the debit
+            # loop (some run prepaid) or a TTL; the default session_ttl is 0, as in CGRateS.
+            looped = loop and (call.request_type == "*prepaid" or "carrier" in call.runs)
+            call.state = ORPHAN if (looped or "*sessionsTTL" in call.opts) else LIVE
         if self.rng.random() < 0.05:
             # the switch retransmits its initiate: refused, nothing charged twice
             async def again() -> None:
@@ -269,6 +280,18 @@ class Soak:
         if not reply.ok:
             self.fail(f"terminate {call.origin}: {reply.error}")
         call.state = ENDED
+        await self.answer_matches_cdrs(call, reply.run_cost, total)
+
+    async def answer_matches_cdrs(self, call: Call, run_cost: dict[str, Decimal], usage: int) -> None:
+        """What terminate answered is what the CDRs say (cost per run, and the usage)."""
+        if not run_cost:
+            return  # the engine had already closed it (cut, TTL, force): a late duplicate
+        rows = await self.engine.storage.query_cdrs(CdrFilter(cgrids=(make_cgrid(call.origin, ORIGIN_HOST),)))
+        recorded = {r.run_id: (r.cost, r.usage) for r in rows}
+        for run_id, cost in run_cost.items():
+            if recorded.get(run_id) != (cost, usage):
+                self.fail(f"terminate {call.origin} answered {run_id} cost {cost} usage {usage}, "
+                          f"CDR says {recorded.get(run_id)}")
 
     async def duplicate_terminate(self, call: Call) -> None:
         """A terminate repeated later (even with another usage) changes nothing."""
@@ -353,7 +376,7 @@ class Soak:
 
     async def topup(self) -> None:
         account = self.rng.choice(ACCOUNTS)
-        amount = Decimal(self.rng.randint(10, 500)) / 100
+        amount = Decimal(self.rng.randint(5, 200)) / 100
         balance_id = self.rng.choice(["*default", "extra"])
         self.world.note(f"topup {account} +{amount} ({balance_id})")
         await self.engine.accounts.add_balance(TENANT, account, "*monetary", amount, {"ID": balance_id})
@@ -446,6 +469,7 @@ class Soak:
         problems = await invariants.check_books(self.engine, self.world)
         if final:
             problems += await invariants.check_final(self.engine, self.world)
+            problems += invariants.check_warnings(self.engine.agent, self.engine.config.min_dur_low_balance)
         if problems:
             self.fail("invariants broken:\n  " + "\n  ".join(problems))
 
@@ -531,7 +555,10 @@ class Soak:
             if not live and not waiting and not self.pending_hangups and not self.s.sessions:
                 return
             await self.engine.advance(120 * SECOND)
-        self.fail("sessions still open after winding down")
+        left = {str(x.start_fields.get("OriginID")): (self.world.calls[o].state if (o := str(
+            x.start_fields.get("OriginID"))) in self.world.calls else "unknown to the switch", x.state, x.end_reason)
+            for x in self.s.sessions.values()}
+        self.fail(f"sessions still open after winding down (origin: switch state, engine state, reason): {left}")
 
     async def run(self) -> None:
         restart_at = {self.rng.randint(1, max(1, self.settings.steps - 1))

@@ -121,7 +121,8 @@ class SoakEngine:
 
 
 async def build_engine(tmp: Path, clock: ManualClock, agent: SoakAgent, **settings: Any) -> SoakEngine:
-    """A fresh engine on the soak plan, its AccountActions applied (10 on each sample account),
+    """A fresh engine on the soak plan, its AccountActions applied (10 on each sample account,
+    then debited to a few units),
     the carrier account topped up, ``postpaid`` (AllowNegative) for postpaid traffic and
     ``intl`` (rated by the plan's ``*any`` subject: Germany only) for international calls."""
     plan = load_tariffplan(write_soak_plan(tmp / "tp"))
@@ -131,7 +132,10 @@ async def build_engine(tmp: Path, clock: ManualClock, agent: SoakAgent, **settin
     engine = SoakEngine(tmp / "data", Rater(plan), clock, agent, config)
     await engine.open()
     await engine.accounts.apply_tariffplan(plan)
-    await engine.accounts.add_balance(TENANT, CARRIER, "*monetary", Decimal(25), {"ID": "main"})
+    for account, keep in (("1001", "2.5"), ("1002", "1.5"), ("1003", "3"), ("1004", "1.5")):
+        # little credit, so calls on these shared pools run dry and are cut mid-call
+        await engine.accounts.debit_balance(TENANT, account, "*monetary", Decimal(10) - Decimal(keep))
+    await engine.accounts.add_balance(TENANT, CARRIER, "*monetary", Decimal(8), {"ID": "main"})
     await engine.accounts.set_account(TENANT, "postpaid", allow_negative=True)
-    await engine.accounts.add_balance(TENANT, "intl", "*monetary", Decimal(5), {"ID": "*default"})
+    await engine.accounts.add_balance(TENANT, "intl", "*monetary", Decimal(3), {"ID": "*default"})
     return engine

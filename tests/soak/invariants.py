@@ -202,3 +202,23 @@ def live_state(engine: SoakEngine) -> dict[str, Any]:
 
 
 __all__ = ["check_books", "check_final", "check_prices", "snapshot", "live_state", "LIVE"]
+
+
+def check_warnings(agent: Any, min_dur_low_balance: int) -> list[str]:
+    """Every call cut for credit was warned first, and not later than the configured time
+    before the cut when the cut was known that early (cnxcc-style low-balance warning)."""
+    out: list[str] = []
+    warned: dict[str, int] = {}
+    for when, origin, _ in agent.warnings:
+        warned.setdefault(origin, when)
+    for when, reason, event in agent.disconnects:
+        if reason != "INSUFFICIENT_CREDIT":
+            continue
+        origin = str(event.get("OriginID"))
+        usage = int(event.get("Usage") or 0)
+        first = warned.get(origin)
+        if usage > min_dur_low_balance and first is None:
+            out.append(f"{origin} cut for credit after {usage} ns without a low-balance warning")
+        elif first is not None and first > when:
+            out.append(f"{origin} warned after its cut")
+    return out

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from tests.soak.driver import SoakFailure, SoakSettings, run_soak
+from tests.soak.driver import SoakFailure, SoakSettings, run_soak, settings_for
 
 SHORT_SEEDS = (1, 2, 3)
 SHORT_STEPS = 120
@@ -40,9 +40,7 @@ def _flag(name: str) -> bool:
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize(("seed", "steps"), _variants())
 async def test_soak_keeps_the_books_exact(tmp_path, seed: int, steps: int) -> None:
-    settings = SoakSettings(seed=seed, steps=steps, restarts=max(2, steps // 250),
-                            check_every=25 if steps <= SHORT_STEPS else 100,
-                            strict=_flag("CHARGEWAY_SOAK_STRICT"))
+    settings = settings_for(seed, steps, strict=_flag("CHARGEWAY_SOAK_STRICT"), short_steps=SHORT_STEPS)
     soak = await run_soak(tmp_path, settings)
     # The run must have exercised what it claims to (a schedule that never cut a call
     # or never restarted would prove little).
