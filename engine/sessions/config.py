@@ -38,7 +38,8 @@ class SessionsConfig:
     terminate_attempts: int = 5
     # After a successful disconnect, wait this long for the agent's terminate, then end it ourselves.
     terminate_grace: int = 10 * SECOND
-    # Sessions recovered after a crash are closed if not heard from within this time.
+    # Sessions recovered after a crash, or whose agent went away, are checked with their agent
+    # after this time and closed unless it still has them.
     recovery_ttl: int = 60 * SECOND
     # Write a CDR for calls never answered (OpenSIPS cgrates ``missed`` flag).
     store_missed_calls: bool = True

@@ -113,8 +113,18 @@ class SessionManager:
         self.links[link.name] = link
 
     def unregister_link(self, link: AgentLink) -> None:
-        if self.links.get(link.name) is link:
-            del self.links[link.name]
+        """The agent went away: its sessions are checked again after ``recovery_ttl`` (closed
+        unless the agent is back and still has them), so a lost switch cannot keep a debit
+        loop running for hours."""
+        if self.links.get(link.name) is not link:
+            return
+        del self.links[link.name]
+        now = self.clock.monotonic()
+        for session in self.sessions.values():
+            if session.link_name == link.name and session.state == ACTIVE:
+                session.unconfirmed = True
+                session.last_seen = now
+                self.supervisor.arm(session)
 
     # --- parsing helpers ---------------------------------------------------------------------
 
@@ -318,7 +328,7 @@ class SessionManager:
             if session.state != ACTIVE:
                 return Reply(max_usage=0, reason=session.end_reason or INSUFFICIENT_CREDIT, final_units=True)
             session.last_seen = self.clock.monotonic()
-            session.recovered = False  # its agent is talking to us again: normal TTL from now on
+            session.unconfirmed = False  # its agent is talking to us again: normal TTL from now on
             session.merge({k: v for k, v in event.to_fields().items() if k in fields}, _PROTECTED)
             if event.total_usage is not None:
                 session.used = event.total_usage

@@ -67,7 +67,7 @@ class Session:
     warned: bool = False
     predicted_cut: int | None = None  # usage at which credit is expected to end (for the warning)
     end_reason: str = ""              # why we are ending it (disconnect cause)
-    recovered: bool = False
+    unconfirmed: bool = False         # recovered after a crash, or its agent went away: check soon
     # Timer deadlines (monotonic ns; None = not armed), kept by the Supervisor's single timer heap.
     at_cut: int | None = None
     at_tick: int | None = None
@@ -196,5 +196,5 @@ def decode_session(blob: bytes, *, charge_type: Any, now_mono: int, now_wall: da
         cgrid=stored.cgrid, event=ChargingEvent.from_fields(stored.start_fields), opts=stored.opts, runs=runs,
         started_wall=started, initiated_wall=initiated, started_mono=now_mono - max(0, age), debit_interval=stored.debit_interval,
         ttl=stored.ttl, link_name=stored.link_name, tor=stored.tor, chargeable=stored.chargeable,
-        used=stored.used, last_grant=stored.last_grant, cut_at=stored.cut_at, recovered=True,
+        used=stored.used, last_grant=stored.last_grant, cut_at=stored.cut_at, unconfirmed=True,
     )

@@ -143,12 +143,13 @@ class Supervisor:
 
     def ttl_of(self, session: Session) -> int:
         """Session TTL; a debit-loop session with none still gets ``session_ttl_debit_loop``;
-        a recovered one is checked with its agent after ``recovery_ttl``."""
+        an unconfirmed one (recovered after a crash, or its agent went away) is checked with
+        its agent after ``recovery_ttl``."""
         if session.loop and OPT_TTL not in session.opts:
             ttl = self.m.config.session_ttl_debit_loop  # loop sessions get no updates to re-arm session_ttl
         else:
             ttl = session.ttl
-        if session.recovered:
+        if session.unconfirmed:
             ttl = min(ttl, self.m.config.recovery_ttl) if ttl else self.m.config.recovery_ttl
         return ttl
 
@@ -240,7 +241,7 @@ class Supervisor:
         if await self._agent_still_has(session):
             async with session.lock:
                 session.last_seen = self.m.clock.monotonic()
-                session.recovered = False
+                session.unconfirmed = False
                 self.arm(session)
             return
         await self.force_end(session, CAUSE_SESSION_TIMEOUT)

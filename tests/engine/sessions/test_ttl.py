@@ -72,3 +72,23 @@ async def test_session_ttl_does_not_cut_debit_loop_calls_that_send_no_updates(ma
     assert [e["OriginID"] for e in s.active_sessions()] == ["c1"]                # manual one timed out
     await clock.advance(1800 * SECOND, s)
     assert [e["OriginID"] for e in s.active_sessions()] == ["c1"]
+
+
+async def test_sessions_of_an_agent_that_went_away_are_checked_after_recovery_ttl(make_engine):
+    eng = await make_engine(session_ttl_debit_loop="1h", recovery_ttl="20s")
+    await eng.topup("50.00")
+    s, clock, link = eng.sessions, eng.clock, eng.link
+    await s.initiate(call("kept"), link=link)
+    await s.initiate(call("lost"), link=link)
+    await clock.advance(5 * SECOND, s)
+    s.unregister_link(link)                           # connection to the switch lost
+    await clock.advance(10 * SECOND, s)
+    link.alive = [("h1", "kept")]
+    s.register_link(link)                             # it reconnects, but only one call survived
+    await clock.advance(10 * SECOND, s)
+    assert [e["OriginID"] for e in s.active_sessions()] == ["kept"]
+    [cdr] = await eng.cdrs()
+    assert cdr["OriginID"] == "lost" and cdr["Usage"] == 25 * SECOND
+    assert cdr["ExtraFields"]["DisconnectCause"] == "SESSION_TIMEOUT"
+    await clock.advance(1800 * SECOND, s)              # the surviving call is on its normal TTL again
+    assert [e["OriginID"] for e in s.active_sessions()] == ["kept"]

@@ -1,0 +1,187 @@
+"""Engine hot-path benchmark: what one charged session costs in CPU, without any agent.
+
+    python -m bench.engine_bench            # 4000 cycles, 10k calls per hot function
+    python -m bench.engine_bench --quick    # 1000 cycles, 2k calls (CI)
+    python -m bench.engine_bench --profile  # plus a cProfile of the cycles (top 25 by own time)
+
+Macro: authorize + initiate + terminate cycles through the real ``SessionManager``
+(manual mode, as RADIUS and Diameter drive it: initiate debits the requested Usage,
+terminate settles the reported one), SQLite in a temporary directory with the
+production ``synchronous=FULL``, the sample plan in ``config/tariffplan``. Cycles run
+``--concurrency`` at a time so SQLite group commit shares fsyncs as it does under
+agent load; the table shows cycles/s (wall) and CPU µs per cycle (process time), the
+figure that bounds what one core can answer.
+
+Micro: µs per call of the functions the agents' profiles pointed at
+(``ChargingEvent.from_fields``, ``parse_time``, ``parse_duration``, ``Rater.rate``,
+``AccountService.plan_debit``, ``CostResult.to_event_cost``). Read the numbers as
+ratios on a shared 2-core box; nothing here asserts times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parent.parent
+PLAN_DIR = REPO / "config" / "tariffplan"
+TENANT = "cgrates.org"
+ACCOUNT = "1001"             # RP_1001: 1002 costs 0.40 connect + 0.20/min then 0.10/min per second
+DESTINATION = "1002"
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+MANUAL = {"*sessionsDebitInterval": 0}
+
+
+def start_fields(i: int) -> dict[str, Any]:
+    """What a RADIUS/Diameter template hands the engine for a call start."""
+    answer = (T0 + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"Tenant": TENANT, "ToR": "*voice", "RequestType": "*prepaid", "Category": "call",
+            "OriginID": f"bench-{i}", "OriginHost": "10.0.0.1", "Account": ACCOUNT,
+            "Destination": DESTINATION, "SetupTime": answer, "AnswerTime": answer,
+            "Usage": 300_000_000_000, "NAS-Port": str(i % 1000)}
+
+
+def stop_fields(i: int) -> dict[str, Any]:
+    """The call end: Usage as the Go duration string a template renders from seconds."""
+    fields = start_fields(i)
+    fields["Usage"] = f"{60 + i % 120}s"
+    return fields
+
+
+async def open_engine(tmp: Path) -> tuple[Any, Any, Any, Any]:
+    """The real engine: storage, plan, accounts (with a balance that never runs out), sessions."""
+    from engine.accounts.service import AccountService
+    from engine.event import EventDefaults
+    from engine.rating.rater import Rater
+    from engine.sessions.config import SessionsConfig
+    from engine.sessions.manager import SessionManager
+    from engine.storage.base import open_storage
+    from engine.tariffplan.loader import load_tariffplan
+
+    storage = open_storage(tmp / "data")
+    (tmp / "data").mkdir(exist_ok=True)
+    await storage.open()
+    plan = load_tariffplan(str(PLAN_DIR))
+    rater = Rater(plan)
+    accounts = AccountService(storage, lambda: rater)
+    await accounts.start()
+    await accounts.apply_tariffplan(plan)
+    await accounts.add_balance(TENANT, ACCOUNT, "*monetary", 10**9, {"ID": "bench"})
+    manager = SessionManager(accounts, lambda: rater, storage, SessionsConfig.from_mapping({}), EventDefaults())
+    await manager.start()
+    return storage, rater, accounts, manager
+
+
+async def cycle(manager: Any, i: int) -> None:
+    reply = await manager.authorize(start_fields(i), MANUAL)
+    if reply.error or not reply.max_usage:
+        raise RuntimeError(f"authorize failed: {reply}")
+    reply = await manager.initiate(start_fields(i), MANUAL)
+    if reply.error or not reply.max_usage:
+        raise RuntimeError(f"initiate failed: {reply}")
+    reply = await manager.terminate(stop_fields(i), MANUAL)
+    if reply.error:
+        raise RuntimeError(f"terminate failed: {reply}")
+
+
+async def run_cycles(manager: Any, first: int, count: int, concurrency: int) -> tuple[float, float]:
+    """Run ``count`` cycles ``concurrency`` at a time; returns (wall s, CPU s)."""
+    queue = iter(range(first, first + count))
+
+    async def worker() -> None:
+        for i in queue:
+            await cycle(manager, i)
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def per_call_us(fn: Callable[[], Any], calls: int) -> float:
+    """Best of three runs of ``calls`` calls, µs per call."""
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, time.perf_counter() - began)
+    return best / calls * 1e6
+
+
+def micro(rater: Any, accounts: Any, calls: int) -> list[tuple[str, float]]:
+    from engine.event import ChargingEvent, EventDefaults
+    from engine.rating.rater import RatingRequest
+    from engine.units import parse_duration, parse_time
+
+    defaults = EventDefaults()
+    fields = start_fields(7)
+    stop = stop_fields(7)
+    req = RatingRequest(TENANT, "call", ACCOUNT, DESTINATION, T0, 95 * 10**9)
+    account = accounts.get(TENANT, ACCOUNT)
+    result = rater.rate(req)
+    return [
+        ("parse_time('...Z')", per_call_us(lambda: parse_time("2026-03-02T10:00:07Z"), calls)),
+        ("parse_duration(int)", per_call_us(lambda: parse_duration(300_000_000_000), calls)),
+        ("parse_duration('95s')", per_call_us(lambda: parse_duration("95s"), calls)),
+        ("ChargingEvent.from_fields (start)", per_call_us(lambda: ChargingEvent.from_fields(fields, defaults), calls)),
+        ("ChargingEvent.from_fields (stop)", per_call_us(lambda: ChargingEvent.from_fields(stop, defaults), calls)),
+        ("Rater.rate 95s", per_call_us(lambda: rater.rate(req), calls)),
+        ("Rater.max_affordable 95s", per_call_us(lambda: rater.max_affordable(req, None), calls)),
+        ("AccountService.plan_debit 95s", per_call_us(lambda: accounts.plan_debit(account, req, partial=True), calls)),
+        ("CostResult.to_event_cost", per_call_us(lambda: result.to_event_cost("x", "*default"), calls)),
+    ]
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="engine-bench-") as folder:
+        tmp = Path(folder)
+        storage, rater, accounts, manager = await open_engine(tmp)
+        try:
+            await run_cycles(manager, 10**7, 200, args.concurrency)          # warm-up
+            profiler = cProfile.Profile() if args.profile else None
+            if profiler:
+                profiler.enable()
+            wall, cpu = await run_cycles(manager, 0, args.cycles, args.concurrency)
+            if profiler:
+                profiler.disable()
+            rows = micro(rater, accounts, args.calls)
+        finally:
+            await manager.stop()
+            await storage.close()
+    print(f"engine_bench: {args.cycles} authorize+initiate+terminate cycles, concurrency {args.concurrency},"
+          f" SQLite synchronous=FULL, plan {PLAN_DIR.relative_to(REPO)}")
+    print(f"{'measure':<40} {'value':>12}")
+    print(f"{'cycles/s (wall)':<40} {args.cycles / wall:>12.0f}")
+    print(f"{'CPU µs per cycle':<40} {cpu / args.cycles * 1e6:>12.0f}")
+    print(f"{'cycles/s per core (1 / CPU per cycle)':<40} {args.cycles / cpu:>12.0f}")
+    for name, us in rows:
+        print(f"{name + ' µs':<40} {us:>12.2f}")
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+        print(out.getvalue())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer cycles and calls (CI)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the cycles, print the top 25")
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args(argv)
+    args.cycles = 1000 if args.quick else 4000
+    args.calls = 2000 if args.quick else 10_000
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
