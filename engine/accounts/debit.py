@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from engine.accounts.model import ANY, DEFAULT_BALANCE_ID, MONETARY, VOICE, Account, Balance
 from engine.errors import ACCOUNT_DISABLED, INSUFFICIENT_CREDIT, INVALID_ARGUMENT, ChargingError
+from engine.fastinit import fast_init
 from engine.units import parse_duration
 
 REASON_INSUFFICIENT_CREDIT = INSUFFICIENT_CREDIT
@@ -37,6 +38,7 @@ class RaterLike(Protocol):
     def destination_ids(self, number: str) -> frozenset[str]: ...
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BalanceCharge:
     """What one balance pays: ``amount`` in the balance's units (negative = given back).

@@ -243,6 +243,11 @@ class CompiledPlan:
 
     def match(self, plan_id: str, number: str, when: datetime,
               tz: tzinfo) -> tuple[str, str, tuple[Binding, ...]] | None:
+        """``match_timed`` without the time-independence flag."""
+        return self.match_timed(plan_id, number, when, tz)[0]
+
+    def match_timed(self, plan_id: str, number: str, when: datetime,
+                    tz: tzinfo) -> tuple[tuple[str, str, tuple[Binding, ...]] | None, bool]:
         """CGRateS destination match of ``number`` in one plan: (destination id, prefix, bindings).
 
         Prefixes are tried longest first. Among the destinations of a prefix that the
@@ -250,10 +255,12 @@ class CompiledPlan:
         with the highest weight wins (so a holiday-only destination sharing a prefix
         steps aside on ordinary days); if none counts, the next shorter prefix is
         tried. Last comes the plan's ``*any`` DestinationRates. None if nothing applies.
+        The flag is True when no timing was consulted, so the answer holds at any instant
+        (callers may cache it per plan and number).
         """
         compiled = self.plans.get(plan_id)
         if compiled is None:
-            return None
+            return None, True
         by_dest = compiled.by_destination
         always = compiled.always
         index = self.prefixes
@@ -277,7 +284,7 @@ class CompiledPlan:
                 if isinstance(ids, str):
                     bindings = by_dest.get(ids)
                     if bindings is not None and active(ids):
-                        return ids, prefix, bindings
+                        return (ids, prefix, bindings), not moment
                     continue
                 best: str | None = None
                 for dest_id in ids:
@@ -285,11 +292,11 @@ class CompiledPlan:
                             best is None or compiled.weight[dest_id] > compiled.weight[best]):
                         best = dest_id
                 if best is not None:
-                    return best, prefix, by_dest[best]
+                    return (best, prefix, by_dest[best]), not moment
         bindings = by_dest.get(ANY)
         if bindings is not None:
-            return ANY, "", bindings
-        return None
+            return (ANY, "", bindings), not moment
+        return None, not moment
 
 
 def _wall_ns(moment: datetime) -> int:

@@ -34,6 +34,7 @@ from engine.errors import (
     ChargingError,
 )
 from engine.event import VOICE
+from engine.fastinit import fast_init
 from engine.rating.compiled import DAY_NS, Binding, CompiledPlan, CompiledSlot
 from engine.rating.rounding import max_raw_within, round_scaled, to_decimal
 from engine.tariffplan.model import (
@@ -49,9 +50,11 @@ from engine.units import SECOND
 
 MAX_COST = "MAX_COST"
 FALLBACK_DEPTH = 3
+MATCH_CACHE_SIZE = 100_000
 _ONE_DAY = timedelta(days=1)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RatingRequest:
     """One piece of usage to rate (a whole call, or one debit interval of it)."""
@@ -68,6 +71,7 @@ class RatingRequest:
     cost_so_far: Decimal = Decimal(0)   # for MaxCost across pieces
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Match:
     """Which rating plan and destination priced a part of the call."""
@@ -79,6 +83,7 @@ class Match:
     bindings: tuple[Binding, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Charge:
     """A run of equal increments in one rate slot (CGRateS ChargingInterval, compressed).
@@ -134,6 +139,7 @@ class Charge:
         return self.binding.timing.id
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Affordable:
     """Answer of ``max_affordable``: how much of the request a credit buys, and why not more."""
@@ -143,6 +149,7 @@ class Affordable:
     reason: str = ""         # "" | INSUFFICIENT_CREDIT | MAX_COST
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CostResult:
     """The priced request; ``cost`` is rounded per the DestinationRate, the rest is the breakdown."""
@@ -206,6 +213,10 @@ class Rater:
         fixed = tz.utcoffset(None)   # None for zones with daylight saving (zoneinfo)
         self._fixed_offset = None if fixed is None else _ns(fixed)
         self._c = CompiledPlan(plan, compat_decimals)
+        # (profile key, activation index, number) -> Match, for matches that hold at any
+        # instant. The plan is immutable and a new plan gets a new Rater, so the cache
+        # never outlives the data it came from; it is bounded by clearing when full.
+        self._matches: dict[tuple[str, int, str], Match] = {}
 
     # --- public API ------------------------------------------------------------------
 
@@ -283,11 +294,20 @@ class Rater:
         index = bisect_right(times, when) - 1
         if index < 0:
             return False
+        cache_key = (key, index, req.destination)
+        cached = self._matches.get(cache_key)
+        if cached is not None:
+            return cached
         profile = self._c.profiles[key][index]
-        found = self._c.match(profile.rating_plan_id, req.destination, when, self.tz)
+        found, timeless = self._c.match_timed(profile.rating_plan_id, req.destination, when, self.tz)
         if found is not None:
             dest_id, prefix, bindings = found
-            return Match(key, profile.rating_plan_id, dest_id, prefix, bindings)
+            match = Match(key, profile.rating_plan_id, dest_id, prefix, bindings)
+            if timeless:
+                if len(self._matches) >= MATCH_CACHE_SIZE:
+                    self._matches.clear()
+                self._matches[cache_key] = match
+            return match
         if depth < FALLBACK_DEPTH:
             for subject in profile.fallback_subjects:
                 sub = self._resolve(req, profile_key(req.tenant, req.category, subject), when, depth + 1)

@@ -22,9 +22,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Sequence, Union
 
+from engine.fastinit import fast_init
+
 
 # --- rows --------------------------------------------------------------------------------------
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AccountRow:
     """Current state of one account; ``data`` is JSON text for the less-queried parts
@@ -37,6 +40,7 @@ class AccountRow:
     data: str = "{}"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BalanceRow:
     """Current state of one balance; ``value`` is an exact Decimal (stored as TEXT)."""
@@ -56,6 +60,7 @@ class StoredAccount:
     balances: list[BalanceRow]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
     """One balance change. ``amount`` is signed (+ credit, - debit); ``value_after`` is the
