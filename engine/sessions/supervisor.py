@@ -236,9 +236,14 @@ class Supervisor:
         await self.end(session, session.end_reason or CAUSE_INSUFFICIENT_CREDIT)
 
     async def _on_ttl(self, session: Session) -> None:
+        """TTL expiry: keep the session if its agent still has it, close it if the agent says
+        it is gone. When the agent cannot tell, a debit-loop session that was only unconfirmed
+        (crash recovery, agent reconnecting) falls back to its normal TTL instead: closing a call
+        that is still up would leave the rest of it unbilled when its terminate arrives."""
         if session.state != ACTIVE:
             return
-        if await self._agent_still_has(session):
+        verdict = await self._agent_verdict(session)
+        if verdict is True or (verdict is None and session.unconfirmed and session.loop):
             async with session.lock:
                 session.last_seen = self.m.clock.monotonic()
                 session.unconfirmed = False
@@ -253,17 +258,18 @@ class Supervisor:
                 return
             await self.m.close(session, self.estimated_usage(session), cause=session.end_reason)
 
-    async def _agent_still_has(self, session: Session) -> bool:
+    async def _agent_verdict(self, session: Session) -> bool | None:
+        """Does the owning agent still have this call? None when it cannot say (or is gone)."""
         link = self.m.links.get(session.link_name)
         if link is None:
-            return False
+            return None
         try:
             ids = await link.active_session_ids()
         except Exception as exc:
             log.warning("agent %s could not list sessions: %s", session.link_name, exc)
-            return False
+            return None
         if ids is None:
-            return False
+            return None
         return tuple(session.origin) in {tuple(i) for i in ids}
 
     # --- ending ------------------------------------------------------------------------------

@@ -56,10 +56,12 @@ async def test_session_of_a_vanished_agent_is_closed_by_ttl(make_engine):
     s, clock = eng.sessions, eng.clock
     await s.initiate(call(), link=eng.link)
     s.unregister_link(eng.link)                                         # agent connection lost
-    await clock.advance(30 * SECOND, s)
+    await clock.advance(30 * SECOND, s)                                 # first check: nobody can tell
+    assert len(s.active_sessions()) == 1
+    await clock.advance(30 * SECOND, s)                                 # still silent a full TTL later
     assert s.active_sessions() == []
     [cdr] = await eng.cdrs()
-    assert cdr["Usage"] == 30 * SECOND and cdr["Cost"] == 0.3
+    assert cdr["Usage"] == 60 * SECOND and cdr["Cost"] == 0.6
 
 
 async def test_session_ttl_does_not_cut_debit_loop_calls_that_send_no_updates(make_engine):
@@ -92,3 +94,16 @@ async def test_sessions_of_an_agent_that_went_away_are_checked_after_recovery_tt
     assert cdr["ExtraFields"]["DisconnectCause"] == "SESSION_TIMEOUT"
     await clock.advance(1800 * SECOND, s)              # the surviving call is on its normal TTL again
     assert [e["OriginID"] for e in s.active_sessions()] == ["kept"]
+
+
+async def test_loop_calls_of_an_agent_that_stays_away_fall_back_to_the_loop_ttl(make_engine):
+    eng = await make_engine(session_ttl_debit_loop="1h", recovery_ttl="20s")
+    await eng.topup("50.00")
+    s, clock = eng.sessions, eng.clock
+    await s.initiate(call(), link=eng.link)
+    s.unregister_link(eng.link)
+    await clock.advance(30 * SECOND, s)
+    assert len(s.active_sessions()) == 1          # nobody can say the call ended: keep billing it
+    await s.terminate(call(Usage="95s"))           # its terminate arrives later: billed exactly
+    [cdr] = await eng.cdrs()
+    assert cdr["Cost"] == 0.95
