@@ -276,7 +276,17 @@ class Soak:
                 fields = call.fields(Usage=total)
         else:
             fields = call.fields(Usage=total)
-        reply = await self.s.terminate(fields, call.opts)
+        if self.rng.random() < 0.08:
+            # the switch retransmits its terminate while the first is still being settled
+            replies = await asyncio.gather(self.s.terminate(fields, call.opts), self.s.terminate(fields, call.opts))
+            closed = [r for r in replies if r.run_cost]
+            if len(closed) > 1:
+                self.fail(f"terminate {call.origin} sent twice at once settled twice: {replies}")
+            reply = closed[0] if closed else replies[0]
+            if not all(r.ok for r in replies):
+                self.fail(f"terminate {call.origin} sent twice at once: {replies}")
+        else:
+            reply = await self.s.terminate(fields, call.opts)
         if not reply.ok:
             self.fail(f"terminate {call.origin}: {reply.error}")
         call.state = ENDED
@@ -498,6 +508,8 @@ class Soak:
             return "process cdr", self.process_cdr
         if roll < 0.81:
             return "unknown terminate", self.oneshot_terminate
+        if roll < 0.82:
+            return "force disconnect", self.force_disconnect
         return None
 
     async def sequential(self) -> None:
@@ -513,9 +525,6 @@ class Soak:
         elif roll < 0.26:
             self.count("malformed")
             await self.malformed()
-        elif roll < 0.28:
-            self.count("force disconnect")
-            await self.force_disconnect()
 
     async def run_step(self) -> None:
         chosen: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
