@@ -105,42 +105,49 @@ class ChargingEvent:
     @classmethod
     def from_fields(cls, fields: Mapping[str, Any], defaults: EventDefaults = EventDefaults(),
                     tenant: str | None = None) -> "ChargingEvent":
-        """Build from a CGRateS-named mapping; missing Subject is Account, CGRID computed."""
-        def text(name: str, default: str = "") -> str:
-            value = fields.get(name)
+        """Build from a CGRateS-named mapping; missing Subject is Account, CGRID computed.
+
+        Runs several times per session (authorize, initiate, terminate, per charging run), so
+        it reads each field once and leaves str values as they are (``str(x)`` only otherwise).
+        """
+        get = fields.get
+
+        def text(name: str) -> str:
+            value = get(name)
             if value is None:
-                return default
-            return str(value)
+                return ""
+            return value if value.__class__ is str else str(value)
 
         account = text(ACCOUNT)
         origin_id = text(ORIGIN_ID)
         origin_host = text(ORIGIN_HOST)
-        usage = fields.get(USAGE)
-        last_used = fields.get(LAST_USED)
-        total_usage = fields.get(TOTAL_USAGE)
-        cost = fields.get(COST)
-        event = cls(
-            tenant=text(TENANT) or tenant or defaults.tenant,
-            tor=text(TOR) or defaults.tor,
-            request_type=text(REQUEST_TYPE) or defaults.request_type,
-            category=text(CATEGORY) or defaults.category,
-            account=account,
-            subject=text(SUBJECT) or account,
-            destination=text(DESTINATION),
-            origin_id=origin_id,
-            origin_host=origin_host,
-            cgrid=text(CGRID) or (cgrid(origin_id, origin_host) if origin_id else ""),
-            source=text(SOURCE),
-            setup_time=parse_time(fields.get(SETUP_TIME)),
-            answer_time=parse_time(fields.get(ANSWER_TIME)),
-            usage=None if usage is None or usage == "" else parse_duration(usage),
-            last_used=None if last_used is None or last_used == "" else parse_duration(last_used),
-            total_usage=None if total_usage is None or total_usage == "" else parse_duration(total_usage),
-            disconnect_cause=text(DISCONNECT_CAUSE),
-            cost=None if cost is None or cost == "" else to_decimal(cost),
-            extra={k: v for k, v in fields.items() if k not in STANDARD_FIELDS},
+        usage = get(USAGE)
+        last_used = get(LAST_USED)
+        total_usage = get(TOTAL_USAGE)
+        cost = get(COST)
+        setup_time = get(SETUP_TIME)
+        answer_time = get(ANSWER_TIME)
+        return cls(
+            text(TENANT) or tenant or defaults.tenant,
+            text(TOR) or defaults.tor,
+            text(REQUEST_TYPE) or defaults.request_type,
+            text(CATEGORY) or defaults.category,
+            account,
+            text(SUBJECT) or account,
+            text(DESTINATION),
+            origin_id,
+            origin_host,
+            text(CGRID) or (cgrid(origin_id, origin_host) if origin_id else ""),
+            text(SOURCE),
+            None if setup_time is None else parse_time(setup_time),
+            None if answer_time is None else parse_time(answer_time),
+            None if usage is None or usage == "" else parse_duration(usage),
+            None if last_used is None or last_used == "" else parse_duration(last_used),
+            None if total_usage is None or total_usage == "" else parse_duration(total_usage),
+            text(DISCONNECT_CAUSE),
+            None if cost is None or cost == "" else to_decimal(cost),
+            {k: v for k, v in fields.items() if k not in STANDARD_FIELDS},
         )
-        return event
 
     @property
     def start_time(self) -> datetime | None:

@@ -34,6 +34,9 @@ _UNIT_NS = {
 }
 _GO_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 _INT_RE = re.compile(r"[+-]?[0-9]+")
+_WHOLE_UNIT_NS = {"s": SECOND, "m": MINUTE, "h": HOUR}
+_EPOCH_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
+_EPOCH_PLAIN_MAX = 10**11     # above this an epoch is taken as ms or µs (see _from_epoch)
 
 
 def parse_duration(value: Any) -> int:
@@ -61,6 +64,11 @@ def parse_duration(value: Any) -> int:
         return UNLIMITED
     if _INT_RE.fullmatch(text):
         return int(text)
+    unit = _WHOLE_UNIT_NS.get(text[-1])
+    if unit is not None and text[-2:-1].isdigit():
+        digits = text[:-1]
+        if digits.isascii() and digits.isdigit():   # "95s", "5m", "1h": the common template output
+            return int(digits) * unit
     sign = 1
     if text[0] in "+-":
         sign = -1 if text[0] == "-" else 1
@@ -157,8 +165,21 @@ def parse_time(value: Any, tz: timezone = timezone.utc) -> datetime | None:
     Returns an aware datetime, or None for empty/zero values
     (``""``, ``0``, ``"0001-01-01T00:00:00Z"``).
     """
+    if value.__class__ is str and value[-1:] == "Z" and not value.startswith("0001-01-01"):
+        # Fast path for RFC3339 UTC ("2026-03-02T10:00:07Z"), what templates and agents send;
+        # anything fromisoformat refuses takes the general route below.
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     if value is None or value == "":
         return None
+    if value.__class__ is int:
+        if value == 0:
+            return None
+        if 0 < value <= _EPOCH_PLAIN_MAX:
+            return datetime.fromtimestamp(value, timezone.utc)
+        return _from_epoch(value)
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=tz)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -174,7 +195,7 @@ def parse_time(value: Any, tz: timezone = timezone.utc) -> datetime | None:
         return utcnow()
     if text.startswith("0001-01-01"):
         return None
-    if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
+    if _EPOCH_RE.fullmatch(text):
         return _from_epoch(Decimal(text))
     iso = text.replace("Z", "+00:00").replace("z", "+00:00")
     try:
