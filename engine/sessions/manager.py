@@ -182,11 +182,11 @@ class SessionManager:
         return self.config.debit_interval if value is None else max(0, parse_duration(value))
 
     def balance_of(self, event: ChargingEvent) -> Decimal | None:
-        """Money left on the account's monetary balances (for agents that report it)."""
+        """Money left on the account's usable monetary balances (for agents that report it)."""
         account = self.accounts.get(event.tenant, event.account)
         if account is None:
             return None
-        return sum((b.value for b in account.balances.get("*monetary", ())), Decimal(0))
+        return account.total("*monetary", self.clock.now())
 
     def start_time(self, event: ChargingEvent) -> datetime:
         return event.start_time or self.clock.now()

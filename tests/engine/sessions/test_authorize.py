@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from engine.errors import ChargingError
@@ -73,3 +75,9 @@ async def test_disabled_account_is_refused(engine):
     with pytest.raises(ChargingError) as err:
         await engine.sessions.authorize(call())
     assert err.value.code == "ACCOUNT_DISABLED"
+
+
+async def test_reply_reports_the_money_left(engine):
+    await engine.topup("1.00")
+    reply = await engine.sessions.initiate(call(Usage="30s"), {"*sessionsDebitInterval": 0})
+    assert reply.balance == Decimal("0.70")
