@@ -257,11 +257,25 @@ class ExportPump:
         if not items:
             return False
         cdrs = [orjson.loads(payload) for _, payload in items]
+        await self._fill_order_ids(cdrs)
         count = await self.spec.exporter.deliver(cdrs)
         if count:
             await self.storage.queue_ack(self.spec.queue, [item_id for item_id, _ in items[:count]])
             self.delivered += count
         return count > 0
+
+    async def _fill_order_ids(self, cdrs: list[dict[str, Any]]) -> None:
+        """Queued before storage numbered them: take OrderID from the stored rows (one query)."""
+        missing = {c.get("CGRID") for c in cdrs if not c.get("OrderID")}
+        if not missing:
+            return
+        from engine.storage.base import CdrFilter
+
+        rows = await self.storage.query_cdrs(CdrFilter(cgrids=tuple(str(m) for m in missing)))
+        order = {(r.cgrid, r.run_id): r.order_id for r in rows}
+        for cdr in cdrs:
+            if not cdr.get("OrderID"):
+                cdr["OrderID"] = order.get((cdr.get("CGRID"), cdr.get("RunID")), 0)
 
     async def _run(self) -> None:
         backoff = 0.05

@@ -47,6 +47,7 @@ async def test_csv_and_jsonl_files_receive_each_cdr(storage, tmp_path):
                     ["call-2", "2000000000", "0.2", "PCMA"], ["call-3", "3000000000", "0.3", "PCMA"]]
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [(c["OriginID"], c["Cost"]) for c in lines] == [("call-1", 0.1), ("call-2", 0.2), ("call-3", 0.3)]
+    assert [c["OrderID"] for c in lines] == [1, 2, 3]              # numbered as stored
     assert await storage.queue_get("cdr_export:csv0") == []
 
 
