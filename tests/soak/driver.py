@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -56,6 +57,7 @@ LENIENT = frozenset({"1003", "postpaid"})
 ROUNDING_DOWN = "intl"
 ONESHOT_PROFILES = [p for p in PROFILES if p[1] == "1003"]
 MAX_LIVE = 16
+_OP_RNG: ContextVar[random.Random | None] = ContextVar("soak_op_rng", default=None)
 
 
 class SoakFailure(AssertionError):
@@ -84,7 +86,7 @@ def settings_for(seed: int, steps: int, *, strict: bool = False, short_steps: in
 class Soak:
     engine: SoakEngine
     world: World
-    rng: random.Random
+    root: random.Random
     settings: SoakSettings
     step: int = 0
     ops: dict[str, int] = field(default_factory=dict)
@@ -95,6 +97,17 @@ class Soak:
     repeats: list[tuple[str, Callable[[], Awaitable[Any]]]] = field(default_factory=list)
 
     # --- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def rng(self) -> random.Random:
+        """The random source of the running operation: each concurrent operation draws from
+        its own generator, seeded from the step's, so the order in which concurrent commits
+        complete cannot change what any operation decides (a seed replays)."""
+        return _OP_RNG.get(None) or self.root
+
+    async def _seeded(self, seed: int, fn: Callable[[], Awaitable[Any]]) -> Any:
+        _OP_RNG.set(random.Random(seed))  # a task's own context: invisible to the others
+        return await fn()
 
     @property
     def s(self) -> Any:
@@ -535,7 +548,8 @@ class Soak:
                 chosen.append(op)
         for name, _ in chosen:
             self.count(name)
-        await asyncio.gather(*(fn() for _, fn in chosen))
+        seeds = [self.root.getrandbits(64) for _ in chosen]
+        await asyncio.gather(*(self._seeded(seed, fn) for seed, (_, fn) in zip(seeds, chosen)))
         repeats, self.repeats = self.repeats, []
         for name, action in repeats:
             self.count("repeat")
