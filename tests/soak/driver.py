@@ -70,12 +70,34 @@ class SoakSettings:
     steps: int
     check_every: int = 25
     restarts: int = 2
-    # Also check what the engine is known to get wrong (README "Known issues"): duplicate
-    # one-shot events delivered concurrently, negative/NaN usages, per-slice rounding.
-    strict: bool = False
+    # Also check what the engine is known to get wrong (README "Known issues"), by name:
+    # duplicates (one-shot events delivered twice at once), input (negative/NaN usages),
+    # rounding (per-slice *down/*middle rounding may not overdraw honest calls).
+    strict: frozenset[str] = frozenset()
+
+    def checks(self, name: str) -> bool:
+        return name in self.strict
 
 
-def settings_for(seed: int, steps: int, *, strict: bool = False, short_steps: int = 120) -> SoakSettings:
+STRICT_CHECKS = frozenset({"duplicates", "input", "rounding"})
+
+
+def parse_strict(value: str) -> frozenset[str]:
+    """``CHARGEWAY_SOAK_STRICT``: ``1``/``all`` for every known issue, or a comma list."""
+    value = value.strip().lower()
+    if value in ("", "0", "false", "no"):
+        return frozenset()
+    if value in ("1", "all", "true", "yes"):
+        return STRICT_CHECKS
+    names = frozenset(v.strip() for v in value.split(",") if v.strip())
+    unknown = names - STRICT_CHECKS
+    if unknown:
+        raise ValueError(f"CHARGEWAY_SOAK_STRICT: unknown check(s) {sorted(unknown)}; known {sorted(STRICT_CHECKS)}")
+    return names
+
+
+def settings_for(seed: int, steps: int, *, strict: frozenset[str] = frozenset(),
+                 short_steps: int = 120) -> SoakSettings:
     """The settings a run of ``steps`` uses (so a replay reproduces it exactly): a restart
     every 250 steps (at least two), invariants every 25 steps, every 100 in long runs."""
     return SoakSettings(seed=seed, steps=steps, restarts=max(2, steps // 250),
@@ -120,10 +142,13 @@ class Soak:
     def fail(self, message: str) -> None:
         tail = "\n  ".join(self.world.log[-25:])
         raise SoakFailure(f"seed={self.settings.seed} step={self.step}: {message}\n"
-                          f"replay: {'CHARGEWAY_SOAK_STRICT=1 ' if self.settings.strict else ''}"
+                          f"replay: {self._strict_env()}"
                           f"CHARGEWAY_SOAK_SEED={self.settings.seed} "
                           f"CHARGEWAY_SOAK_STEPS={self.step + 1} scripts/test.sh tests/soak\n"
                           f"last operations:\n  {tail}")
+
+    def _strict_env(self) -> str:
+        return f"CHARGEWAY_SOAK_STRICT={','.join(sorted(self.settings.strict))} " if self.settings.strict else ""
 
     def count(self, name: str) -> None:
         self.ops[name] = self.ops.get(name, 0) + 1
@@ -332,7 +357,7 @@ class Soak:
         self.world.allow_overdraw(call, "terminate of an unknown session")
         fields = call.fields(Usage=self.rng.randint(1, 300) * SECOND)
         self.world.note(f"unknown terminate {call.origin} {account}->{dest} {fields['Usage']}")
-        if self.settings.strict:
+        if self.settings.checks("duplicates"):
             await asyncio.gather(self.s.terminate(fields), self.s.terminate(fields))
         else:
             await self.s.terminate(fields)
@@ -353,7 +378,7 @@ class Soak:
             extra["Cost"] = str(Decimal(self.rng.randint(0, 500)) / 100)
         fields = call.fields(**extra)
         self.world.note(f"ProcessCDR {call.origin} {call.request_type} {account}->{dest} {extra}")
-        if self.settings.strict:
+        if self.settings.checks("duplicates"):
             await asyncio.gather(self.s.process_cdr(fields), self.s.process_cdr(fields))
         else:
             await self.s.process_cdr(fields)
@@ -381,7 +406,7 @@ class Soak:
         self.world.calls[call.origin] = call
         fields = call.fields(Usage=1)
         self.world.note(f"SMS {call.origin} from {call.account}")
-        if self.settings.strict:
+        if self.settings.checks("duplicates"):
             replies = await asyncio.gather(self.s.process_message(fields), self.s.process_message(fields))
             reply = replies[0]
         else:
@@ -442,7 +467,7 @@ class Soak:
             ("unknown terminate without Account",
              lambda: self.s.terminate({**base.fields(Usage="10s"), "Account": None})),
         ]
-        if self.settings.strict:
+        if self.settings.checks("input"):
             cases += [
                 ("terminate with negative Usage", lambda: self.s.terminate(target.fields(Usage="-30s"), target.opts)),
                 ("update with negative LastUsed",
@@ -606,7 +631,7 @@ async def run_soak(tmp: Path, settings: SoakSettings) -> Soak:
     engine = await build_engine(tmp, clock, agent)
     soak = Soak(engine, world, random.Random(settings.seed), settings)
     agent.on_disconnect = soak.on_disconnect
-    if not settings.strict:
+    if not settings.checks("rounding"):
         world.overdraw[ROUNDING_DOWN] = "known issue: per-slice *down/*middle rounding (README)"
     agent.alive = soak.alive
     world.initial = {a: engine.monetary(a) for a in ACCOUNTS}

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from tests.soak.driver import SoakFailure, SoakSettings, run_soak, settings_for
+from tests.soak.driver import SoakFailure, SoakSettings, parse_strict, run_soak, settings_for
 
 SHORT_SEEDS = (1, 2, 3)
 SHORT_STEPS = 120
@@ -33,14 +33,10 @@ def _variants() -> list:
     return variants
 
 
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0", "false", "no")
-
-
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize(("seed", "steps"), _variants())
 async def test_soak_keeps_the_books_exact(tmp_path, seed: int, steps: int) -> None:
-    settings = settings_for(seed, steps, strict=_flag("CHARGEWAY_SOAK_STRICT"), short_steps=SHORT_STEPS)
+    settings = settings_for(seed, steps, strict=parse_strict(os.environ.get("CHARGEWAY_SOAK_STRICT", "")), short_steps=SHORT_STEPS)
     soak = await run_soak(tmp_path, settings)
     # The run must have exercised what it claims to (a schedule that never cut a call
     # or never restarted would prove little).
