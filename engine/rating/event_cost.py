@@ -8,30 +8,73 @@ CGRateS stores them, so the document stays small whatever the call length.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from engine.rating.rounding import to_decimal
+from engine.rating.rounding import round_scaled
+from engine.tariffplan.model import ROUND_MIDDLE
 from engine.units import decimal_to_json, format_time
 
 if TYPE_CHECKING:
     from engine.rating.rater import CostResult
 
 
-class _Ids:
-    """Stable short ids for deduplicated sub-documents (CGRateS uses random ones; any id works)."""
+class _BindingDocs:
+    """The parts of an EventCost that depend only on a plan binding, rendered once per binding.
 
-    def __init__(self, prefix: str, table: dict[str, Any]) -> None:
-        self.prefix = prefix
-        self.table = table
-        self.by_key: dict[Any, str] = {}
+    Documents get fresh copies (callers may mutate what they receive); only the Decimal to
+    JSON conversions and the timing lists are shared work.
+    """
 
-    def get(self, key: Any, build: Any) -> str:
-        found = self.by_key.get(key)
-        if found is None:
-            found = f"{self.prefix}{len(self.by_key) + 1}"
-            self.by_key[key] = found
-            self.table[found] = build()
-        return found
+    __slots__ = ("binding", "rate_id", "timing_id", "rates", "timing", "dr_token", "dr_fields", "connect_fees")
+
+    def __init__(self, binding: Any) -> None:
+        self.binding = binding       # keeps id(binding) from being reused while cached
+        dr = binding.destination_rate
+        timing = binding.timing.source
+        self.rate_id = binding.rate.id
+        self.timing_id = timing.id
+        self.rates = tuple(
+            (s.group_interval_start, decimal_to_json(s.rate), s.rate_increment, s.rate_unit)
+            for s in binding.rate.slots
+        )
+        self.timing = (list(timing.years), list(timing.months), list(timing.month_days),
+                       list(timing.week_days), timing.start_time or "00:00:00")
+        # Equal DestinationRates dedupe to one Rating entry, as keying by the dataclass did.
+        self.dr_token = id(_CANONICAL_DR.setdefault(dr, dr))
+        self.dr_fields = (dr.rounding_method, dr.rounding_decimals, decimal_to_json(dr.max_cost),
+                          dr.max_cost_strategy)
+        self.connect_fees = tuple(decimal_to_json(c.slot.connect_fee) for c in binding.slots)
+
+    def rates_doc(self) -> list[dict[str, Any]]:
+        return [{"GroupIntervalStart": g, "Value": v, "RateIncrement": i, "RateUnit": u}
+                for g, v, i, u in self.rates]
+
+    def timing_doc(self) -> dict[str, Any]:
+        years, months, month_days, week_days, start = self.timing
+        return {"Years": years[:], "Months": months[:], "MonthDays": month_days[:],
+                "WeekDays": week_days[:], "StartTime": start}
+
+
+_CACHE_LIMIT = 10_000
+_DOCS: dict[int, _BindingDocs] = {}
+_CANONICAL_DR: dict[Any, Any] = {}
+
+
+def _docs(binding: Any) -> _BindingDocs:
+    docs = _DOCS.get(id(binding))
+    if docs is None or docs.binding is not binding:
+        if len(_DOCS) >= _CACHE_LIMIT:      # plan reloads leave old bindings behind: start over
+            _DOCS.clear()
+            _CANONICAL_DR.clear()
+        docs = _DOCS[id(binding)] = _BindingDocs(binding)
+    return docs
+
+
+def _unit_cost(numerator: int, denominator: int) -> int | float:
+    """``decimal_to_json(to_decimal(Fraction(numerator, denominator)))`` without the Fraction."""
+    rounded = round_scaled(numerator, denominator, 12, ROUND_MIDDLE)
+    return decimal_to_json(rounded.normalize() if rounded else Decimal(0))
 
 
 def build_event_cost(result: "CostResult", cgrid: str, run_id: str) -> dict[str, Any]:
@@ -39,50 +82,57 @@ def build_event_cost(result: "CostResult", cgrid: str, run_id: str) -> dict[str,
     rates: dict[str, Any] = {}
     timings: dict[str, Any] = {}
     filters: dict[str, Any] = {}
-    rating_ids = _Ids("r", rating)
-    rate_ids = _Ids("x", rates)
-    timing_ids = _Ids("t", timings)
-    filter_ids = _Ids("f", filters)
+    rate_ids: dict[Any, str] = {}
+    timing_ids: dict[Any, str] = {}
+    filter_ids: dict[Any, str] = {}
+    rating_ids: dict[Any, str] = {}
     charges: list[dict[str, Any]] = []
     for index, charge in enumerate(result.charges):
         binding = charge.binding
-        dr = binding.destination_rate
-        timing = binding.timing.source
+        docs = _docs(binding)
         match = charge.match
-        rates_ref = rate_ids.get(binding.rate.id, lambda: [
-            {"GroupIntervalStart": s.group_interval_start, "Value": decimal_to_json(s.rate),
-             "RateIncrement": s.rate_increment, "RateUnit": s.rate_unit}
-            for s in binding.rate.slots
-        ])
-        timing_ref = timing_ids.get(timing.id, lambda: {
-            "Years": list(timing.years), "Months": list(timing.months),
-            "MonthDays": list(timing.month_days), "WeekDays": list(timing.week_days),
-            "StartTime": timing.start_time or "00:00:00",
-        })
-        filter_ref = filter_ids.get((match.destination_id, match.prefix, match.rating_plan_id, match.subject_key),
-                                    lambda: {
-                                        "DestinationID": match.destination_id,
-                                        "DestinationPrefix": match.prefix,
-                                        "RatingPlanID": match.rating_plan_id,
-                                        "Subject": "*out:" + match.subject_key,
-                                    })
-        connect_fee = charge.slot.connect_fee
-        rating_ref = rating_ids.get((dr, binding.rate.id, timing.id, filter_ref), lambda: {
-            "ConnectFee": decimal_to_json(connect_fee),
-            "RoundingMethod": dr.rounding_method,
-            "RoundingDecimals": dr.rounding_decimals,
-            "MaxCost": decimal_to_json(dr.max_cost),
-            "MaxCostStrategy": dr.max_cost_strategy,
-            "TimingID": timing_ref,
-            "RatesID": rates_ref,
-            "RatingFiltersID": filter_ref,
-        })
+        rates_ref = rate_ids.get(docs.rate_id)
+        if rates_ref is None:
+            rates_ref = rate_ids[docs.rate_id] = f"x{len(rate_ids) + 1}"
+            rates[rates_ref] = docs.rates_doc()
+        timing_ref = timing_ids.get(docs.timing_id)
+        if timing_ref is None:
+            timing_ref = timing_ids[docs.timing_id] = f"t{len(timing_ids) + 1}"
+            timings[timing_ref] = docs.timing_doc()
+        filter_key = (match.destination_id, match.prefix, match.rating_plan_id, match.subject_key)
+        filter_ref = filter_ids.get(filter_key)
+        if filter_ref is None:
+            filter_ref = filter_ids[filter_key] = f"f{len(filter_ids) + 1}"
+            filters[filter_ref] = {
+                "DestinationID": match.destination_id,
+                "DestinationPrefix": match.prefix,
+                "RatingPlanID": match.rating_plan_id,
+                "Subject": "*out:" + match.subject_key,
+            }
+        rating_key = (docs.dr_token, docs.rate_id, docs.timing_id, filter_ref)
+        rating_ref = rating_ids.get(rating_key)
+        if rating_ref is None:
+            rating_ref = rating_ids[rating_key] = f"r{len(rating_ids) + 1}"
+            method, decimals, max_cost, strategy = docs.dr_fields
+            rating[rating_ref] = {
+                "ConnectFee": docs.connect_fees[binding.slot_index(charge.offset)],
+                "RoundingMethod": method,
+                "RoundingDecimals": decimals,
+                "MaxCost": max_cost,
+                "MaxCostStrategy": strategy,
+                "TimingID": timing_ref,
+                "RatesID": rates_ref,
+                "RatingFiltersID": filter_ref,
+            }
         increments: list[dict[str, Any]] = []
         if index == 0 and result.connect_fee:
             increments.append({"Usage": 0, "Cost": decimal_to_json(result.connect_fee),
                                "AccountingID": "", "CompressFactor": 1})
-        unit_cost = charge.charged_cost / charge.increments if charge.increments else charge.increment_cost
-        increments.append({"Usage": charge.increment, "Cost": decimal_to_json(to_decimal(unit_cost)),
+        if charge.increments:
+            unit_cost = _unit_cost(charge.charged_scaled, charge.scale * charge.increments)
+        else:
+            unit_cost = _unit_cost(charge.unit_scaled, charge.scale)
+        increments.append({"Usage": charge.increment, "Cost": unit_cost,
                            "AccountingID": "", "CompressFactor": charge.increments})
         charges.append({"RatingID": rating_ref, "Increments": increments, "CompressFactor": 1})
     return {
