@@ -144,7 +144,7 @@ class Soak:
         raise SoakFailure(f"seed={self.settings.seed} step={self.step}: {message}\n"
                           f"replay: {self._strict_env()}"
                           f"CHARGEWAY_SOAK_SEED={self.settings.seed} "
-                          f"CHARGEWAY_SOAK_STEPS={self.step + 1} scripts/test.sh tests/soak\n"
+                          f"CHARGEWAY_SOAK_STEPS={self.settings.steps} scripts/test.sh tests/soak\n"
                           f"last operations:\n  {tail}")
 
     def _strict_env(self) -> str:

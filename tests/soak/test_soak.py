@@ -36,7 +36,8 @@ def _variants() -> list:
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize(("seed", "steps"), _variants())
 async def test_soak_keeps_the_books_exact(tmp_path, seed: int, steps: int) -> None:
-    settings = settings_for(seed, steps, strict=parse_strict(os.environ.get("CHARGEWAY_SOAK_STRICT", "")), short_steps=SHORT_STEPS)
+    strict = parse_strict(os.environ.get("CHARGEWAY_SOAK_STRICT", ""))
+    settings = settings_for(seed, steps, strict=strict, short_steps=SHORT_STEPS)
     soak = await run_soak(tmp_path, settings)
     # The run must have exercised what it claims to (a schedule that never cut a call
     # or never restarted would prove little).
