@@ -228,5 +228,9 @@ def format_time(value: datetime | None) -> str:
     """RFC3339 with nanosecond-free precision; the zero time as CGRateS renders it."""
     if value is None:
         return "0001-01-01T00:00:00Z"
+    if value.tzinfo is timezone.utc:
+        # Event, balance and EventCost times are already UTC (parse_time makes them so):
+        # skip the conversion; the suffix is always the last 6 characters here.
+        return value.isoformat()[:-6] + "Z"
     text = value.astimezone(timezone.utc).isoformat()
     return text.replace("+00:00", "Z")

@@ -20,6 +20,7 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Protocol
 
 from engine.accounts.model import ANY, DEFAULT_BALANCE_ID, MONETARY, VOICE, Account, Balance
@@ -223,9 +224,14 @@ def _short(covered: int, parts: list[BalanceCharge], partial: bool) -> DebitPlan
                      reason=REASON_INSUFFICIENT_CREDIT, unit_usage=covered)
 
 
+_weight = attrgetter("weight")
+
+
 def _by_weight(balances: Any) -> list[Balance]:
     # stable: equal weights keep creation order, as CGRateS keeps insertion order
-    return sorted(balances, key=lambda b: b.weight, reverse=True)
+    if len(balances) < 2:
+        return list(balances)
+    return sorted(balances, key=_weight, reverse=True)
 
 
 def _advance(req: Any, covered: int, remaining: int) -> Any:

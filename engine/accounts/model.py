@@ -13,7 +13,6 @@ CGRateS clients expect (APIerSv2.GetAccount and the legacy ``*out`` shape).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -160,8 +159,16 @@ class Account:
             tenant=self.tenant, id=self.id,
             balances={t: [_copy_balance(b) for b in bs] for t, bs in self.balances.items()},
             allow_negative=self.allow_negative, disabled=self.disabled,
-            action_triggers=[dataclasses.replace(t) for t in self.action_triggers],
+            action_triggers=[_copy_trigger(t) for t in self.action_triggers],
             update_time=self.update_time)
+
+
+def _copy_trigger(t: TriggerState) -> TriggerState:
+    # positional, like _copy_balance: dataclasses.replace re-reads the field list per call
+    return TriggerState(t.id, t.unique_id, t.threshold_type, t.threshold_value, t.recurrent,
+                        t.min_sleep, t.balance_type, t.balance_id, t.actions_id, t.weight,
+                        t.balance_destination_ids, t.balance_categories, t.executed,
+                        t.last_executed)
 
 
 def _copy_balance(b: Balance) -> Balance:
