@@ -228,9 +228,19 @@ def format_time(value: datetime | None) -> str:
     """RFC3339 with nanosecond-free precision; the zero time as CGRateS renders it."""
     if value is None:
         return "0001-01-01T00:00:00Z"
-    if value.tzinfo is timezone.utc:
-        # Event, balance and EventCost times are already UTC (parse_time makes them so):
-        # skip the conversion; the suffix is always the last 6 characters here.
-        return value.isoformat()[:-6] + "Z"
+    if value.tzinfo is timezone.utc and value.__class__ is datetime:
+        # The same few times (a session's setup/answer time, balance expiries) are rendered
+        # about 20 times per session (events, account rows, EventCost, snapshots): remember
+        # the text of recent UTC datetimes. Bounded; cleared when full.
+        text = _FORMATTED.get(value)
+        if text is None:
+            if len(_FORMATTED) >= _FORMATTED_MAX:
+                _FORMATTED.clear()
+            text = _FORMATTED[value] = value.isoformat()[:-6] + "Z"
+        return text
     text = value.astimezone(timezone.utc).isoformat()
     return text.replace("+00:00", "Z")
+
+
+_FORMATTED: dict[datetime, str] = {}
+_FORMATTED_MAX = 8192
