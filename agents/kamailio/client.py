@@ -16,7 +16,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from agents.kamailio.codec import BadFrame, EvapiCodec, Frame
 
@@ -59,6 +59,8 @@ def parse_address(address: str) -> tuple[str, int]:
 class _Protocol(asyncio.Protocol):
     def __init__(self, client: "EvapiClient") -> None:
         self.client = client
+        # One codec per TCP connection: a new connection starts on a frame boundary.
+        self.codec = EvapiCodec(netstrings=client.netstrings)
         self.transport: asyncio.Transport | None = None
         self.closed = asyncio.get_running_loop().create_future()
         self.lost_at = 0.0
@@ -81,7 +83,7 @@ class _Protocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._quickack()
-        self.client._received(data)
+        self.client._received(self, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost_at = time.time()  # now, not when the reconnect task next runs
@@ -105,7 +107,6 @@ class EvapiClient:
         self.netstrings = netstrings
         self.backoff = backoff
         self.connect_timeout = connect_timeout
-        self.codec = EvapiCodec(netstrings=netstrings)
         self._protocol: _Protocol | None = None
         self._task: asyncio.Task | None = None
         self._stopping = False
@@ -136,7 +137,7 @@ class EvapiClient:
         if not self.is_connected:
             raise NotConnected(f"evapi {self.alias} not connected")
         assert self._protocol is not None and self._protocol.transport is not None
-        self._protocol.transport.write(self.codec.encode(message))
+        self._protocol.transport.write(self._protocol.codec.encode(message))
 
     def drop(self) -> None:
         """Close the current connection (a reconnect follows)."""
@@ -168,7 +169,6 @@ class EvapiClient:
                 continue
             delays = self.backoff.delays()
             failures = 0
-            self.codec = EvapiCodec(netstrings=self.netstrings)
             self._protocol = protocol
             self.connects += 1
             self.connected_event.set()
@@ -184,8 +184,8 @@ class EvapiClient:
             self.handler.disconnected(self, lost_at)
             await asyncio.sleep(next(delays))
 
-    def _received(self, data: bytes) -> None:
-        codec = self.codec
+    def _received(self, protocol: _Protocol, data: bytes) -> None:
+        codec = protocol.codec
         for item in codec.feed(data):
             if isinstance(item, BadFrame):
                 log.error("evapi %s: skipped frame (%s): %r", self.alias, item.reason, item.raw[:200])
@@ -193,7 +193,5 @@ class EvapiClient:
             self.handler.frame(self, item)
         if codec.error is not None:
             log.error("evapi %s: %s; closing the connection to resynchronise", self.alias, codec.error)
-            self.drop()
-
-
-FrameCallback = Callable[[EvapiClient, Frame], Awaitable[None]]
+            if protocol.transport is not None:
+                protocol.transport.abort()
