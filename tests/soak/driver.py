@@ -92,7 +92,8 @@ def parse_strict(value: str) -> frozenset[str]:
     names = frozenset(v.strip() for v in value.split(",") if v.strip())
     unknown = names - STRICT_CHECKS
     if unknown:
-        raise ValueError(f"CHARGEWAY_SOAK_STRICT: unknown check(s) {sorted(unknown)}; known {sorted(STRICT_CHECKS)}")
+        raise ValueError(f"CHARGEWAY_SOAK_STRICT: unknown check(s) {sorted(unknown)}; "
+                         f"known {sorted(STRICT_CHECKS)}")
     return names
 
 
@@ -316,7 +317,8 @@ class Soak:
             fields = call.fields(Usage=total)
         if self.rng.random() < 0.08:
             # the switch retransmits its terminate while the first is still being settled
-            replies = await asyncio.gather(self.s.terminate(fields, call.opts), self.s.terminate(fields, call.opts))
+            replies = await asyncio.gather(self.s.terminate(fields, call.opts),
+                                           self.s.terminate(fields, call.opts))
             closed = [r for r in replies if r.run_cost]
             if len(closed) > 1:
                 self.fail(f"terminate {call.origin} sent twice at once settled twice: {replies}")
@@ -469,7 +471,8 @@ class Soak:
         ]
         if self.settings.checks("input"):
             cases += [
-                ("terminate with negative Usage", lambda: self.s.terminate(target.fields(Usage="-30s"), target.opts)),
+                ("terminate with negative Usage",
+                 lambda: self.s.terminate(target.fields(Usage="-30s"), target.opts)),
                 ("update with negative LastUsed",
                  lambda: self.s.update(target.fields(LastUsed="-60s", Usage="60s"), target.opts)),
                 ("initiate with NaN Usage", lambda: self.s.initiate(base.fields(Usage=float("nan")))),
@@ -603,9 +606,11 @@ class Soak:
             if not live and not waiting and not self.pending_hangups and not self.s.sessions:
                 return
             await self.engine.advance(120 * SECOND)
-        left = {str(x.start_fields.get("OriginID")): (self.world.calls[o].state if (o := str(
-            x.start_fields.get("OriginID"))) in self.world.calls else "unknown to the switch", x.state, x.end_reason)
-            for x in self.s.sessions.values()}
+        left = {}
+        for session in self.s.sessions.values():
+            origin = str(session.start_fields.get("OriginID"))
+            known = self.world.calls.get(origin)
+            left[origin] = (known.state if known else "unknown to the switch", session.state, session.end_reason)
         self.fail(f"sessions still open after winding down (origin: switch state, engine state, reason): {left}")
 
     async def run(self) -> None:

@@ -154,7 +154,8 @@ async def check_final(engine: SoakEngine, world: World) -> list[str]:
         if call.state == REFUSED:
             want = set()
         if have != want:
-            out.append(f"call {call.origin} ({call.kind}, {call.state}): CDR runs {sorted(have)} != {sorted(want)}")
+            out.append(f"call {call.origin} ({call.kind}, {call.state}): "
+                       f"CDR runs {sorted(have)} != {sorted(want)}")
     out.extend(check_prices(engine, cdrs))
     return out
 
