@@ -14,7 +14,7 @@ figure that bounds what one core can answer.
 
 Micro: µs per call of the functions the agents' profiles pointed at
 (``ChargingEvent.from_fields``, ``parse_time``, ``parse_duration``, ``Rater.rate``,
-``AccountService.plan_debit``, ``CostResult.to_event_cost``). Read the numbers as
+``AccountService.plan_debit``/``plan_settle``, ``CostResult.to_event_cost``). Read the numbers as
 ratios on a shared 2-core box; nothing here asserts times.
 """
 
@@ -137,6 +137,7 @@ def micro(rater: Any, accounts: Any, calls: int) -> list[tuple[str, float]]:
         ("Rater.rate 95s", per_call_us(lambda: rater.rate(req), calls)),
         ("Rater.max_affordable 95s", per_call_us(lambda: rater.max_affordable(req, None), calls)),
         ("AccountService.plan_debit 95s", per_call_us(lambda: accounts.plan_debit(account, req, partial=True), calls)),
+        ("AccountService.plan_settle 95s", per_call_us(lambda: accounts.plan_settle(account, req, []), calls)),
         ("CostResult.to_event_cost", per_call_us(lambda: result.to_event_cost("x", "*default"), calls)),
     ]
 

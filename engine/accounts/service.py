@@ -498,20 +498,32 @@ class AccountService:
         await self._commit([*self._ops(ch), *extra_ops], [(acc.tenant, acc.id)])
         return back
 
-    async def settle(self, account: Account, whole_call: Any, charged: Sequence[BalanceCharge],
-                     ref: LedgerRef, extra_ops: Sequence[WriteOp] = ()) -> SettleResult:
-        """Charge a finished call exactly: plan the whole call as if this session's earlier
-        charges were given back, then apply only the per-balance difference (refund what was
-        reserved and unused, or debit the extra), in one durable write. Usage already consumed
-        is always charged; a shortfall goes negative on the top monetary balance."""
-        acc = self._resolve(account)
-        ghost = acc.clone()
+    def plan_settle(self, account: Account, whole_call: Any, charged: Sequence[BalanceCharge]) -> DebitPlan:
+        """Pure: the plan ``settle`` charges, priced on a copy of the account with ``charged``
+        given back (a call that happened is always charged, even on a disabled account)."""
+        ghost = self._resolve(account).clone()
         ghost.disabled = False  # the call happened; a mid-call disable must not make it free
         for part in charged:
             b = ghost.find_balance(part.balance_uuid)
             if b is not None:
                 b.value += part.amount
-        plan = plan_debit(ghost, whole_call, self._rater(), partial=False, force=True)
+        return plan_debit(ghost, whole_call, self._rater(), partial=False, force=True)
+
+    async def settle(self, account: Account, whole_call: Any, charged: Sequence[BalanceCharge],
+                     ref: LedgerRef, extra_ops: Sequence[WriteOp] = (),
+                     extra_ops_for: Callable[[DebitPlan], Sequence[WriteOp]] | None = None) -> SettleResult:
+        """Charge a finished call exactly: plan the whole call as if this session's earlier
+        charges were given back, then apply only the per-balance difference (refund what was
+        reserved and unused, or debit the extra), in one durable write. Usage already consumed
+        is always charged; a shortfall goes negative on the top monetary balance.
+
+        ``extra_ops_for(plan)`` is called with the exact plan before anything is applied, and
+        its ops (e.g. the CDR carrying the cost) commit in the same transaction: the caller
+        needs no separate preview, so the call is priced once."""
+        acc = self._resolve(account)
+        plan = self.plan_settle(acc, whole_call, charged)
+        if extra_ops_for is not None:
+            extra_ops = [*extra_ops, *extra_ops_for(plan)]
         want = net_by_balance(plan.parts)
         had = net_by_balance(list(charged))
         deltas: list[BalanceCharge] = []

@@ -16,6 +16,7 @@ import pytest
 
 from engine.accounts import LedgerRef
 from engine.errors import ChargingError
+from engine.storage import MarkProcessed
 
 SECOND = 10**9
 T = "cgrates.org"
@@ -247,6 +248,39 @@ async def test_settle_sees_other_sessions_debits(service, acc, make_req):
     await service.settle(acc, make_req(10), first, REF)
     await service.settle(acc, make_req(60), second, REF)
     assert value(acc, "main") == Decimal("9.30")
+
+
+async def test_settle_hands_its_exact_plan_to_extra_ops_for_in_the_same_commit(service, storage, acc, make_req):
+    """The terminate's CDR is built from the settle's own plan and commits with it."""
+    charged = await reserve(service, acc, make_req, [30, 30, 30])
+    seen = []
+
+    def ops_for(plan):
+        seen.append(plan)
+        return [MarkProcessed("cdr:call-1", str(plan.cost))]
+
+    result = await service.settle(acc, make_req(70), charged, REF, extra_ops_for=ops_for)
+    assert [p.cost for p in seen] == [Decimal("0.70")] and seen[0] is result.plan
+    assert Decimal(await storage.get_processed("cdr:call-1")) == Decimal("0.70")
+    assert value(acc, "main") == Decimal("9.30")
+
+
+async def test_settle_applies_nothing_when_extra_ops_for_fails(service, acc, make_req):
+    charged = await reserve(service, acc, make_req, [30])
+
+    def broken(plan):
+        raise ChargingError("SERVER_ERROR", reason="cdr could not be built")
+
+    with pytest.raises(ChargingError):
+        await service.settle(acc, make_req(10), charged, REF, extra_ops_for=broken)
+    assert value(acc, "main") == Decimal("9.70")
+    assert await service.audit(T, "1001") == []
+
+
+def test_plan_settle_is_pure_and_matches_settle(service, acc, make_req):
+    before = value(acc, "main")
+    plan = service.plan_settle(acc, make_req(61, "1003"), [])
+    assert plan.cost == Decimal("0.6017") and value(acc, "main") == before
 
 
 # --- concurrency -------------------------------------------------------------------------------
