@@ -449,10 +449,17 @@ class Rater:
         total = 0
         if req.offset == 0 and req.usage > 0 and charges:
             first = charges[0]
-            connect_fee = first.slot.connect_fee
-            total = first.binding.slots[first.binding.slot_index(first.offset)].connect_fee * mult
+            first_slot = first.binding.slots[first.binding.slot_index(first.offset)]
+            connect_fee = first_slot.slot.connect_fee
+            total = first_slot.connect_fee * mult
         reached = exceeded = False
-        if self._c.has_max_cost and any(c.binding.destination_rate.max_cost_strategy for c in charges):
+        capped = False
+        if self._c.has_max_cost:
+            for charge in charges:
+                if charge.binding.destination_rate.max_cost_strategy:
+                    capped = True
+                    break
+        if capped:
             running = so_far + total
             for i, charge in enumerate(charges):
                 strategy = charge.binding.destination_rate.max_cost_strategy
@@ -476,25 +483,13 @@ class Rater:
         cost_out = round_scaled(total, scale, rounding.rounding_decimals, rounding.rounding_method,
                                 compat=compat) if charges else Decimal(0)
         rated = (covered - req.offset) if charges else 0
-        return CostResult(
-            request=req,
-            cost=cost_out,
-            usage=req.usage,
-            rated_usage=rated,
-            connect_fee=connect_fee,
-            rating_plan_id=first_match.rating_plan_id,
-            destination_id=first_match.destination_id,
-            prefix=first_match.prefix,
-            subject_key=first_match.subject_key,
-            charges=tuple(charges),
-            max_cost_reached=reached,
-            raw_scaled=total,
-            scale=scale,
-            rounding_method=rounding.rounding_method,
-            rounding_decimals=rounding.rounding_decimals,
-            cgrates_compat=compat,
-            disconnect_exceeded=exceeded,
-        )
+        # positional (hot path): request, cost, usage, rated_usage, connect_fee, rating_plan_id,
+        # destination_id, prefix, subject_key, charges, max_cost_reached, raw_scaled, scale,
+        # rounding_method, rounding_decimals, cgrates_compat, disconnect_exceeded
+        return CostResult(req, cost_out, req.usage, rated, connect_fee, first_match.rating_plan_id,
+                          first_match.destination_id, first_match.prefix, first_match.subject_key,
+                          tuple(charges), reached, total, scale, rounding.rounding_method,
+                          rounding.rounding_decimals, compat, exceeded)
 
 
 def _time_of_day(moment: datetime) -> int:
@@ -514,6 +509,8 @@ def _rounding_rate(charges: list[Charge], first: Match) -> DestinationRate:
     if not charges:
         return first.bindings[0].destination_rate
     best = charges[0].binding.destination_rate
+    if len(charges) == 1:
+        return best
     for charge in charges:
         rate = charge.binding.destination_rate
         if rate.rounding_decimals > best.rounding_decimals:
