@@ -148,7 +148,7 @@ def _no_core() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-@dataclass
+@dataclass(eq=False)
 class Sipp:
     """A sipp run in the foreground (``run``) or background (``start``/``wait``)."""
 
@@ -160,6 +160,7 @@ class Sipp:
     ended_at: float = 0.0
 
     def start(self) -> "Sipp":
+        RUNNING.add(self)
         self.started_at = time.time()
         out = open(self.work / f"sipp-{self.name}.out", "wb")
         self.proc = subprocess.Popen([SIPP, *self.args, "-nostdin"], stdout=out, stderr=subprocess.STDOUT,
@@ -178,6 +179,7 @@ class Sipp:
     def stop(self) -> None:
         if self.proc is not None:
             stop_proc(self.proc)
+        RUNNING.discard(self)
 
     def output(self) -> str:
         return (self.work / f"sipp-{self.name}.out").read_text(errors="replace")
@@ -185,6 +187,15 @@ class Sipp:
     def messages(self) -> str:
         path = self.work / f"sipp-{self.name}-messages.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+# Every sipp started and not yet stopped: tests stop them all at teardown, even after a failure.
+RUNNING: set[Sipp] = set()
+
+
+def stop_all_sipp() -> None:
+    for sipp in list(RUNNING):
+        sipp.stop()
 
 
 def uas(work: Path, ports: Ports, name: str = "uas") -> Sipp:

@@ -21,7 +21,7 @@ from chargeway.config import load_config
 from engine.storage.base import CdrFilter
 from engine.units import SECOND
 
-from .peers import Kamailio, Ports, first, render_cfg, sip_trace, uac, uas
+from .peers import Kamailio, Ports, first, render_cfg, sip_trace, stop_all_sipp, uac, uas
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -44,6 +44,13 @@ def chargeway_config(tmp: Path, *, netstrings: bool = True) -> Path:
     path = tmp / "chargeway.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_sipp():
+    """A failing test must not leave a sipp holding our ports for the next one."""
+    yield
+    stop_all_sipp()
 
 
 @pytest.fixture
