@@ -198,4 +198,7 @@ async def start(ctx: AgentContext, section: dict) -> RadiusService:
         ctx.sessions.register_link(link)
     service = RadiusService(auth, acct, dynauth, link, handler, ctx.sessions, dictionary)
     ctx.extras["radius"] = service          # alter_session / refresh_session_timeouts for the API
+    if hasattr(ctx.accounts, "on_topup"):
+        # A top-up mid-session sends CoA with the longer Session-Timeout, without the operator asking.
+        ctx.accounts.on_topup(service.refresh_session_timeouts)
     return service

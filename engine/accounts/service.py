@@ -24,7 +24,8 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Mapping, Sequence
+import asyncio
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from engine.accounts import actions as act
 from engine.accounts.actions import AccountChange, BalanceParams, LedgerRef
@@ -114,6 +115,7 @@ class AccountService:
         self._plan_applying: Any = None
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._accounts: dict[tuple[str, str], Account] = {}
+        self._topup_listeners: list[Callable[[str, str], Awaitable[Any]]] = []
 
     # --- lifecycle and lookup ------------------------------------------------------------------
 
@@ -250,8 +252,10 @@ class AccountService:
         units = self._nonzero(value)
         p = params if isinstance(params, BalanceParams) else BalanceParams.from_mapping(params)
         reason = "topup_reset" if overwrite else "topup"
-        return await self._balance_op(tenant, account, reason, create=True, fn=lambda ch: act.topup(
+        balance = await self._balance_op(tenant, account, reason, create=True, fn=lambda ch: act.topup(
             ch, balance_type, units, p, reset=overwrite))
+        self._fire_topup(tenant, account)
+        return balance
 
     async def debit_balance(self, tenant: str, account: str, balance_type: str, value: Any,
                             params: Mapping[str, Any] | BalanceParams | None = None,
@@ -271,8 +275,24 @@ class AccountService:
         only the attributes."""
         amount = None if value is None or value == "" else to_decimal(value)
         p = params if isinstance(params, BalanceParams) else BalanceParams.from_mapping(params)
-        return await self._balance_op(tenant, account, "set_balance", create=True,
-                                      fn=lambda ch: act.set_balance(ch, balance_type, amount, p))
+        balance = await self._balance_op(tenant, account, "set_balance", create=True,
+                                         fn=lambda ch: act.set_balance(ch, balance_type, amount, p))
+        self._fire_topup(tenant, account)
+        return balance
+
+    def on_topup(self, listener: Callable[[str, str], Awaitable[Any]]) -> None:
+        """Call ``listener(tenant, account)`` after money or units were added to an account.
+
+        Agents use it to lengthen live sessions (RADIUS CoA with a new Session-Timeout,
+        Diameter RAR): a top-up mid-call must not leave the switch cutting at the old limit.
+        Listeners run as tasks after the change is durable; their failures are logged only.
+        """
+        self._topup_listeners.append(listener)
+
+    def _fire_topup(self, tenant: str, account: str) -> None:
+        for listener in self._topup_listeners:
+            task = asyncio.get_running_loop().create_task(listener(tenant, account))
+            task.add_done_callback(_log_listener_failure)
 
     @staticmethod
     def _nonzero(value: Any) -> Decimal:
@@ -309,6 +329,8 @@ class AccountService:
         ch = self._transact(acc, LedgerRef(reason="action", ref=ref or actions_id),
                             lambda c: self._run_actions(c, actions))
         await self._commit(self._ops(ch), [(tenant, account)])
+        if any(a.action.startswith(("*topup", "*set_balance", "*enable")) for a in actions):
+            self._fire_topup(tenant, account)
 
     async def apply_tariffplan(self, plan: Any) -> int:
         """Create/update the accounts of AccountActions, attach their triggers and run their
@@ -575,3 +597,8 @@ class AccountService:
             if uuid not in live and d != 0:
                 out.append(AuditMismatch(uuid, names[uuid], "removed", d, Decimal(0)))
         return out
+
+
+def _log_listener_failure(task: "asyncio.Task[Any]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("top-up listener failed: %r", task.exception())

@@ -124,3 +124,31 @@ async def test_interim_beyond_credit_disconnects_and_stop_settles(tmp_path):
     finally:
         await gw.stop()
         nas.stop()
+
+
+async def test_topup_through_the_account_service_sends_coa_by_itself(setup):
+    """The operator only tops up (APIerSv1.AddBalance does exactly this call); the NAS gets the CoA."""
+    gw, nas = setup
+    service = radius_service(gw)
+    assert "Accounting-Response" in (await radclient(service.acct_address[1], "acct",
+                                                     acct_attrs("Start", "coa-auto"))).out
+    assert "Accounting-Response" in (await radclient(service.acct_address[1], "acct", acct_attrs(
+        "Interim-Update", "coa-auto", Acct_Session_Time=100))).out
+    before = len(nas.received)
+    await gw.accounts.add_balance("cgrates.org", "1001", "*monetary", "10", {"ID": "main"})
+    await wait_for(lambda: len(nas.received) > before)
+    coa = nas.received[-1]
+    assert coa.code == codec.COA_REQUEST
+    view = RadiusMessageView(coa, service.dictionary)
+    assert view.first("Acct-Session-Id") == "coa-auto"
+    assert view.first("Session-Timeout") == 100 + 1899
+
+
+async def test_debits_do_not_send_coa(setup):
+    gw, nas = setup
+    service = radius_service(gw)
+    assert "Accounting-Response" in (await radclient(service.acct_address[1], "acct",
+                                                     acct_attrs("Start", "coa-none"))).out
+    await gw.accounts.debit_balance("cgrates.org", "1001", "*monetary", "1", {"ID": "main"})
+    await asyncio.sleep(0.3)
+    assert [p for p in nas.received if p.code == codec.COA_REQUEST] == []
