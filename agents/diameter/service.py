@@ -59,6 +59,27 @@ class DiameterService:
     def addresses(self) -> list[tuple[str, int, str]]:
         return self.server.addresses
 
+    async def refresh_after_topup(self, tenant: str, account: str) -> int:
+        """After a top-up: RAR each live Gy session of the account so the client re-requests.
+
+        A client that got Final-Unit-Indication (or a small grant) would otherwise cut
+        the user at the old limit; the RAR makes it report usage and ask for more now.
+        Returns how many RARs were answered with success.
+        """
+        if self.sessions is None:
+            return 0
+        answered = 0
+        for session in self.sessions.active_sessions({"Tenant": tenant, "Account": account}):
+            origin_id = str(session.get("OriginID", ""))
+            if self.cc.session_for(origin_id) is None:
+                continue            # not one of ours (another agent's session)
+            try:
+                await self.link.alter_session(session)
+                answered += 1
+            except Exception as err:  # one unreachable peer must not stop the others
+                log.warning("diameter: RAR after top-up for %s failed: %s", origin_id, err)
+        return answered
+
     async def stop(self) -> None:
         if self.sessions is not None and hasattr(self.sessions, "unregister_link"):
             self.sessions.unregister_link(self.link)
@@ -158,4 +179,7 @@ async def start(ctx: AgentContext, section: dict) -> DiameterService:
     server.start_supervision()
     if ctx.sessions is not None and hasattr(ctx.sessions, "register_link"):
         ctx.sessions.register_link(link)
-    return DiameterService(server, link, cc, ctx.sessions)
+    service = DiameterService(server, link, cc, ctx.sessions)
+    if hasattr(ctx.accounts, "on_topup"):
+        ctx.accounts.on_topup(service.refresh_after_topup)
+    return service

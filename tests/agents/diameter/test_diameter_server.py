@@ -307,3 +307,14 @@ async def test_alter_session_sends_rar_for_that_rating_group(rig: Rig) -> None:
     gy.request_result_code = C.DIAMETER_UNKNOWN_SESSION_ID
     with pytest.raises(Exception, match="RAA Result-Code 5002"):
         await rig.service.link.alter_session({"OriginID": "pgw;11_4"})
+
+
+async def test_topup_sends_rar_so_the_client_asks_again(rig: Rig) -> None:
+    """A subscriber on their last units tops up: the PGW gets a RAR for that rating group."""
+    gy = await rig.client()
+    cca = await gy.request(gy.ccr("pgw;12", C.CC_INITIAL, 0, subscriber="1003",
+                                  msccs=[{"rg": 1, "rsu": {"CC-Total-Octets": 2000 * MB}}]))
+    assert mscc_of(cca, 1).find("Final-Unit-Indication") is not None
+    await rig.engine.accounts.add_balance("cgrates.org", "1003", "*monetary", "5", {"ID": "topup"})
+    rar = await asyncio.wait_for(gy.wait_request(C.CMD_RE_AUTH), 5)
+    assert rar.get("Session-Id") == "pgw;12" and rar.get("Rating-Group") == 1
