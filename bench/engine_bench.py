@@ -9,7 +9,8 @@ Macro: authorize + initiate + terminate cycles through the real ``SessionManager
 terminate settles the reported one), SQLite in a temporary directory with the
 production ``synchronous=FULL``, the sample plan in ``config/tariffplan``. Cycles run
 ``--concurrency`` at a time so SQLite group commit shares fsyncs as it does under
-agent load; the table shows cycles/s (wall) and CPU µs per cycle (process time), the
+agent load; the table shows cycles/s (wall) and CPU µs per cycle (process time, split into
+the event-loop thread, where the engine's Python runs, and the SQLite writer thread), the
 figure that bounds what one core can answer.
 
 Micro: µs per call of the functions the agents' profiles pointed at
@@ -93,17 +94,17 @@ async def cycle(manager: Any, i: int) -> None:
         raise RuntimeError(f"terminate failed: {reply}")
 
 
-async def run_cycles(manager: Any, first: int, count: int, concurrency: int) -> tuple[float, float]:
-    """Run ``count`` cycles ``concurrency`` at a time; returns (wall s, CPU s)."""
+async def run_cycles(manager: Any, first: int, count: int, concurrency: int) -> tuple[float, float, float]:
+    """Run ``count`` cycles ``concurrency`` at a time; returns (wall s, process CPU s, loop-thread CPU s)."""
     queue = iter(range(first, first + count))
 
     async def worker() -> None:
         for i in queue:
             await cycle(manager, i)
 
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu, loop_cpu = time.perf_counter(), time.process_time(), time.thread_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - wall, time.process_time() - cpu
+    return time.perf_counter() - wall, time.process_time() - cpu, time.thread_time() - loop_cpu
 
 
 def per_call_us(fn: Callable[[], Any], calls: int) -> float:
@@ -151,7 +152,7 @@ async def main_async(args: argparse.Namespace) -> int:
             profiler = cProfile.Profile() if args.profile else None
             if profiler:
                 profiler.enable()
-            wall, cpu = await run_cycles(manager, 0, args.cycles, args.concurrency)
+            wall, cpu, loop_cpu = await run_cycles(manager, 0, args.cycles, args.concurrency)
             if profiler:
                 profiler.disable()
             rows = micro(rater, accounts, args.calls)
@@ -163,6 +164,8 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"{'measure':<40} {'value':>12}")
     print(f"{'cycles/s (wall)':<40} {args.cycles / wall:>12.0f}")
     print(f"{'CPU µs per cycle':<40} {cpu / args.cycles * 1e6:>12.0f}")
+    print(f"{'  of which event-loop thread µs':<40} {loop_cpu / args.cycles * 1e6:>12.0f}")
+    print(f"{'  of which SQLite writer thread µs':<40} {(cpu - loop_cpu) / args.cycles * 1e6:>12.0f}")
     print(f"{'cycles/s per core (1 / CPU per cycle)':<40} {args.cycles / cpu:>12.0f}")
     for name, us in rows:
         print(f"{name + ' µs':<40} {us:>12.2f}")

@@ -29,6 +29,7 @@ from engine.fastinit import fast_init
 from engine.units import parse_duration
 
 REASON_INSUFFICIENT_CREDIT = INSUFFICIENT_CREDIT
+_ZERO = Decimal(0)   # Decimals are immutable: one shared zero spares a construction per use
 
 
 class RaterLike(Protocol):
@@ -100,11 +101,15 @@ def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: 
         return dest_cache[0]
 
     def applies(b: Balance) -> bool:
-        if not b.usable_at(when) or not b.matches_category(req.category):
+        # Balance.usable_at / matches_category / has_destination_filter, with the common
+        # no-filter cases decided inline (this runs per balance, several times per session)
+        if b.disabled or (b.expiry is not None and b.expiry <= when):
+            return False
+        if b.categories and not b.matches_category(req.category):
             return False
         if b.timing_ids and not timing_active(b.timing_ids, rater, when):
             return False
-        return not b.has_destination_filter or b.matches_destination(dest_ids())
+        return not b.destination_ids or not b.has_destination_filter or b.matches_destination(dest_ids())
 
     covered = 0
     blocked = False
@@ -137,7 +142,11 @@ def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: 
 
     rest = _advance(req, covered, remaining)
     unlimited = account.allow_negative or force
-    credit = None if unlimited else sum((max(b.value, Decimal(0)) for b in payers), Decimal(0))
+    credit: Decimal | None = None
+    if not unlimited:
+        credit = _ZERO
+        for b in payers:   # exactly sum(max(b.value, 0)), exponent included
+            credit += b.value if b.value >= 0 else _ZERO
     if rater is None:
         raise ChargingError(INSUFFICIENT_CREDIT, reason="no rater to price the usage")
     if partial:
@@ -251,7 +260,7 @@ def _pay(account: Account, payers: list[Balance], cost: Decimal, unlimited: bool
     for b in payers:
         if left <= 0:
             break
-        take = min(left, max(b.value, Decimal(0)))
+        take = min(left, b.value if b.value >= 0 else _ZERO)
         if take > 0:
             parts.append(BalanceCharge(b.uuid, b.id, b.type, take))
             left -= take
