@@ -9,6 +9,7 @@ CGR_CALL_START it follows while the latter is still being charged.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from agents.kamailio.client import Backoff, EvapiClient, NotConnected
 from agents.kamailio.codec import Frame
 from agents.kamailio.events import (
     AUTH_REPLY, AUTH_REQUEST, CALL_END, CALL_START, DLG_LIST_REPLY, EVENT, INBOUND_EVENTS,
-    PROCESS_MESSAGE, TR_INDEX, blank_reply, disconnect_message, error_reply,
+    PROCESS_MESSAGE, RESERVED_KEYS, TR_INDEX, blank_reply, disconnect_message, error_reply,
     format_attributes,
 )
 from agents.kamailio.link import KamailioLink
@@ -30,12 +31,43 @@ from engine.units import SECOND, parse_time
 
 log = logging.getLogger("chargeway.kamailio")
 
+# The evapi message being charged, for ``_ExtraFields`` (set around each template run).
+_MESSAGE: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "evapi_message", default=None)
+_ENGINE_CALLS = frozenset({"authorize", "initiate", "update", "terminate", "process_message",
+                           "process_cdr"})
+
 PROCESS_MESSAGE_REPLY = PROCESS_MESSAGE  # CGRateS answers with the event name when no reply_route
 # How far past the engine's credit cut a reported call end still counts as the cut's own
 # signalling delay (dlg.end_dlg -> BYE -> dialog:end); beyond it the call is billed as reported.
 CREDIT_CUT_GRACE = 2 * SECOND
 # DisconnectCause of a call whose dialog Kamailio no longer has after a reconnect.
 DIALOG_LOST = "DIALOG_LOST"
+
+
+class _ExtraFields:
+    """The engine as the template sees it, plus CGRateS's rule for evapi events: every key
+    of the message that is not reserved (event, tr_index, tr_label, cgr_flags, reply_route)
+    reaches the engine event, so custom cfg fields land in the session and the CDR.
+    Fields the template set win over raw keys of the same name."""
+
+    def __init__(self, sessions: Any) -> None:
+        self._sessions = sessions
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._sessions, name)
+        if name not in _ENGINE_CALLS:
+            return attr
+
+        async def call(fields: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
+            message = _MESSAGE.get()
+            if message:
+                extra = {k: v for k, v in message.items() if k not in RESERVED_KEYS and k not in fields}
+                if extra:
+                    fields = {**extra, **fields}
+            return await attr(fields, *args, **kwargs)
+
+        return call
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +84,8 @@ class KamailioAgent:
                  agent_vars: Mapping[str, Any] | None = None, max_background: int = 32) -> None:
         self.sessions = sessions
         self.runner = runner
+        if runner.sessions is not None and not isinstance(runner.sessions, _ExtraFields):
+            runner.sessions = _ExtraFields(runner.sessions)
         self.agent_vars = dict(agent_vars or {})
         self.links: list[KamailioLink] = []
         self._by_client: dict[int, KamailioLink] = {}
@@ -199,6 +233,9 @@ class KamailioAgent:
     async def _process(self, link: KamailioLink, name: str, message: dict[str, Any]) -> None:
         replyable = name == AUTH_REQUEST or (name == PROCESS_MESSAGE and TR_INDEX in message)
         default_event = AUTH_REPLY if name == AUTH_REQUEST else PROCESS_MESSAGE_REPLY
+        # set/clear rather than a reset token: an eagerly started authorization may finish
+        # in a task, i.e. in another context than the one it started in.
+        _MESSAGE.set(message)
         try:
             outcome = await self.runner.run(DictView(message), self._vars(link, name, message))
         except TemplateFieldError as exc:
@@ -211,6 +248,8 @@ class KamailioAgent:
             if replyable:
                 self._send(link, error_reply(message, f"{SERVER_ERROR}: {exc}", default_event))
             return
+        finally:
+            _MESSAGE.set(None)
         self.processed += 1
         if not outcome.matched:
             log.warning("evapi %s: no template processor for %s", link.client.alias, name)

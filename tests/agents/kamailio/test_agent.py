@@ -377,3 +377,13 @@ async def test_two_kamailios_each_session_is_cut_through_its_own_connection() ->
         await agent.stop()
         await fake_a.stop()
         await fake_b.stop()
+
+
+async def test_unreserved_keys_reach_the_engine_event_as_cgrates_copies_them(rig) -> None:
+    fake, sessions, _ = rig
+    fake.send({**AUTH, "X-Carrier": "acme", "cgr_supplier": "s1", "Account": "1001"})
+    await fake.next()
+    fields = sessions.calls[0][1]
+    assert fields["X-Carrier"] == "acme" and fields["cgr_supplier"] == "s1"
+    assert fields["Account"] == "1001" and fields["SetupTime"] == "1795364999.012808"
+    assert not {"event", "tr_index", "tr_label", "cgr_flags", "reply_route"} & set(fields)
