@@ -10,7 +10,8 @@ Money rules it keeps:
   debit; every debit's ledger row names the session, run and granted usage, so
   after ``kill -9`` the ledger alone rebuilds what each run paid; a settle is
   idempotent given that; a ``term:<CGRID>`` key commits with the CDRs so a repeated
-  terminate or CDR never charges twice.
+  terminate or CDR never charges twice; a copy delivered while the first is still
+  committing waits for it (``self.flights``, one operation per CGRID at a time).
 
 Timers (debit loop, credit cut-off, low-balance warning, TTL) live in
 ``engine.sessions.supervisor``; this module is the request side.
@@ -44,6 +45,7 @@ from engine.sessions.chargers import RunProfile, run_profiles, select_runs
 from engine.sessions.clock import Clock, LoopClock
 from engine.sessions.config import SessionsConfig
 from engine.sessions.filters import compile_filters, match_all
+from engine.sessions.inflight import InFlight
 from engine.sessions.keys import (
     CHARGED_TYPES, OPT_CHARGEABLE, OPT_DEBIT_INTERVAL, OPT_RUN_IDS, OPT_TTL, charged_key, flag, opts_of, term_key,
 )
@@ -86,6 +88,8 @@ class SessionManager:
         self.sessions: dict[str, Session] = {}
         self.links: dict[str, AgentLink] = {}
         self._closed: OrderedDict[str, None] = OrderedDict()
+        # Terminates, CDRs, messages and refunds running, by CGRID: a concurrent duplicate waits.
+        self.flights = InFlight()
         self._profiles_plan: Any = None
         self._profiles_cache: dict[str, list[RunProfile]] = {}
         self.supervisor = Supervisor(self)
@@ -230,7 +234,7 @@ class SessionManager:
         opts = opts_of(opts)
         event = self.event_of(fields)
         self.need(event, ORIGIN_ID, ACCOUNT)
-        if event.cgrid in self.sessions or event.cgrid in self._closed:
+        if event.cgrid in self.sessions or event.cgrid in self._closed or event.cgrid in self.flights:
             raise ChargingError(EXISTS, reason=f"session {event.cgrid} already exists")
         if link is not None and link.name not in self.links:
             self.register_link(link)
@@ -381,11 +385,17 @@ class SessionManager:
     # --- terminate ---------------------------------------------------------------------------
 
     async def terminate(self, fields: Mapping[str, Any], opts: Mapping[str, Any] | None = None) -> Reply:
-        """Settle to the final usage, write one CDR per run, close. Repeating it is harmless."""
+        """Settle to the final usage, write one CDR per run, close. Repeating it is harmless,
+        even while the first copy is still committing (it waits for it, then answers "OK")."""
         opts = opts_of(opts)
         event = self.event_of(fields)
         if not event.cgrid:
             raise mandatory_missing("OriginID")
+        return await self.flights.run(event.cgrid, lambda: self.end_call(event, fields, opts))
+
+    async def end_call(self, event: ChargingEvent, fields: Mapping[str, Any], opts: dict[str, Any]) -> Reply:
+        """Terminate's work; the caller holds the call's flight (no other terminate, CDR,
+        message or refund of this call runs meanwhile)."""
         session = self.sessions.get(event.cgrid)
         if session is None:
             if await self.already_closed(event.cgrid):

@@ -2,7 +2,9 @@
 
 Each whole-call debit commits together with a ``charged:<CGRID>:<RunID>`` key, and each
 CDR batch with ``term:<CGRID>``: a CDR or message delivered again (retransmission, an
-agent retrying after a crash) is recorded at most once and debited at most once.
+agent retrying after a crash) is recorded at most once and debited at most once. Those keys
+are read before the debit that writes them, so each operation runs inside the call's flight
+(``engine.sessions.inflight``): a copy delivered at the same moment waits for the first.
 """
 
 from __future__ import annotations
@@ -38,9 +40,13 @@ class OneShot:
         event = self.m.event_of(fields)
         if not event.cgrid:
             raise mandatory_missing("OriginID")
+        return await self.m.flights.run(event.cgrid, lambda: self._process_cdr(event, fields, opts or {}))
+
+    async def _process_cdr(self, event: ChargingEvent, fields: Mapping[str, Any], opts: dict[str, Any]) -> Reply:
+        """ProcessCDR's work, inside the call's flight."""
         if event.cgrid in self.m.sessions:
             # The agent skipped terminate: this CDR ends the session.
-            return await self.m.terminate(fields, opts)
+            return await self.m.end_call(event, fields, opts)
         if await self.m.already_closed(event.cgrid):
             return Reply()
         return await self.charge_and_record(event, opts, source=COST_SOURCE_CDRS)
@@ -99,6 +105,10 @@ class OneShot:
             return await self.m.authorize(fields, opts)
         if not event.cgrid:
             raise mandatory_missing("OriginID")
+        return await self.m.flights.run(event.cgrid, lambda: self._charge_message(event, opts or {}))
+
+    async def _charge_message(self, event: ChargingEvent, opts: Mapping[str, Any]) -> Reply:
+        """ProcessMessage's charge, inside the call's flight."""
         requested = self.m.requested(event)
         start = self.m.start_time(event)
         runs = self.m.runs_of(event, opts)
@@ -126,6 +136,10 @@ class OneShot:
         Rebuilt from the ledger, so repeating a refund gives back nothing more."""
         event = self.m.event_of(fields)
         self.m.need(event, ORIGIN_ID, ACCOUNT)
+        return await self.m.flights.run(event.cgrid, lambda: self._refund(event, opts or {}))
+
+    async def _refund(self, event: ChargingEvent, opts: Mapping[str, Any]) -> Reply:
+        """The refund's work, inside the call's flight."""
         refunded: dict[str, Decimal] = {}
         for run in self.m.runs_of(event, opts):
             charged = await self.m.storage.get_processed(charged_key(event.cgrid, run.run_id))
