@@ -31,7 +31,7 @@ from engine.agent_link import AgentLink
 from engine.cdrs.model import COST_SOURCE_SESSIONS, cdr_from_event
 from engine.cdrs.service import CdrService
 from engine.errors import (
-    ACCOUNT_NOT_FOUND, CAUSE_FORCED_DISCONNECT, EXISTS, INSUFFICIENT_CREDIT, INVALID_ARGUMENT, NOT_FOUND,
+    ACCOUNT_NOT_FOUND, CAUSE_FORCED_DISCONNECT, EXISTS, INSUFFICIENT_CREDIT, NOT_FOUND,
     ChargingError, mandatory_missing,
 )
 from engine.event import (
@@ -46,6 +46,7 @@ from engine.sessions.clock import Clock, LoopClock
 from engine.sessions.config import SessionsConfig
 from engine.sessions.filters import compile_filters, match_all
 from engine.sessions.inflight import InFlight
+from engine.sessions.inputs import opt_duration, parse_event
 from engine.sessions.keys import (
     CHARGED_TYPES, OPT_CHARGEABLE, OPT_DEBIT_INTERVAL, OPT_RUN_IDS, OPT_TTL, charged_key, flag, opts_of, term_key,
 )
@@ -54,7 +55,6 @@ from engine.sessions.recovery import recover
 from engine.sessions.session import ACTIVE, CLOSED, PREPAID_TYPES, RunState, Session, encode_session
 from engine.sessions.supervisor import Supervisor
 from engine.storage.base import DeleteSession, MarkProcessed, PutSession
-from engine.units import parse_duration
 
 __all__ = ["SessionManager", "SessionsConfig"]
 
@@ -133,9 +133,8 @@ class SessionManager:
     # --- parsing helpers ---------------------------------------------------------------------
 
     def event_of(self, fields: Mapping[str, Any]) -> ChargingEvent:
-        if not isinstance(fields, Mapping):
-            raise ChargingError(INVALID_ARGUMENT, "event must be a mapping of CGRateS fields")
-        return ChargingEvent.from_fields(fields, self.defaults)
+        """The request's event, checked (no negative or non-finite usage) before it can charge."""
+        return parse_event(fields, self.defaults)
 
     @staticmethod
     def need(event: ChargingEvent, *names: str) -> None:
@@ -182,8 +181,7 @@ class SessionManager:
         """Debit-loop slice; only time is sliced by a clock (data/SMS sessions are manual)."""
         if event.tor != VOICE:
             return 0
-        value = opts.get(OPT_DEBIT_INTERVAL)
-        return self.config.debit_interval if value is None else max(0, parse_duration(value))
+        return opt_duration(opts, OPT_DEBIT_INTERVAL, self.config.debit_interval)
 
     def balance_of(self, event: ChargingEvent) -> Decimal | None:
         """Money left on the account's usable monetary balances (for agents that report it)."""
@@ -240,12 +238,11 @@ class SessionManager:
             self.register_link(link)
         runs = self.runs_of(event, opts)
         now_wall, now_mono = self.clock.now(), self.clock.monotonic()
-        ttl_opt = opts.get(OPT_TTL)
         session = Session(
             cgrid=event.cgrid, event=event, opts=_session_opts(opts), runs=runs,
             started_wall=event.start_time or now_wall, initiated_wall=now_wall, started_mono=now_mono,
             debit_interval=self._interval(event, opts),
-            ttl=self.config.session_ttl if ttl_opt is None else max(0, parse_duration(ttl_opt)),
+            ttl=opt_duration(opts, OPT_TTL, self.config.session_ttl),
             link_name=link.name if link is not None else "", tor=event.tor,
             chargeable=flag(opts.get(OPT_CHARGEABLE)), last_seen=now_mono,
         )
