@@ -51,6 +51,7 @@ from engine.units import SECOND
 MAX_COST = "MAX_COST"
 FALLBACK_DEPTH = 3
 MATCH_CACHE_SIZE = 100_000
+RESULT_CACHE_SIZE = 2048
 _ONE_DAY = timedelta(days=1)
 
 
@@ -217,6 +218,7 @@ class Rater:
         # instant. The plan is immutable and a new plan gets a new Rater, so the cache
         # never outlives the data it came from; it is bounded by clearing when full.
         self._matches: dict[tuple[str, int, str], Match] = {}
+        self._results: dict[RatingRequest, CostResult] = {}   # see _rated
 
     # --- public API ------------------------------------------------------------------
 
@@ -226,7 +228,31 @@ class Rater:
 
     def rate(self, req: RatingRequest) -> CostResult:
         """Price ``req``. Raises ChargingError RATING_PLAN_NOT_FOUND / UNAUTHORIZED_DESTINATION."""
-        return self._compute(req)
+        return self._rated(req)
+
+    def _rated(self, req: RatingRequest) -> CostResult:
+        """``_compute`` remembered per request: a session prices the same piece several times
+        (authorize, then initiate's plan, grant check and debit; terminate's preview and
+        settle). The Rater and its plan are immutable, so an equal request has an equal
+        answer; only UTC starts are kept (the tzinfo of ``start`` shows in the charges), and
+        the answer always carries the caller's own request object. Errors are not kept."""
+        if req.start.tzinfo is not timezone.utc:
+            return self._compute(req)
+        results = self._results
+        found = results.get(req)
+        if found is None:
+            found = self._compute(req)
+            if len(results) >= RESULT_CACHE_SIZE:
+                results.clear()
+            results[req] = found
+            return found
+        if found.request is req:
+            return found
+        return CostResult(req, found.cost, found.usage, found.rated_usage, found.connect_fee,
+                          found.rating_plan_id, found.destination_id, found.prefix, found.subject_key,
+                          found.charges, found.max_cost_reached, found.raw_scaled, found.scale,
+                          found.rounding_method, found.rounding_decimals, found.cgrates_compat,
+                          found.disconnect_exceeded)
 
     def max_affordable(self, req: RatingRequest, credit: Decimal | None) -> Affordable:
         """The largest increment-aligned usage <= req.usage costing at most ``credit``.
@@ -234,7 +260,7 @@ class Rater:
         ``credit`` None means unlimited (only MaxCost ``*disconnect`` can cut). The
         answer is found per charge with division, never by trying increments.
         """
-        result = self._compute(req)
+        result = self._rated(req)
         if req.usage == 0 or not result.charges:
             return Affordable(0, Decimal(0), "")
         if (credit is None or result.cost <= credit) and not result.disconnect_exceeded:

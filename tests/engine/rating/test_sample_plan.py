@@ -103,3 +103,33 @@ def test_documented_affordability(plan: TariffPlan) -> None:
     assert (long_call.usage, long_call.cost) == (95 * 60 * S, Decimal(10))
     capped = rater.max_affordable(request("1001", "1003", MON_10, 60 * S), Decimal(10))
     assert (capped.usage, capped.reason) == (12 * S, MAX_COST)
+
+
+def test_repeated_requests_get_the_same_answer_with_their_own_request(plan: TariffPlan) -> None:
+    """The rater remembers answers per request (a session prices one piece several times):
+    a repeat, or an equal request built anew, costs the same and carries the caller's request,
+    and max_affordable still cuts at the credit."""
+    rater = Rater(plan)
+    first = request("1001", "1002", MON_10, 95 * S)
+    again = request("1001", "1002", MON_10, 95 * S)
+    a, b = rater.rate(first), rater.rate(again)
+    assert a.request is first and b.request is again
+    assert (a.cost, b.cost) == (Decimal("0.6584"), Decimal("0.6584"))
+    assert a.charges == b.charges and a.to_event_cost("x") == b.to_event_cost("x")
+    assert rater.rate(first) is a
+    assert rater.max_affordable(again, Decimal("0.5")).usage == 0
+    assert rater.max_affordable(again, Decimal("0.62")).usage == 72 * S   # 0.60 first minute, 0.02 = 12 s
+    assert rater.max_affordable(again, None).cost == Decimal("0.6584")
+
+
+def test_remembered_answers_do_not_hide_a_different_request(plan: TariffPlan) -> None:
+    rater = Rater(plan)
+    assert rater.rate(request("1001", "1002", MON_10, 60 * S)).cost == Decimal("0.6")
+    assert rater.rate(request("1001", "1002", MON_10, 120 * S)).cost == Decimal("0.7")
+    later = RatingRequest("cgrates.org", "call", "1001", "1002",
+                          datetime(2025, 1, 6, 10, tzinfo=timezone.utc), 120 * S, offset=60 * S)
+    assert rater.rate(later).cost == Decimal("0.2") and rater.rate(later).connect_fee == 0
+    with pytest.raises(ChargingError):
+        rater.rate(request("1001", "999", MON_10, 60 * S))
+    with pytest.raises(ChargingError):
+        rater.rate(request("1001", "999", MON_10, 60 * S))
