@@ -127,7 +127,12 @@ def ts_text(value: datetime | None) -> str | None:
     if value is last_value:
         return last_text
     aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-    text = aware.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = aware if aware.tzinfo is timezone.utc else aware.astimezone(timezone.utc)
+    if utc.year >= 1000:
+        # isoformat is ~4x cheaper than strftime and gives the same text from year 1000 on
+        text = utc.isoformat(timespec="microseconds")[:-6] + "Z"
+    else:
+        text = utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     _last_ts = (value, text)
     return text
 
