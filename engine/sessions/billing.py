@@ -70,14 +70,19 @@ class Billing:
         return min(int(plan.usage), requested), plan.reason
 
     async def reserve(self, cgrid: str, run: RunState, start: datetime, usage: int,
-                      extra_ops: Sequence[Any] = ()) -> tuple[int, str]:
+                      extra_ops: Sequence[Any] = (),
+                      persist: Callable[[], Sequence[Any]] | None = None) -> tuple[int, str]:
         """Debit the next ``usage`` of a prepaid run (or what is affordable of it).
 
         Returns (granted, reason). Reservations ARE debits, so every other session
         on the account sees them at once. The grant is planned first and the ledger
         reference records it (``debit:<seq>:<usage>``), so the ledger alone can
         rebuild a run after a crash; planning and debiting happen without an
-        ``await`` in between, so the debit takes exactly the planned grant."""
+        ``await`` in between, so the debit takes exactly the planned grant.
+
+        A grant that costs nothing (past MaxCost ``*free``, a free rate) moves no balance and
+        so leaves no ledger row: ``persist`` (the session snapshot as it is now) is then
+        written instead, or a restart would rebuild the run with less usage than it holds."""
         if usage <= 0:
             return 0, ""
         account = self.account(run.event)
@@ -100,6 +105,8 @@ class Billing:
         run.cost += Decimal(done.cost)
         # kept netted per balance: a 3h call of 30s slices stays one entry per balance
         run.charges = list(net_by_balance([*run.charges, *done.parts]).values())
+        if persist is not None and not any(part.amount for part in done.parts):
+            await self.storage.write(list(persist()))
         return granted, plan.reason
 
     def _whole_increments(self, account: Any, run: RunState, start: datetime, granted: int, req: Any,

@@ -272,7 +272,7 @@ class SessionManager:
         for run in session.runs:
             if run in prepaid:
                 got, why = await self.billing.reserve(session.cgrid, run, session.started_wall, first_slice,
-                                                      extra_ops=snapshot)
+                                                      extra_ops=snapshot, persist=session.snapshot_ops)
                 snapshot = []
                 grants[run.run_id], reasons[run.run_id] = got, why
             elif run.event.request_type == PSEUDOPREPAID and session.chargeable:
@@ -366,7 +366,7 @@ class SessionManager:
                 why = ""
                 if need > 0:
                     _, why = await self.billing.reserve(session.cgrid, run, session.started_wall, need,
-                                                        extra_ops=snapshot)
+                                                        extra_ops=snapshot, persist=session.snapshot_ops)
                     snapshot = []
                 grants[run.run_id] = max(0, min(requested, run.reserved - session.used))
                 reasons[run.run_id] = why

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from engine.event import PREPAID, ChargingEvent
+from engine.storage.base import PutSession
 from engine.units import format_time, parse_time
 
 ACTIVE = "active"
@@ -113,6 +114,10 @@ class Session:
 
     def cancel_timers(self) -> None:
         self.at_cut = self.at_tick = self.at_warn = self.at_ttl = self.at_grace = None
+
+    def snapshot_ops(self) -> list[Any]:
+        """The storage op that persists the session as it is now (for crash recovery)."""
+        return [PutSession(self.cgrid, encode_session(self))]
 
 
 class _StoredRun(msgspec.Struct):

@@ -198,7 +198,8 @@ class Supervisor:
                 for run in session.runs:
                     if run.prepaid and run.reserved < before + slice_:
                         _, why = await self.m.billing.reserve(session.cgrid, run, session.started_wall,
-                                                              before + slice_ - run.reserved)
+                                                              before + slice_ - run.reserved,
+                                                              persist=session.snapshot_ops)
                         reason = reason or why
             except ChargingError as err:
                 log.warning("debit of session %s failed: %s", session.cgrid, err)

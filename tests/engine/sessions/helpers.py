@@ -16,9 +16,10 @@ T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
 # Destinations: 1002 costs 0.01/s (1s increments, no connect fee); 1003 has a connect fee of
 # 0.10 then 0.60/min per second; 1500 costs 1.00/s in 100 ms steps (for real-time tests);
 # 1004 is CGRateS's tutorial rate (0.40 connect, first minute 0.20 in one 60 s increment, then
-# 0.10/min per second); SUPPL rates 1002 at 0.004/s. SMS 0.05 each.
+# 0.10/min per second); SUPPL rates 1002 at 0.004/s. SMS 0.05 each. 1005 costs 0.01/s up to a
+# MaxCost of 0.15 (*free: the rest of the call is free).
 TP_FILES = {
-    "Destinations.csv": "#Id,Prefix\nDST_1002,1002\nDST_1003,1003\nDST_1500,1500\nDST_1004,1004\n",
+    "Destinations.csv": "#Id,Prefix\nDST_1002,1002\nDST_1003,1003\nDST_1500,1500\nDST_1004,1004\nDST_1005,1005\n",
     "Rates.csv": ("#Id,ConnectFee,Rate,RateUnit,RateIncrement,GroupIntervalStart\n"
                   "RT_1CNT,0,0.01,1s,1s,0s\n"
                   "RT_CF,0.1,0.6,60s,1s,0s\n"
@@ -33,9 +34,11 @@ TP_FILES = {
                              "DR_1500,DST_1500,RT_FAST,*up,4,0,\n"
                              "DR_SUPPL,DST_1002,RT_SUPPL,*up,4,0,\n"
                              "DR_SMS,*any,RT_SMS,*up,4,0,\n"
-                             "DR_1004,DST_1004,RT_MIN,*up,4,0,\n"),
+                             "DR_1004,DST_1004,RT_MIN,*up,4,0,\n"
+                             "DR_1005,DST_1005,RT_1CNT,*up,4,0.15,*free\n"),
     "RatingPlans.csv": ("#Id,DestinationRatesId,TimingTag,Weight\n"
                         "RP_STD,DR_1002,*any,10\nRP_STD,DR_1003,*any,10\nRP_STD,DR_1500,*any,10\nRP_STD,DR_1004,*any,10\n"
+                        "RP_STD,DR_1005,*any,10\n"
                         "RP_SUPPL,DR_SUPPL,*any,10\nRP_SMS,DR_SMS,*any,10\n"),
     "RatingProfiles.csv": ("#Tenant,Category,Subject,ActivationTime,RatingPlanId,RatesFallbackSubject\n"
                            "cgrates.org,call,*any,2014-01-14T00:00:00Z,RP_STD,\n"

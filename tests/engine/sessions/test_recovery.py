@@ -83,3 +83,31 @@ async def test_crash_between_settle_and_cdr_finishes_the_close_once(tmp_path):
         assert await eng.accounts.audit("cgrates.org", "1001") == []
     finally:
         await shutdown(eng)
+
+
+async def test_grants_that_cost_nothing_survive_a_restart(tmp_path):
+    """Past MaxCost *free a slice costs nothing, so its debit leaves no ledger row: the session
+    snapshot must remember it, or the restarted session holds less usage than it was granted."""
+    eng = await build_engine(tmp_path)
+    await eng.topup("1.00")
+    free = {"Destination": "1005"}
+    await eng.sessions.initiate(call("loop", **free), link=eng.link)
+    await eng.sessions.initiate(call("manual", Usage="60s", **free), {"*sessionsDebitInterval": 0}, link=eng.link)
+    await eng.sessions.update(call("manual", Usage="60s", LastUsed="60s", **free), {"*sessionsDebitInterval": 0})
+    await eng.clock.advance(25 * SECOND, eng.sessions)
+    before = {e["OriginID"]: e["DurationIndex"] for e in eng.sessions.active_sessions()}
+    assert before == {"loop": 30 * SECOND, "manual": 120 * SECOND}
+    assert eng.balance() == Decimal("0.70")             # each call stopped paying at 0.15
+    await shutdown(eng)
+
+    eng = await build_engine(tmp_path, clock=eng.clock)
+    try:
+        after = {e["OriginID"]: e["DurationIndex"] for e in eng.sessions.active_sessions()}
+        assert after == before
+        await eng.sessions.terminate(call("loop", Usage="28s", **free))
+        await eng.sessions.terminate(call("manual", Usage="110s", **free), {"*sessionsDebitInterval": 0})
+        assert eng.balance() == Decimal("0.70")
+        assert {c["OriginID"]: c["Cost"] for c in await eng.cdrs()} == {"loop": 0.15, "manual": 0.15}
+        assert await eng.accounts.audit("cgrates.org", "1001") == []
+    finally:
+        await shutdown(eng)
