@@ -60,7 +60,7 @@ def render(cfg: Path, values: dict[str, str]) -> str:
     return text
 
 
-def wait_udp(port: int, timeout: float = 10.0) -> bool:
+def wait_udp(port: int, timeout: float = 20.0) -> bool:
     deadline = time.time() + timeout
     while time.time() < deadline:
         out = subprocess.run(["ss", "-Hlun", f"sport = :{port}"], capture_output=True, text=True).stdout
@@ -70,7 +70,7 @@ def wait_udp(port: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def wait_tcp_listen(port: int, timeout: float = 10.0) -> bool:
+def wait_tcp_listen(port: int, timeout: float = 20.0) -> bool:
     deadline = time.time() + timeout
     while time.time() < deadline:
         out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout

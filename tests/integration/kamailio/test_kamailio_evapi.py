@@ -73,7 +73,7 @@ async def start_gateway(tmp_path: Path, *, netstrings: bool = True) -> Gateway:
     gw = Gateway(config)
     await gw.start()
     agent = gw.services["kamailio"].agent
-    assert await agent.links[0].client.wait_connected(10), "chargeway did not connect to evapi"
+    assert await agent.links[0].client.wait_connected(20), "chargeway did not connect to evapi"
     await asyncio.sleep(0.2)  # Kamailio's evapi:connection-new route has run
     return gw
 
