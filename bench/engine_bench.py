@@ -17,8 +17,9 @@ Per call: event-loop CPU µs of authorize, initiate and terminate, one session a
 
 Micro: µs per call of the functions the agents' profiles pointed at
 (``ChargingEvent.from_fields``, ``parse_time``, ``parse_duration``, ``Rater.rate``,
-``AccountService.plan_debit``/``plan_settle``, ``CostResult.to_event_cost``). Read the numbers as
-ratios on a shared 2-core box; nothing here asserts times.
+``AccountService.plan_debit``/``plan_settle``, ``CostResult.to_event_cost``); the rows after
+"computed" price a request the Rater has seen, as a session does after its first call. Read the
+numbers as ratios on a shared 2-core box; nothing here asserts times.
 """
 
 from __future__ import annotations
@@ -147,6 +148,11 @@ def micro(rater: Any, accounts: Any, calls: int) -> list[tuple[str, float]]:
     fields = start_fields(7)
     stop = stop_fields(7)
     req = RatingRequest(TENANT, "call", ACCOUNT, DESTINATION, T0, 95 * 10**9)
+
+    def fresh() -> Any:
+        return RatingRequest(TENANT, "call", ACCOUNT, DESTINATION, T0, 95 * 10**9)
+
+    compute = getattr(rater, "_compute", rater.rate)
     account = accounts.get(TENANT, ACCOUNT)
     result = rater.rate(req)
     return [
@@ -155,7 +161,9 @@ def micro(rater: Any, accounts: Any, calls: int) -> list[tuple[str, float]]:
         ("parse_duration('95s')", per_call_us(lambda: parse_duration("95s"), calls)),
         ("ChargingEvent.from_fields (start)", per_call_us(lambda: ChargingEvent.from_fields(fields, defaults), calls)),
         ("ChargingEvent.from_fields (stop)", per_call_us(lambda: ChargingEvent.from_fields(stop, defaults), calls)),
-        ("Rater.rate 95s", per_call_us(lambda: rater.rate(req), calls)),
+        # computed: what a request not seen before costs (the Rater remembers answers when it can)
+        ("Rater.rate 95s, computed", per_call_us(lambda: compute(req), calls)),
+        ("Rater.rate 95s, equal request again", per_call_us(lambda: rater.rate(fresh()), calls)),
         ("Rater.max_affordable 95s", per_call_us(lambda: rater.max_affordable(req, None), calls)),
         ("AccountService.plan_debit 95s", per_call_us(lambda: accounts.plan_debit(account, req, partial=True), calls)),
         ("AccountService.plan_settle 95s", per_call_us(lambda: accounts.plan_settle(account, req, []), calls)),
