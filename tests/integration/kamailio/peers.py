@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.processes import stop_process, wait_listening
 
 REPO = Path(__file__).resolve().parents[3]
 CFG = REPO / "config" / "kamailio" / "kamailio.cfg"
@@ -61,35 +62,14 @@ def render(cfg: Path, values: dict[str, str]) -> str:
 
 
 def wait_udp(port: int, timeout: float = 20.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        out = subprocess.run(["ss", "-Hlun", f"sport = :{port}"], capture_output=True, text=True).stdout
-        if out.strip():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_listening(port, "udp", timeout)
 
 
 def wait_tcp_listen(port: int, timeout: float = 20.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout
-        if out.strip():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_listening(port, "tcp", timeout)
 
 
-def stop_proc(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """SIGTERM our child by PID, reap it; SIGKILL if it does not exit in time."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+stop_proc = stop_process
 
 
 @dataclass

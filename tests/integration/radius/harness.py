@@ -25,6 +25,7 @@ from engine.sessions.config import SessionsConfig
 from engine.sessions.manager import SessionManager
 from engine.storage.base import CdrFilter, open_storage
 from engine.tariffplan.loader import load_tariffplan
+from tests.support.processes import wait_listening
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -138,31 +139,8 @@ SIPP_DIR = Path(__file__).resolve().parent / "kamailio"      # scenarios from re
 
 
 def wait_udp(port: int, timeout: float = 10.0) -> bool:
-    """True once something listens on udp/``port`` (ss), False after ``timeout``."""
-    import subprocess
-    import time
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        out = subprocess.run(["ss", "-Hlun", f"sport = :{port}"], capture_output=True, text=True).stdout
-        if out.strip():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def stop_process(proc: Any, timeout: float = 5.0) -> None:
-    """SIGTERM the process we started, SIGKILL it after ``timeout``; always reaped."""
-    import subprocess
-
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=timeout)
+    """True once something listens on udp/``port``, False after ``timeout``."""
+    return wait_listening(port, "udp", timeout)
 
 
 def sipp_args(scenario: str, *, local_port: int, target: str | None = None, extra: tuple[str, ...] = ()) -> list[str]:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import stop_process
 from tests.integration.radius.harness import (KAMAILIO, SECRET, balance, cdrs, radius_service, sipp_args,
-                                              start_gateway, stop_process, wait_udp)
+                                              start_gateway, wait_udp)
 
 pytestmark = pytest.mark.integration
 
