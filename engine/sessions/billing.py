@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence
 
-from engine.accounts.debit import BalanceCharge, net_by_balance, plan_debit
+from engine.accounts.debit import BalanceCharge, net_by_balance
 from engine.accounts.actions import LedgerRef
 from engine.errors import ACCOUNT_NOT_FOUND, INSUFFICIENT_CREDIT, RATING_PLAN_NOT_FOUND, UNAUTHORIZED_DESTINATION, ChargingError
 from engine.event import VOICE, ChargingEvent
@@ -131,34 +131,20 @@ class Billing:
         return granted, req
 
     async def settle(self, cgrid: str, run: RunState, start: datetime, total: int,
-                     extra_ops: Sequence[Any] = ()) -> Settled:
+                     extra_ops: Sequence[Any] = (), extra_ops_for: Any = None) -> Settled:
         """Charge the run exactly for ``total`` usage: refund or debit the difference to what
         it paid (postpaid: it paid nothing yet, so the whole call is debited)."""
         account = self.account(run.event)
         whole = piece_request(run.event, start, total)
         result = await self.accounts.settle(account, whole, list(run.charges),
                                             LedgerRef("session settle", cgrid, run.run_id, f"{REF_SETTLE}:{total}"),
-                                            extra_ops=extra_ops)
+                                            extra_ops=extra_ops, extra_ops_for=extra_ops_for)
         run.charges = list(result.plan.parts)
         run.cost = Decimal(result.cost)
         run.reserved = total
+        if extra_ops_for is not None:
+            return Settled(cost=Decimal(result.cost))
         return Settled(cost=Decimal(result.cost), details=event_cost_of(result.plan, cgrid, run.run_id))
-
-    def preview_settle(self, run: RunState, start: datetime, total: int) -> Settled:
-        """What ``settle`` will charge, without changing anything.
-
-        Same computation as AccountService.settle: the whole call priced on a copy of the
-        account with this run's charges given back (a call that happened is always charged).
-        Lets a terminate put its CDR in the settle's own transaction."""
-        account = self.account(run.event)
-        ghost = account.clone()
-        ghost.disabled = False
-        for part in run.charges:
-            balance = ghost.find_balance(part.balance_uuid)
-            if balance is not None:
-                balance.value += part.amount
-        plan = plan_debit(ghost, piece_request(run.event, start, total), self.rater(), partial=False, force=True)
-        return Settled(cost=Decimal(plan.cost), details=event_cost_of(plan, run.event.cgrid, run.run_id))
 
     def rated_cost(self, run: RunState, start: datetime, usage: int) -> Settled:
         """Cost of a run without any debit: the given Cost (``*rated``), else the rater's price."""

@@ -40,7 +40,7 @@ from engine.event import (
 )
 from engine.event import cgrid as make_cgrid
 from engine.reply import Reply
-from engine.sessions.billing import RATING_REFUSALS, Billing, Settled
+from engine.sessions.billing import RATING_REFUSALS, Billing, Settled, event_cost_of
 from engine.sessions.chargers import RunProfile, run_profiles, select_runs
 from engine.sessions.clock import Clock, LoopClock
 from engine.sessions.config import SessionsConfig
@@ -458,31 +458,34 @@ class SessionManager:
         for run in session.runs:
             if run is not last:
                 results[run.run_id] = await self._settle_run(session, run, total)
-        final_settle = False
+        def ops_with(results_now: dict[str, Settled]) -> list[Any]:
+            rows = []
+            for run in session.runs:
+                settled = results_now[run.run_id]
+                if total == 0 and not self.config.store_missed_calls:
+                    continue
+                rows.append(cdr_from_event(self._final_event(session, run, cause), run.run_id, usage=total,
+                                           cost=settled.cost, cost_source=COST_SOURCE_SESSIONS,
+                                           cost_details=settled.details, extra_info=settled.error))
+            return [*self.cdrs.ops_for(rows), DeleteSession(session.cgrid),
+                    MarkProcessed(term_key(session.cgrid), str(total))]
+
         if last is not None:
+            def ops_for(plan: Any) -> list[Any]:
+                results[last.run_id] = Settled(cost=Decimal(plan.cost),
+                                               details=event_cost_of(plan, session.cgrid, last.run_id))
+                return ops_with(results)
             try:
-                results[last.run_id] = self.billing.preview_settle(last, session.started_wall, total)
-                final_settle = True
+                await self.billing.settle(session.cgrid, last, session.started_wall, total,
+                                          extra_ops=[MarkProcessed(charged_key(session.cgrid, last.run_id), str(total))],
+                                          extra_ops_for=ops_for)
             except ChargingError as err:
+                if last.run_id in results:
+                    raise
                 results[last.run_id] = self._unsettled(last, err)
-        rows = []
-        for run in session.runs:
-            settled = results[run.run_id]
-            if total == 0 and not self.config.store_missed_calls:
-                continue
-            rows.append(cdr_from_event(self._final_event(session, run, cause), run.run_id, usage=total,
-                                       cost=settled.cost, cost_source=COST_SOURCE_SESSIONS,
-                                       cost_details=settled.details, extra_info=settled.error))
-        ops = [*self.cdrs.ops_for(rows), DeleteSession(session.cgrid), MarkProcessed(term_key(session.cgrid), str(total))]
-        if final_settle and last is not None:
-            done = await self.billing.settle(session.cgrid, last, session.started_wall, total,
-                                             extra_ops=[MarkProcessed(charged_key(session.cgrid, last.run_id), str(total)),
-                                                        *ops])
-            if done.cost != results[last.run_id].cost:
-                log.error("session %s run %s: settled %s but previewed %s", session.cgrid, last.run_id,
-                          done.cost, results[last.run_id].cost)
+                await self.storage.write(ops_with(results))
         else:
-            await self.storage.write(ops)
+            await self.storage.write(ops_with(results))
         return {r: v.cost for r, v in results.items() if v.cost is not None}
 
     def _settles(self, session: Session, run: RunState) -> bool:
