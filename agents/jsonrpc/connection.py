@@ -20,7 +20,6 @@ import socket
 from typing import Any, Callable
 
 from agents.jsonrpc.codec import (
-    BadValue,
     JsonStreamDecoder,
     ProtocolError,
     Request,

@@ -206,7 +206,7 @@ def compile_filters(filters: list[Filter], processor_id: str | None) -> Matcher:
             # Empty for *empty: missing or ""; *exists: present. Other shapes: the closure.
             if flt.kind == "*empty":
                 lines.append("    if v is M or v == '':")
-                lines.append(f"        hit = True")
+                lines.append("        hit = True")
                 lines.append("    elif type(v) is str:")
                 lines.append("        hit = False")
             else:
