@@ -139,7 +139,7 @@ async def test_opensips_2_smgeneric_captures_served_and_cut_with_smgclient(api, 
 
     import orjson
 
-    captures = Path("/work/shared/captures/opensips")
+    captures = Path(__file__).parent / "captures"
     reader, writer = await asyncio.open_connection("127.0.0.1", api.birpc_port)
     link = await _link_for(sessions)
     writer.write((captures / "cgrates_module_getmaxusage.json").read_bytes())

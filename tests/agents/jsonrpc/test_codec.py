@@ -117,7 +117,7 @@ def test_any_slicing_yields_the_same_values(values: list[dict], cuts: list[int])
     assert out == values
 
 
-CAPTURES = Path("/work/shared/captures/opensips")
+CAPTURES = Path(__file__).parent / "captures"
 CAPTURED = ["cgrates_module_getmaxusage.json", "cgrates_module_initiatesession.json",
             "cgrates_module_terminatesession.json", "cgrates_disconnectsession_to_opensips.json"]
 

@@ -15,7 +15,7 @@ from agents.radius.codec import MalformedPacket, parse
 from agents.radius.dictionary import DEFAULT_DICTIONARY, RadiusDictionary
 from agents.radius.view import RadiusMessageView
 
-CAPTURES = Path("/work/shared/captures/radius")
+CAPTURES = Path(__file__).parent / "captures"
 SECRET = b"xyzzy5461"
 
 

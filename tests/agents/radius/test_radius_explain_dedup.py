@@ -11,7 +11,7 @@ from engine.templating import load_template
 from engine.templating.explain import explain
 
 ROOT = Path(__file__).resolve().parents[3]
-CAPTURES = Path("/work/shared/captures/radius")
+CAPTURES = Path(__file__).parent / "captures"
 
 
 def run_explain(path: Path):
