@@ -19,6 +19,7 @@ from engine.event import COST, LAST_USED, TOTAL_USAGE, USAGE, ChargingEvent, Eve
 from engine.units import parse_duration
 
 _NUMBERS = (USAGE, LAST_USED, TOTAL_USAGE, COST)
+_NON_FINITE_TEXT = frozenset({"nan", "snan", "inf", "infinity"})
 
 
 def parse_event(fields: Any, defaults: EventDefaults) -> ChargingEvent:
@@ -28,6 +29,10 @@ def parse_event(fields: Any, defaults: EventDefaults) -> ChargingEvent:
     try:
         event = ChargingEvent.from_fields(fields, defaults)
     except (ValueError, ArithmeticError) as exc:  # OverflowError, decimal errors: non-finite numbers
+        raise ChargingError(INVALID_ARGUMENT, _unparsable(fields, exc)) from None
+    except ChargingError as exc:  # the unit parsers refuse NaN/inf themselves: still name the field
+        if exc.code != INVALID_ARGUMENT:
+            raise
         raise ChargingError(INVALID_ARGUMENT, _unparsable(fields, exc)) from None
     for name, value in ((USAGE, event.usage), (LAST_USED, event.last_used), (TOTAL_USAGE, event.total_usage)):
         if value is not None and value < 0:
@@ -41,6 +46,8 @@ def _unparsable(fields: Mapping[str, Any], exc: Exception) -> str:
     for name in _NUMBERS:
         value = fields.get(name)
         if isinstance(value, (float, Decimal)) and not _finite(value):
+            return f"invalid {name} {value}"
+        if isinstance(value, str) and value.strip().lower().lstrip("+-") in _NON_FINITE_TEXT:
             return f"invalid {name} {value}"
     return f"invalid event: {exc}"
 
@@ -57,5 +64,5 @@ def opt_duration(opts: Mapping[str, Any], name: str, default: int) -> int:
         return default
     try:
         return max(0, parse_duration(value))
-    except (ValueError, ArithmeticError):
+    except (ValueError, ArithmeticError, ChargingError):
         raise ChargingError(INVALID_ARGUMENT, f"invalid {name} {value}") from None
