@@ -14,6 +14,11 @@ Pipeline per request (integer arithmetic on prices scaled to be whole, no per-in
    an increment overhanging the span covers the start of the next one, as in CGRateS;
 5. connect fee once (offset 0, first span's slot), MaxCost, then the DestinationRate rounding
    on the total.
+
+A piece of a call (``offset > 0``) is priced as the difference of the call's cumulative rounded
+totals: ``C(offset + usage) - C(offset)``, the call rated from its start (``start - offset`` for
+voice). Pieces therefore add up exactly to the whole call, rounding, MaxCost and connect fee
+included, so a prepaid call that the slices let run can always be settled within what they took.
 """
 
 from __future__ import annotations
@@ -68,8 +73,10 @@ class RatingRequest:
     usage: int               # ns (voice) / bytes (data) / units (sms) for this piece
     tor: str = VOICE
     offset: int = 0          # usage already rated earlier in the same call (picks rate groups;
-                             # connect fee only when offset == 0)
-    cost_so_far: Decimal = Decimal(0)   # for MaxCost across pieces
+                             # connect fee only when offset == 0); the call began at
+                             # start - offset (voice) and the piece costs C(offset+usage) - C(offset)
+    cost_so_far: Decimal = Decimal(0)   # informational: MaxCost and rounding count the call from
+                                        # its start (derived from offset), not from this figure
 
 
 @fast_init
@@ -150,6 +157,23 @@ class Affordable:
     reason: str = ""         # "" | INSUFFICIENT_CREDIT | MAX_COST
 
 
+@dataclass(frozen=True, slots=True)
+class Cumulative:
+    """The call from its start up to a point ``x``: ``C(x)`` and what extending it needs.
+
+    ``raw`` is the exact total so far in ``1/scale`` units (connect fee and MaxCost *free
+    included); ``rule`` the DestinationRate whose rounding applies (CGRateS GetLongestRounding:
+    the most RoundingDecimals among the charges so far; None before any charge);
+    ``cost_floor`` what the call had already reached under a coarser rule, so ``C`` never
+    decreases when a finer rule takes over; ``cost`` is ``C(x)``.
+    """
+
+    raw: int
+    cost: Decimal
+    rule: DestinationRate | None
+    cost_floor: Decimal
+
+
 @fast_init
 @dataclass(frozen=True, slots=True)
 class CostResult:
@@ -172,6 +196,8 @@ class CostResult:
     rounding_decimals: int
     cgrates_compat: bool = False
     disconnect_exceeded: bool = field(default=False, repr=False)
+    # The call before this piece (``C(offset)``): set by the Rater, read by max_affordable.
+    prior: Cumulative | None = field(default=None, repr=False)
 
     @property
     def raw_cost(self) -> Fraction:
@@ -252,48 +278,61 @@ class Rater:
                           found.rating_plan_id, found.destination_id, found.prefix, found.subject_key,
                           found.charges, found.max_cost_reached, found.raw_scaled, found.scale,
                           found.rounding_method, found.rounding_decimals, found.cgrates_compat,
-                          found.disconnect_exceeded)
+                          found.disconnect_exceeded, found.prior)
 
     def max_affordable(self, req: RatingRequest, credit: Decimal | None) -> Affordable:
         """The largest increment-aligned usage <= req.usage costing at most ``credit``.
 
-        ``credit`` None means unlimited (only MaxCost ``*disconnect`` can cut). The
-        answer is found per charge with division, never by trying increments.
+        Same cost definition as ``rate``: the piece of usage ``u`` costs
+        ``C(offset + u) - C(offset)``, so the answer is the largest ``u`` whose cumulative
+        rounded total exceeds what the call has already cost by at most ``credit``.
+        ``credit`` None means unlimited (only MaxCost ``*disconnect`` can cut). The answer
+        is found per charge with division, never by trying increments.
         """
         result = self._rated(req)
-        if req.usage == 0 or not result.charges:
+        if req.usage == 0:
             return Affordable(0, Decimal(0), "")
         if (credit is None or result.cost <= credit) and not result.disconnect_exceeded:
             return Affordable(req.usage, result.cost, "")
         scale = result.scale
-        mult = scale // self._c.scale
-        limit: int | None = None   # a raw scaled cost x is affordable iff x <= limit
-        if credit is not None:
-            bound, inclusive = max_raw_within(Fraction(credit), result.rounding_decimals, result.rounding_method)
-            scaled = bound * scale
-            limit = math.floor(scaled) if inclusive else math.ceil(scaled) - 1
-        spent = int(Fraction(result.connect_fee) * scale)
-        running = _scaled(req.cost_so_far, scale) + spent
-        first = result.charges[0].binding
-        if limit is not None and spent > limit:
-            return Affordable(0, Decimal(0), INSUFFICIENT_CREDIT)
-        if first.destination_rate.max_cost_strategy == MAX_COST_DISCONNECT and running > first.max_cost * mult:
-            return Affordable(0, Decimal(0), MAX_COST)
+        compat = self.cgrates_compat
+        prior = result.prior
+        assert prior is not None
+        raw, rule, floor_cost = prior.raw, prior.rule, prior.cost_floor
+        if req.offset == 0:
+            raw = _scaled(result.connect_fee, scale)   # any usage at all pays the connect fee
+        target = None if credit is None else Fraction(credit) + Fraction(prior.cost)
         for charge in result.charges:
+            rate = charge.binding.destination_rate
+            if rule is None:
+                rule = rate
+            elif rate.rounding_decimals > rule.rounding_decimals:
+                floor_cost = max(floor_cost, round_scaled(raw, scale, rule.rounding_decimals,
+                                                          rule.rounding_method, compat=compat))
+                rule = rate
+            limit: int | None = None   # a raw scaled total x is affordable iff x <= limit
+            if target is not None:
+                bound, inclusive = max_raw_within(target, rule.rounding_decimals, rule.rounding_method)
+                scaled = bound * scale
+                limit = math.floor(scaled) if inclusive else math.ceil(scaled) - 1
             unit = charge.unit_scaled
-            strategy = charge.binding.destination_rate.max_cost_strategy
-            cap = charge.binding.max_cost * mult
+            strategy = rate.max_cost_strategy
+            cap = charge.binding.max_cost
             allowed = charge.increments
             reason = ""
-            if unit > 0:
+            if limit is not None and raw > limit:
+                allowed, reason = 0, INSUFFICIENT_CREDIT
+            elif strategy == MAX_COST_DISCONNECT and raw > cap:
+                allowed, reason = 0, MAX_COST
+            elif unit > 0:
                 if limit is not None:
-                    free_rest = strategy == MAX_COST_FREE and running + allowed * unit > cap
-                    if not (free_rest and spent + max(0, cap - running) <= limit):
-                        by_credit = max(0, (limit - spent) // unit)
+                    free_rest = strategy == MAX_COST_FREE and raw + allowed * unit > cap
+                    if not (free_rest and max(raw, cap) <= limit):
+                        by_credit = (limit - raw) // unit
                         if by_credit < allowed:
                             allowed, reason = by_credit, INSUFFICIENT_CREDIT
                 if strategy == MAX_COST_DISCONNECT:
-                    by_cap = max(0, (cap - running) // unit)
+                    by_cap = (cap - raw) // unit
                     if by_cap < allowed:
                         allowed, reason = by_cap, MAX_COST
             if allowed < charge.increments:
@@ -301,13 +340,12 @@ class Rater:
                 if usage <= 0:
                     return Affordable(0, Decimal(0), reason)
                 part = allowed * unit
-                if strategy == MAX_COST_FREE and running + part > cap:
-                    part = max(0, cap - running)
-                cost = round_scaled(spent + part, scale, result.rounding_decimals, result.rounding_method,
-                                    compat=self.cgrates_compat)
-                return Affordable(usage, cost, reason)
-            spent += charge.charged_scaled
-            running += charge.charged_scaled
+                if strategy == MAX_COST_FREE and raw + part > cap:
+                    part = max(0, cap - raw)
+                total = max(floor_cost, round_scaled(raw + part, scale, rule.rounding_decimals,
+                                                     rule.rounding_method, compat=compat))
+                return Affordable(usage, total - prior.cost, reason)
+            raw += charge.charged_scaled
         return Affordable(req.usage, result.cost, "")
 
     # --- lookup ----------------------------------------------------------------------
@@ -341,8 +379,9 @@ class Rater:
                     return sub
         return True
 
-    def _segments(self, req: RatingRequest, start: datetime) -> list[tuple[int, int, Match]]:
-        """Activation periods of the call: (start ns, end ns, match), relative to req.start."""
+    def _segments(self, req: RatingRequest, start: datetime, length: int) -> list[tuple[int, int, Match]]:
+        """Activation periods of the first ``length`` of the call that began at ``start``:
+        (start ns, end ns, match), relative to ``start``."""
         key = profile_key(req.tenant, req.category, req.subject)
         found = self._resolve(req, key, start, 1)
         if found is False:
@@ -354,20 +393,20 @@ class Rater:
             raise ChargingError(UNAUTHORIZED_DESTINATION)
         assert isinstance(found, Match)
         times = self._c.activation_times[key]
-        if req.tor != VOICE or req.usage == 0 or times[-1] <= start:
-            return [(0, req.usage, found)]
+        if req.tor != VOICE or length == 0 or times[-1] <= start:
+            return [(0, length, found)]
         segments: list[tuple[int, int, Match]] = []
         seg_start, match = 0, found
         for when in times[bisect_right(times, start):]:
             at = _ns(when - start)
-            if at >= req.usage:
+            if at >= length:
                 break
             segments.append((seg_start, at, match))
             nxt = self._resolve(req, key, when, 1)
             if not isinstance(nxt, Match):
                 raise ChargingError(UNAUTHORIZED_DESTINATION)
             seg_start, match = at, nxt
-        segments.append((seg_start, req.usage, match))
+        segments.append((seg_start, length, match))
         return segments
 
     # --- timings ---------------------------------------------------------------------
@@ -431,91 +470,83 @@ class Rater:
     # --- pricing ---------------------------------------------------------------------
 
     def _compute(self, req: RatingRequest) -> CostResult:
+        """Price the piece as the difference of the call's cumulative rounded totals.
+
+        The call is rated from its start (``req.start - offset`` for voice, whose pieces are
+        contiguous in time; ``req.start`` for other ToRs, rated whole at the slot active then)
+        through ``offset + usage``; the piece costs ``C(offset + usage) - C(offset)`` where
+        ``C(x)`` is the rounded (MaxCost-capped, connect-fee-including) cost of the first ``x``
+        of the call. Pieces therefore add up exactly to the whole call, rounding included, and
+        each piece is priced at what settling the whole call will charge for it.
+        """
         if req.usage < 0:
             raise ChargingError(INVALID_ARGUMENT, f"negative usage {req.usage}")
         if req.offset < 0:
             raise ChargingError(INVALID_ARGUMENT, f"negative offset {req.offset}")
         start = req.start if req.start.tzinfo is not None else req.start.replace(tzinfo=timezone.utc)
         voice = req.tor == VOICE
-        segments = self._segments(req, start)
+        offset = req.offset
+        if voice and offset:
+            start -= timedelta(microseconds=offset // 1_000)
+        end = offset + req.usage
+        segments = self._segments(req, start, end)
         compat = self.cgrates_compat
         scale = self._c.scale
-        mult = 1
-        so_far = 0
-        if req.cost_so_far:
-            exact = Fraction(req.cost_so_far) * scale
-            mult = exact.denominator      # 1 unless cost_so_far is finer than this plan's prices
-            so_far = exact.numerator
-            scale *= mult
         charges: list[Charge] = []
-        covered = req.offset
-        base = req.offset
+        covered = 0
         for seg_start, seg_end, match in segments:
             for rel_start, rel_end, binding in self._timeline(start, seg_start, seg_end, match.bindings, voice):
-                pos = max(base + rel_start, covered)
-                end = base + rel_end
+                pos = max(rel_start, covered)
                 slots = binding.slots
                 starts = binding.group_starts
                 last = len(slots) - 1
-                while pos < end:
+                while pos < rel_end:
                     index = last
                     while index > 0 and starts[index] > pos:
                         index -= 1
                     slot: CompiledSlot = slots[index]
-                    piece_end = end if index == last or starts[index + 1] >= end else starts[index + 1]
+                    piece_end = rel_end if index == last or starts[index + 1] >= rel_end else starts[index + 1]
                     count = -((pos - piece_end) // slot.increment)
-                    unit = (slot.unit_cost_compat if compat else slot.unit_cost) * mult
+                    unit = slot.unit_cost_compat if compat else slot.unit_cost
+                    before = -((pos - offset) // slot.increment) if pos < offset else 0
+                    if 0 < before < count:
+                        # the increments starting before ``offset`` were paid by C(offset)
+                        raw = unit * before
+                        charges.append(Charge(_after(start, pos), pos, before, slot.increment, unit,
+                                              raw, raw, scale, binding, match))
+                        pos += before * slot.increment
+                        count -= before
                     raw = unit * count
-                    charges.append(Charge(_after(start, pos - base), pos, count, slot.increment, unit,
+                    charges.append(Charge(_after(start, pos), pos, count, slot.increment, unit,
                                           raw, raw, scale, binding, match))
                     pos += count * slot.increment
                 covered = max(covered, pos)
         first_match = segments[0][2]
         connect_fee = Decimal(0)
-        total = 0
-        if req.offset == 0 and req.usage > 0 and charges:
+        fee = 0
+        if end > 0 and charges:
             first = charges[0]
             first_slot = first.binding.slots[first.binding.slot_index(first.offset)]
             connect_fee = first_slot.slot.connect_fee
-            total = first_slot.connect_fee * mult
+            fee = first_slot.connect_fee
         reached = exceeded = False
-        capped = False
-        if self._c.has_max_cost:
-            for charge in charges:
-                if charge.binding.destination_rate.max_cost_strategy:
-                    capped = True
-                    break
-        if capped:
-            running = so_far + total
-            for i, charge in enumerate(charges):
-                strategy = charge.binding.destination_rate.max_cost_strategy
-                cap = charge.binding.max_cost * mult
-                cost = charge.raw_scaled
-                if strategy and running + cost >= cap:
-                    reached = True
-                    if strategy == MAX_COST_FREE:
-                        cost = max(0, cap - running)
-                        charges[i] = Charge(charge.start, charge.offset, charge.increments, charge.increment,
-                                            charge.unit_scaled, charge.raw_scaled, cost, scale,
-                                            charge.binding, charge.match)
-                    elif running + cost > cap:
-                        exceeded = True
-                running += cost
-                total += cost
-        else:
-            for charge in charges:
-                total += charge.raw_scaled
-        rounding = _rounding_rate(charges, first_match)
-        cost_out = round_scaled(total, scale, rounding.rounding_decimals, rounding.rounding_method,
-                                compat=compat) if charges else Decimal(0)
-        rated = (covered - req.offset) if charges else 0
+        if self._c.has_max_cost and any(c.binding.destination_rate.max_cost_strategy for c in charges):
+            reached, exceeded = _apply_max_cost(charges, fee)
+        head = 0                       # charges[:head] are the call before this piece
+        while head < len(charges) and charges[head].offset < offset:
+            head += 1
+        prior = _cumulative(charges, head, fee, scale, compat)
+        total = _cumulative(charges, len(charges), fee, scale, compat)
+        rule = total.rule or first_match.bindings[0].destination_rate
+        rated = covered - offset if req.usage else 0
         # positional (hot path): request, cost, usage, rated_usage, connect_fee, rating_plan_id,
         # destination_id, prefix, subject_key, charges, max_cost_reached, raw_scaled, scale,
-        # rounding_method, rounding_decimals, cgrates_compat, disconnect_exceeded
-        return CostResult(req, cost_out, req.usage, rated, connect_fee, first_match.rating_plan_id,
+        # rounding_method, rounding_decimals, cgrates_compat, disconnect_exceeded, prior
+        return CostResult(req, total.cost - prior.cost, req.usage, rated,
+                          connect_fee if offset == 0 else Decimal(0), first_match.rating_plan_id,
                           first_match.destination_id, first_match.prefix, first_match.subject_key,
-                          tuple(charges), reached, total, scale, rounding.rounding_method,
-                          rounding.rounding_decimals, compat, exceeded)
+                          tuple(charges[head:]), reached, total.raw - prior.raw, scale,
+                          rule.rounding_method, rule.rounding_decimals, compat, exceeded, prior)
 
 
 def _time_of_day(moment: datetime) -> int:
@@ -530,18 +561,52 @@ def _best(active: list[Binding]) -> Binding | None:
     return max(active, key=Binding.selection_key)
 
 
-def _rounding_rate(charges: list[Charge], first: Match) -> DestinationRate:
-    """CGRateS GetLongestRounding: the DestinationRate with the most RoundingDecimals."""
-    if not charges:
-        return first.bindings[0].destination_rate
-    best = charges[0].binding.destination_rate
-    if len(charges) == 1:
-        return best
-    for charge in charges:
+def _apply_max_cost(charges: list[Charge], fee: int) -> tuple[bool, bool]:
+    """Apply each charge's MaxCost to the running total of the call (from ``fee``), in place:
+    ``*free`` charges nothing past the cap. Returns (cap reached, ``*disconnect`` cap exceeded)."""
+    reached = exceeded = False
+    running = fee
+    for i, charge in enumerate(charges):
+        strategy = charge.binding.destination_rate.max_cost_strategy
+        cap = charge.binding.max_cost
+        cost = charge.raw_scaled
+        if strategy and running + cost >= cap:
+            reached = True
+            if strategy == MAX_COST_FREE:
+                cost = max(0, cap - running)
+                charges[i] = Charge(charge.start, charge.offset, charge.increments, charge.increment,
+                                    charge.unit_scaled, charge.raw_scaled, cost, charge.scale,
+                                    charge.binding, charge.match)
+            elif running + cost > cap:
+                exceeded = True
+        running += cost
+    return reached, exceeded
+
+
+def _cumulative(charges: list[Charge], count: int, fee: int, scale: int, compat: bool) -> Cumulative:
+    """``C`` at the end of ``charges[:count]``: the rounded total of the call so far.
+
+    Rounding uses the rule of the charges so far (the most decimals wins); where a finer rule
+    takes over, the value reached under the coarser one is kept as a floor, so ``C`` is
+    non-decreasing and every piece ``C(b) - C(a)`` is >= 0.
+    """
+    if count == 0:
+        return Cumulative(0, Decimal(0), None, Decimal(0))
+    raw = fee
+    rule: DestinationRate | None = None
+    floor_cost = Decimal(0)
+    for charge in charges[:count]:
         rate = charge.binding.destination_rate
-        if rate.rounding_decimals > best.rounding_decimals:
-            best = rate
-    return best
+        if rule is None:
+            rule = rate
+        elif rate.rounding_decimals > rule.rounding_decimals:
+            floor_cost = max(floor_cost, round_scaled(raw, scale, rule.rounding_decimals,
+                                                      rule.rounding_method, compat=compat))
+            rule = rate
+        raw += charge.charged_scaled
+    assert rule is not None
+    cost = round_scaled(raw, scale, rule.rounding_decimals, rule.rounding_method, compat=compat)
+    return Cumulative(raw, max(cost, floor_cost), rule, floor_cost)
 
 
 def _scaled(amount: Decimal, scale: int) -> int:

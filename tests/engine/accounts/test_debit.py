@@ -51,14 +51,15 @@ async def test_unit_balance_pays_before_money(service, acc, make_req):
 
 
 async def test_units_cover_the_start_so_no_second_connect_fee(service, acc, make_req):
-    """Free seconds pay the start of a 1003 call; the money part is rated from offset 30 s,
-    so no connect fee: one first-group 60 s increment (0.2, covering 30..90 s as CGRateS lets
-    an increment overhang into the next group), then 30 x 1 s at 0.1/min."""
+    """Free seconds pay the start of a 1003 call; the money part (from offset 30 s) costs what
+    it adds to the call: C(120 s) - C(30 s) = 0.70 - 0.60. The call's first 30 s (connect fee
+    0.4 and the 60 s first-group increment 0.2, which runs to 60 s) are the units' share, so
+    money pays 60 x 1 s at 0.1/min and no second connect fee."""
     await service.add_balance(T, "1001", "*voice", 30 * SECOND, {"ID": "free", "Weight": 20})
     plan = await service.debit(acc, make_req(120, "1003"), partial=False, ref=REF)
     assert plan.unit_usage == 30 * SECOND
-    assert plan.cost == Decimal("0.25")
-    assert value(acc, "main") == Decimal("9.75")
+    assert plan.cost == Decimal("0.10")
+    assert value(acc, "main") == Decimal("9.90")
 
 
 async def test_destination_filter_limits_a_unit_balance(service, acc, make_req):

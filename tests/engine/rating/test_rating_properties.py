@@ -3,7 +3,7 @@ overspent, the credit that paid for a call buys at least that call again, pieces
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
@@ -85,16 +85,46 @@ def test_affordable_usage_never_overspends_and_is_maximal(plan: TariffPlan, aske
         assert rater.rate(req(answer.usage + 1)).cost > credit
 
 
+def piece(offset: int, usage: int) -> RatingRequest:
+    """The piece of a call started at START that begins ``offset`` into it (as sessions ask)."""
+    return RatingRequest("cgrates.org", "call", "1001", "1002", START + timedelta(microseconds=offset // 1000),
+                         usage, offset=offset)
+
+
 @SETTINGS
-@given(plans(methods=("*up",), decimals=st.just(12)), st.integers(0, 600), st.integers(0, 600))
-def test_pieces_add_up_to_the_whole_call(plan: TariffPlan, first: int, second: int) -> None:
-    rater = Rater(plan)
-    head = rater.rate(req(first * SECOND))
-    tail_start = head.rated_usage
-    tail = rater.rate(RatingRequest("cgrates.org", "call", "1001", "1002", START, second * SECOND,
-                                    offset=tail_start))
-    whole = rater.rate(req(tail_start + second * SECOND))
-    assert head.raw_cost + tail.raw_cost == whole.raw_cost
+@given(plans(), st.lists(st.integers(0, 400), min_size=1, max_size=5), st.booleans())
+def test_pieces_add_up_to_the_whole_call(plan: TariffPlan, lengths: list[int], compat: bool) -> None:
+    """Any rounding, any cut points (aligned or not): the pieces' rounded costs sum exactly to
+    the whole call's rounded cost, and no piece costs less than nothing."""
+    rater = Rater(plan, cgrates_compat=compat)
+    offset = 0
+    costs = []
+    raws = []
+    for length in lengths:
+        result = rater.rate(piece(offset, length * SECOND))
+        assert result.cost >= 0
+        costs.append(result.cost)
+        raws.append(result.raw_cost)
+        offset += length * SECOND
+    whole = rater.rate(req(offset))
+    assert sum(costs) == whole.cost
+    assert sum(raws) == whole.raw_cost
+
+
+@SETTINGS
+@given(plans(), st.integers(0, 600), st.integers(1, 1800), money, st.booleans())
+def test_affordable_piece_never_overspends_and_is_maximal(plan: TariffPlan, offset: int, asked: int,
+                                                          credit: Decimal, compat: bool) -> None:
+    """A later piece of a call: what max_affordable grants costs exactly what rating that piece
+    says (the cumulative difference), within the credit, and one nanosecond more would not be."""
+    rater = Rater(plan, cgrates_compat=compat)
+    start = offset * SECOND
+    answer = rater.max_affordable(piece(start, asked * SECOND), credit)
+    assert 0 <= answer.usage <= asked * SECOND
+    if answer.usage:
+        assert rater.rate(piece(start, answer.usage)).cost == answer.cost <= credit
+    if answer.usage < asked * SECOND:
+        assert rater.rate(piece(start, answer.usage + 1)).cost > credit
 
 
 @SETTINGS

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import orjson
@@ -381,6 +381,124 @@ def test_max_cost_disconnect_rates_fully_but_limits_affordable_usage(build_plan:
     second_piece = rater.max_affordable(call(seconds=60, offset=5 * SECOND, cost_so_far=D("0.05")), D(10))
     assert (second_piece.usage, second_piece.reason) == (7 * SECOND, MAX_COST)
     assert rater.max_affordable(call(seconds=12), None).reason == ""
+
+
+# --- pieces of a call: cumulative rounded totals -----------------------------------------------
+
+def slice_of(offset_s: int, seconds: int, destination: str = "1002") -> object:
+    """The piece of a call answered at MONDAY_10H that starts ``offset_s`` into it."""
+    return call(destination=destination, seconds=seconds, offset=offset_s * SECOND,
+                start=MONDAY_10H + timedelta(seconds=offset_s))
+
+
+@pytest.fixture
+def german(build_plan: PlanBuilder) -> TariffPlan:
+    """The sample plan's RT_DE_MOBILE: connect fee 0.1, 0.15/min billed per second, *down 2."""
+    return one_rate_plan(build_plan, "0.1,0.15,60s,1s,0s", method="*down", decimals=2)
+
+
+def test_slices_rounded_down_cost_exactly_the_whole_call(german: TariffPlan) -> None:
+    """Ten 10 s slices priced on their own (0.12, 0.02, 0.03, ...) would round each one down and
+    sum below the whole call; each slice is the rise of the call's rounded total instead."""
+    rater = Rater(german)
+    slices = [rater.rate(slice_of(10 * i, 10)).cost for i in range(10)]
+    assert slices[:4] == [D("0.12"), D("0.03"), D("0.02"), D("0.03")]   # 0.125, 0.15, 0.175, 0.2
+    assert sum(slices) == rater.rate(call(seconds=100)).cost == D("0.35")   # 0.1 + 0.25 exact
+    assert rater.rate(slice_of(10, 10)).connect_fee == 0
+
+
+def test_credit_exhausted_by_slices_pays_the_whole_call(german: TariffPlan) -> None:
+    """The repro of the soak finding: 0.16 of credit, 10 s slices. The engine cuts the call when
+    the next slice is unaffordable; the whole call, settled once, then costs exactly what the
+    slices took, never more than the credit."""
+    rater = Rater(german)
+    credit, offset, taken = D("0.16"), 0, D(0)
+    while True:
+        got = rater.max_affordable(slice_of(offset, 10), credit - taken)
+        if got.usage == 0:
+            break
+        assert got.cost == rater.rate(slice_of(offset, got.usage // SECOND)).cost
+        taken += got.cost
+        offset += got.usage // SECOND
+        if got.reason:
+            break
+    assert offset == 27                      # 0.1 + 27 s x 0.0025 = 0.1675, *down: 0.16
+    assert rater.rate(call(seconds=offset)).cost == taken == D("0.16")
+    assert rater.rate(call(seconds=offset + 1)).cost == D("0.17")
+
+
+def test_middle_rounding_slices_add_up_and_affordable_matches(build_plan: PlanBuilder) -> None:
+    plan = one_rate_plan(build_plan, "0,0.07,60s,1s,0s", method="*middle", decimals=2)
+    rater = Rater(plan)
+    pieces = [rater.rate(slice_of(start, 7)).cost for start in range(0, 70, 7)]
+    assert sum(pieces) == rater.rate(call(seconds=70)).cost == D("0.08")
+    later = rater.max_affordable(slice_of(35, 600), D("0.01"))
+    # C(35 s) = 0.04 (0.0408); C stays <= 0.05 while the raw total is below 0.055: to 47 s
+    assert (later.usage, later.cost, later.reason) == (12 * SECOND, D("0.01"), INSUFFICIENT_CREDIT)
+
+
+def test_connect_fee_once_and_group_overhang_across_pieces(rt20: TariffPlan) -> None:
+    """A piece inside the first 60 s increment was already paid by the first piece."""
+    rater = Rater(rt20)
+    first, inside, after = (rater.rate(slice_of(0, 10)), rater.rate(slice_of(10, 20)),
+                            rater.rate(slice_of(30, 60)))
+    assert (first.cost, first.connect_fee, first.rated_usage) == (D("0.6"), D("0.4"), 60 * SECOND)
+    assert (inside.cost, inside.connect_fee, inside.rated_usage) == (0, 0, 50 * SECOND)   # to 60 s
+    assert after.cost == D("0.05") and after.connect_fee == 0           # 60..90 s per second
+    assert first.cost + inside.cost + after.cost == rater.rate(call(seconds=90)).cost
+
+
+def test_max_cost_free_across_pieces(build_plan: PlanBuilder) -> None:
+    plan = one_rate_plan(build_plan, "0.05,0.01,1s,1s,0s", max_cost="0.12", strategy="*free",
+                         method="*down", decimals=2)
+    rater = Rater(plan)
+    pieces = [rater.rate(slice_of(start, 5)) for start in range(0, 30, 5)]
+    assert [p.cost for p in pieces] == [D("0.1"), D("0.02"), D(0), D(0), D(0), D(0)]
+    assert pieces[2].max_cost_reached
+    assert rater.max_affordable(slice_of(10, 3600), D(0)).usage == 3600 * SECOND   # free from here
+
+
+def test_max_cost_disconnect_across_pieces_cuts_at_the_cap(build_plan: PlanBuilder) -> None:
+    plan = one_rate_plan(build_plan, "0.05,0.01,1s,1s,0s", max_cost="0.12", strategy="*disconnect")
+    rater = Rater(plan)
+    assert rater.max_affordable(slice_of(0, 5), None).usage == 5 * SECOND
+    got = rater.max_affordable(slice_of(5, 60), D(10))
+    assert (got.usage, got.cost, got.reason) == (2 * SECOND, D("0.02"), MAX_COST)   # 0.05 + 7 s
+    assert rater.max_affordable(slice_of(7, 60), None).usage == 0
+
+
+def test_a_finer_rounding_later_in_the_call_never_makes_a_piece_negative(build_plan: PlanBuilder) -> None:
+    """Day rate rounded *up to 1 decimal, evening rate (from 18:00) exact to 4: the call's total
+    would fall from 0.1 to 0.0105 at 18:00; it is held at 0.1 until the evening part exceeds it."""
+    plan = build_plan(
+        Destinations="DST,1002",
+        Timings="""
+            DAY,*any,*any,*any,*any,00:00:00
+            EVE,*any,*any,*any,*any,18:00:00
+        """,
+        Rates="""
+            RT_DAY,0,0.01,1s,1s,0s
+            RT_EVE,0,0.0001,1s,1s,0s
+        """,
+        DestinationRates="""
+            DR_DAY,DST,RT_DAY,*up,1,0,
+            DR_EVE,DST,RT_EVE,*up,4,0,
+        """,
+        RatingPlans="""
+            RP,DR_DAY,DAY,10
+            RP,DR_EVE,EVE,10
+        """,
+        RatingProfiles="cgrates.org,call,1001,2014-01-01T00:00:00Z,RP,",
+    )
+    rater = Rater(plan)
+    start = datetime(2025, 1, 6, 17, 59, 59, tzinfo=timezone.utc)
+    whole = [rater.rate(call(seconds=s, start=start)).cost for s in (1, 2, 1000)]
+    assert whole == [D("0.1"), D("0.1"), D("0.1099")]        # 0.01 + 999 x 0.0001, exact to 4
+    pieces = [rater.rate(call(seconds=1, start=start)),
+              rater.rate(call(seconds=1, offset=SECOND, start=start + timedelta(seconds=1))),
+              rater.rate(call(seconds=998, offset=2 * SECOND, start=start + timedelta(seconds=2)))]
+    assert [p.cost for p in pieces] == [D("0.1"), D(0), D("0.0099")]
+    assert sum(p.cost for p in pieces) == whole[2]
 
 
 # --- max_affordable ------------------------------------------------------------------------------
