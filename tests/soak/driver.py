@@ -52,9 +52,6 @@ ACCOUNTS = ("1001", "1002", "1003", "1004", CARRIER, "postpaid", "intl")
 # CDRs and terminates, calls reporting more usage than granted). Every other account only
 # sees honest prepaid calls, so it must never go below zero.
 LENIENT = frozenset({"1003", "postpaid"})
-# Known issue (README): slices rated separately and rounded *down/*middle cost less than the
-# whole call, so an honest prepaid call to Germany can end below zero. Strict mode checks it.
-ROUNDING_DOWN = "intl"
 ONESHOT_PROFILES = [p for p in PROFILES if p[1] == "1003"]
 MAX_LIVE = 16
 _OP_RNG: ContextVar[random.Random | None] = ContextVar("soak_op_rng", default=None)
@@ -70,18 +67,19 @@ class SoakSettings:
     steps: int
     check_every: int = 25
     restarts: int = 2
-    # Also check what the engine is known to get wrong (README "Known issues"), by name:
-    # rounding (per-slice *down/*middle rounding may not overdraw honest calls).
+    # Also check what the engine is known to get wrong (README "Known issues"), by name
+    # (none open today; STRICT_CHECKS lists them).
     strict: frozenset[str] = frozenset()
 
     def checks(self, name: str) -> bool:
         return name in self.strict
 
 
-STRICT_CHECKS = frozenset({"rounding"})
+STRICT_CHECKS: frozenset[str] = frozenset()
 # Checks of engine bugs since fixed: always on now (CI guards them); the names are still accepted.
-# duplicates (one-shot events delivered twice at once), input (negative/NaN usages).
-FIXED_CHECKS = frozenset({"duplicates", "input"})
+# duplicates (one-shot events delivered twice at once), input (negative/NaN usages),
+# rounding (*down/*middle slices of an honest prepaid call to Germany may not overdraw `intl`).
+FIXED_CHECKS = frozenset({"duplicates", "input", "rounding"})
 
 
 def parse_strict(value: str) -> frozenset[str]:
@@ -625,8 +623,6 @@ async def run_soak(tmp: Path, settings: SoakSettings) -> Soak:
     engine = await build_engine(tmp, clock, agent)
     soak = Soak(engine, world, random.Random(settings.seed), settings)
     agent.on_disconnect = soak.on_disconnect
-    if not settings.checks("rounding"):
-        world.overdraw[ROUNDING_DOWN] = "known issue: per-slice *down/*middle rounding (README)"
     agent.alive = soak.alive
     world.initial = {a: engine.monetary(a) for a in ACCOUNTS}
     try:
