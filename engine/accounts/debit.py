@@ -9,8 +9,10 @@ the exact charge of a whole call.
 Order, as in CGRateS: usable unit balances of the request's ToR first (highest
 weight first, honouring destination and category filters; a unit balance pays
 usage 1:1), then the rest of the usage is rated and paid from monetary balances
-by weight. A ``blocker`` balance stops the fall-through to later balances. A unit balance
-with a ``*zero<step>`` rating subject is consumed in whole steps (minute bundles).
+by weight (without allow_negative, only up to the net of the usable monetary balances:
+a debt on one is paid before another buys usage). A ``blocker`` balance stops the
+fall-through to later balances. A unit balance with a ``*zero<step>`` rating subject is
+consumed in whole steps (minute bundles).
 """
 
 from __future__ import annotations
@@ -144,9 +146,13 @@ def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: 
     unlimited = account.allow_negative or force
     credit: Decimal | None = None
     if not unlimited:
+        # A debt on one balance is paid before new usage: the credit is the net of the usable
+        # monetary balances, negative ones included, and nothing while that net is below zero.
         credit = _ZERO
-        for b in payers:   # exactly sum(max(b.value, 0)), exponent included
-            credit += b.value if b.value >= 0 else _ZERO
+        for b in payers:
+            credit += b.value
+        if credit < 0:
+            credit = _ZERO
     if rater is None:
         raise ChargingError(INSUFFICIENT_CREDIT, reason="no rater to price the usage")
     if partial:

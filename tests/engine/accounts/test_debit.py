@@ -153,6 +153,33 @@ async def test_allow_negative_goes_below_zero_on_the_top_balance(service, real_p
     assert await service.audit(T, "neg") == []
 
 
+async def test_debt_on_one_balance_is_paid_before_another_balance_buys_usage(service, acc, make_req):
+    """main owes 0.50 (a settled call went beyond the credit), 'extra' holds 0.10: the account's
+    money is net -0.40, so no new usage; once 'extra' makes the net positive, only that net is
+    spendable (0.01/s to 1002)."""
+    await service.set_balance(T, "1001", "*monetary", "-0.5", {"ID": "main"})
+    await service.add_balance(T, "1001", "*monetary", "0.1", {"ID": "extra", "Weight": 20})
+    grant = service.plan_debit(acc, make_req(600), partial=True)
+    assert (grant.usage, grant.cost, grant.parts, grant.reason) == (0, 0, [], "INSUFFICIENT_CREDIT")
+    with pytest.raises(ChargingError) as err:
+        await service.debit(acc, make_req(5), partial=False, ref=REF)
+    assert err.value.code == "INSUFFICIENT_CREDIT"
+    assert (value(acc, "main"), value(acc, "extra")) == (Decimal("-0.5"), Decimal("0.1"))
+    await service.add_balance(T, "1001", "*monetary", "0.5", {"ID": "extra", "Weight": 20})
+    plan = await service.debit(acc, make_req(600), partial=True, ref=REF)     # net 0.10
+    assert (plan.usage, plan.cost) == (10 * SECOND, Decimal("0.10"))
+    assert (value(acc, "main"), value(acc, "extra")) == (Decimal("-0.5"), Decimal("0.5"))
+    assert money(acc) == 0
+    assert await service.audit(T, "1001") == []
+
+
+async def test_allow_negative_account_in_debt_still_gets_usage(service, real_plan, make_req):
+    await service.set_account(T, "neg", allow_negative=True)
+    await service.set_balance(T, "neg", "*monetary", "-5", {"ID": "*default"})
+    acc = service.get(T, "neg")
+    assert service.plan_debit(acc, make_req(60), partial=True).usage == 60 * SECOND
+
+
 async def test_disabled_account_cannot_be_charged(service, acc, make_req):
     await service.set_account(T, "1001", disabled=True)
     with pytest.raises(ChargingError) as err:
