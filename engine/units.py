@@ -7,6 +7,7 @@ duration (``"1m30s"``) and a bare numeric string is nanoseconds too (``"60"`` is
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -37,24 +38,35 @@ _INT_RE = re.compile(r"[+-]?[0-9]+")
 _WHOLE_UNIT_NS = {"s": SECOND, "m": MINUTE, "h": HOUR}
 _EPOCH_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
 _EPOCH_PLAIN_MAX = 10**11     # above this an epoch is taken as ms or µs (see _from_epoch)
+# The range of a Go time.Duration (int64 ns, about 292 years): what CGRateS can express.
+# Anything longer is a bad input, not a duration to rate or reserve.
+MAX_DURATION = 2**63 - 1
 
 
 def parse_duration(value: Any) -> int:
     """Parse a CGRateS duration into integer nanoseconds.
 
     Accepts int (ns), a float (ns, truncated), ``""``/None (0), ``"*unlimited"``
-    (-1), a bare integer string (ns) or a Go duration such as ``"1h2m3.5s"``.
+    (-1), a bare integer string (ns) or a Go duration such as ``"1h2m3.5s"``. NaN,
+    infinities and anything beyond a Go duration's range (``MAX_DURATION``, about 292
+    years either way) are ``ChargingError(INVALID_ARGUMENT)``.
     """
     if value is None:
         return 0
     if isinstance(value, bool):
         raise ChargingError(INVALID_ARGUMENT, f"invalid duration {value!r}")
     if isinstance(value, int):
-        return value
+        return _in_range(value, value)
     if isinstance(value, float):
-        return int(value)
+        if not math.isfinite(value):
+            raise ChargingError(INVALID_ARGUMENT, f"invalid duration {value!r}")
+        return _in_range(int(value), value)
     if isinstance(value, Decimal):
-        return int(value)
+        if not value.is_finite():
+            raise ChargingError(INVALID_ARGUMENT, f"invalid duration {value!r}")
+        if abs(value) > MAX_DURATION:     # before int(): Decimal("1e999999") has a million digits
+            return _in_range(MAX_DURATION + 1, value)
+        return _in_range(int(value), value)
     if not isinstance(value, str):
         raise ChargingError(INVALID_ARGUMENT, f"invalid duration {value!r}")
     text = value.strip()
@@ -63,12 +75,12 @@ def parse_duration(value: Any) -> int:
     if text == "*unlimited":
         return UNLIMITED
     if _INT_RE.fullmatch(text):
-        return int(text)
+        return _in_range(int(text), value)
     unit = _WHOLE_UNIT_NS.get(text[-1])
     if unit is not None and text[-2:-1].isdigit():
         digits = text[:-1]
         if digits.isascii() and digits.isdigit():   # "95s", "5m", "1h": the common template output
-            return int(digits) * unit
+            return _in_range(int(digits) * unit, value)
     sign = 1
     if text[0] in "+-":
         sign = -1 if text[0] == "-" else 1
@@ -82,7 +94,13 @@ def parse_duration(value: Any) -> int:
         pos = match.end()
     if pos != len(text) or pos == 0:
         raise ChargingError(INVALID_ARGUMENT, f"invalid duration {value!r}")
-    return sign * int(total)
+    return _in_range(sign * int(total), value)
+
+
+def _in_range(ns: int, value: Any) -> int:
+    if -MAX_DURATION <= ns <= MAX_DURATION:
+        return ns
+    raise ChargingError(INVALID_ARGUMENT, f"duration out of range {value!r}")
 
 
 def format_duration(ns: int) -> str:
@@ -125,21 +143,30 @@ def ns_to_seconds(ns: int, *, round_up: bool = False) -> int:
 
 
 def to_decimal(value: Any) -> Decimal:
-    """Exact Decimal from int/str/Decimal; floats go through ``repr`` so 0.1 stays 0.1."""
+    """Exact Decimal from int/str/Decimal; floats go through ``repr`` so 0.1 stays 0.1.
+
+    NaN and infinities (``"NaN"``, ``"sNaN"``, ``"Infinity"``, ``float("inf")`` ...) are
+    ``ChargingError(INVALID_ARGUMENT)``: money must never become NaN, which compares false
+    with everything and would slip through every credit check.
+    """
     if isinstance(value, Decimal):
-        return value
-    if isinstance(value, bool):
+        number = value
+    elif isinstance(value, bool):
         raise ChargingError(INVALID_ARGUMENT, f"invalid number {value!r}")
-    if isinstance(value, int):
+    elif isinstance(value, int):
         return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, str):
+    elif isinstance(value, float):
+        number = Decimal(repr(value))
+    elif isinstance(value, str):
         try:
-            return Decimal(value.strip())
+            number = Decimal(value.strip())
         except InvalidOperation:
             raise ChargingError(INVALID_ARGUMENT, f"invalid number {value!r}") from None
-    raise ChargingError(INVALID_ARGUMENT, f"invalid number {value!r}")
+    else:
+        raise ChargingError(INVALID_ARGUMENT, f"invalid number {value!r}")
+    if not number.is_finite():
+        raise ChargingError(INVALID_ARGUMENT, f"invalid number {value!r}")
+    return number
 
 
 def decimal_to_json(value: Decimal) -> int | float:
@@ -212,7 +239,11 @@ def parse_time(value: Any, tz: timezone = timezone.utc) -> datetime | None:
 
 
 def _from_epoch(value: int | float | Decimal) -> datetime:
+    """Unix time (seconds, or obviously scaled ms/µs) to UTC; NaN, infinities and epochs
+    outside the years 1..9999 are ``ChargingError(INVALID_ARGUMENT)``."""
     number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    if not number.is_finite() or abs(number) > _EPOCH_MAX:
+        raise ChargingError(INVALID_ARGUMENT, f"invalid time {value!r}")
     # FreeSWITCH sends microseconds, Asterisk/ARI milliseconds; agents convert,
     # but guard the engine against obviously scaled epochs.
     if number > 10**14:
@@ -221,7 +252,14 @@ def _from_epoch(value: int | float | Decimal) -> datetime:
         number /= 10**3
     whole = int(number)
     micros = int((number - whole) * 10**6)
-    return datetime.fromtimestamp(whole, timezone.utc) + timedelta(microseconds=micros)
+    try:
+        return _EPOCH + timedelta(seconds=whole, microseconds=micros)
+    except OverflowError:
+        raise ChargingError(INVALID_ARGUMENT, f"time out of range {value!r}") from None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH_MAX = 10**21     # beyond any epoch in seconds, ms or µs that datetime can hold
 
 
 def format_time(value: datetime | None) -> str:

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, strategies as st
 
-from engine.errors import ChargingError
+from engine.errors import INVALID_ARGUMENT, ChargingError
 from engine.units import (
     HOUR, MILLISECOND, SECOND, UNLIMITED, format_duration, format_time, parse_duration, parse_time,
     to_decimal,
@@ -56,3 +56,54 @@ def test_money_is_exact_decimal() -> None:
     assert to_decimal(0.1) + to_decimal(0.2) == Decimal("0.3")
     with pytest.raises(ChargingError):
         to_decimal("12abc")
+
+
+@pytest.mark.parametrize("bad", [
+    float("nan"), float("inf"), float("-inf"), Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"),
+])
+def test_non_finite_duration_is_invalid_argument(bad) -> None:
+    with pytest.raises(ChargingError) as err:
+        parse_duration(bad)
+    assert err.value.code == INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("bad", [
+    1e300, 2**63, -(2**63), Decimal("1e999999"), "9223372036854775808", "99999999999999999999999s",
+    "2562048h", "-2562048h",
+])
+def test_duration_beyond_a_go_duration_is_invalid_argument(bad) -> None:
+    with pytest.raises(ChargingError) as err:
+        parse_duration(bad)
+    assert err.value.code == INVALID_ARGUMENT
+
+
+def test_longest_go_duration_still_parses() -> None:
+    assert parse_duration(2**63 - 1) == 2**63 - 1
+    assert parse_duration("2562047h") == 2562047 * HOUR      # Go's longest whole-hour duration
+
+
+@pytest.mark.parametrize("bad", [
+    float("nan"), float("inf"), 1e300, 10**30, -(10**30), "99999999999999999999", 2**70, -1e20,
+])
+def test_epoch_out_of_range_is_invalid_argument(bad) -> None:
+    with pytest.raises(ChargingError) as err:
+        parse_time(bad)
+    assert err.value.code == INVALID_ARGUMENT
+
+
+def test_epochs_in_seconds_ms_and_us_still_parse() -> None:
+    expected = datetime(2024, 1, 1, 10, 0, tzinfo=timezone.utc)
+    seconds = int(expected.timestamp())
+    assert parse_time(seconds) == parse_time(seconds * 1000) == parse_time(seconds * 10**6) == expected
+    assert parse_time(float(seconds) + 0.5) == expected.replace(microsecond=500_000)
+    assert parse_time(-86400) == datetime(1969, 12, 31, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("bad", [
+    "NaN", "nan", "sNaN", "-sNaN", "Infinity", "-Infinity", "inf", " NaN ",
+    float("nan"), float("inf"), Decimal("NaN"), Decimal("-Infinity"),
+])
+def test_money_never_becomes_nan_or_infinite(bad) -> None:
+    with pytest.raises(ChargingError) as err:
+        to_decimal(bad)
+    assert err.value.code == INVALID_ARGUMENT
