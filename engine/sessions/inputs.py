@@ -31,9 +31,10 @@ def parse_event(fields: Any, defaults: EventDefaults) -> ChargingEvent:
     except (ValueError, ArithmeticError) as exc:  # OverflowError, decimal errors: non-finite numbers
         raise ChargingError(INVALID_ARGUMENT, _unparsable(fields, exc)) from None
     except ChargingError as exc:  # the unit parsers refuse NaN/inf themselves: still name the field
-        if exc.code != INVALID_ARGUMENT:
+        named = _non_finite(fields) if exc.code == INVALID_ARGUMENT else None
+        if named is None:
             raise
-        raise ChargingError(INVALID_ARGUMENT, _unparsable(fields, exc)) from None
+        raise ChargingError(INVALID_ARGUMENT, named) from None
     for name, value in ((USAGE, event.usage), (LAST_USED, event.last_used), (TOTAL_USAGE, event.total_usage)):
         if value is not None and value < 0:
             raise ChargingError(INVALID_ARGUMENT, f"negative {name} {fields.get(name)}")
@@ -43,13 +44,18 @@ def parse_event(fields: Any, defaults: EventDefaults) -> ChargingEvent:
 
 
 def _unparsable(fields: Mapping[str, Any], exc: Exception) -> str:
+    return _non_finite(fields) or f"invalid event: {exc}"
+
+
+def _non_finite(fields: Mapping[str, Any]) -> str | None:
+    """The message naming the first NaN/infinite number field, if there is one."""
     for name in _NUMBERS:
         value = fields.get(name)
         if isinstance(value, (float, Decimal)) and not _finite(value):
             return f"invalid {name} {value}"
         if isinstance(value, str) and value.strip().lower().lstrip("+-") in _NON_FINITE_TEXT:
             return f"invalid {name} {value}"
-    return f"invalid event: {exc}"
+    return None
 
 
 def _finite(value: float | Decimal) -> bool:
