@@ -30,6 +30,8 @@ def opts_of(opts: Any) -> dict[str, Any]:
     """CGRateS APIOpts: a mapping or nothing."""
     if opts is None:
         return {}
+    if type(opts) is dict:  # what every agent passes; isinstance(.., Mapping) is an ABC check
+        return dict(opts)
     if not isinstance(opts, Mapping):
         raise ChargingError(INVALID_ARGUMENT, "APIOpts must be an object")
     return dict(opts)

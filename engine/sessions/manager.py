@@ -44,6 +44,7 @@ from engine.sessions.billing import RATING_REFUSALS, Billing, Settled, event_cos
 from engine.sessions.chargers import RunProfile, run_profiles, select_runs
 from engine.sessions.clock import Clock, LoopClock
 from engine.sessions.config import SessionsConfig
+from engine.sessions.eventcopy import copy_event
 from engine.sessions.filters import compile_filters, match_all
 from engine.sessions.inflight import InFlight
 from engine.sessions.inputs import opt_duration, parse_event
@@ -502,9 +503,11 @@ class SessionManager:
     @staticmethod
     def _final_event(session: Session, run: RunState, cause: str) -> ChargingEvent:
         """The run's event with the extra fields the session gathered (CDR ExtraFields)."""
-        extra = {k: v for k, v in session.start_fields.items() if k not in STANDARD_FIELDS}
-        return dataclasses.replace(run.event, extra=extra,
-                                   disconnect_cause=cause or str(session.start_fields.get("DisconnectCause", "")))
+        fields = session.start_fields
+        event = copy_event(run.event)
+        event.extra = {k: v for k, v in fields.items() if k not in STANDARD_FIELDS}
+        event.disconnect_cause = cause or str(fields.get("DisconnectCause", ""))
+        return event
 
     async def _settle_run(self, session: Session, run: RunState, total: int) -> Settled:
         """Exact charge of one run; *rated uses the given Cost, unchargeable runs cost nothing."""

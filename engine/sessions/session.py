@@ -77,13 +77,20 @@ class Session:
     at_grace: int | None = None
     changes: dict[str, Any] | None = None  # fields later messages changed or added
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one operation at a time per session
+    # ``start_fields`` built once (it is read ~4 times per call: snapshot, merges, CDR) and
+    # kept in step by ``merge``, the only writer of ``changes``; the start event is not mutated.
+    _fields: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def start_fields(self) -> dict[str, Any]:
-        """CGRateS-named EventStart: the start event with later changes applied."""
-        fields = self.event.to_fields()
-        if self.changes:
-            fields.update(self.changes)
+        """CGRateS-named EventStart: the start event with later changes applied. Shared and
+        read-only: callers that change it take a ``dict(...)`` copy."""
+        fields = self._fields
+        if fields is None:
+            fields = self.event.to_fields()
+            if self.changes:
+                fields.update(self.changes)
+            self._fields = fields
         return fields
 
     def merge(self, fields: dict[str, Any], protected: frozenset[str]) -> None:
@@ -94,6 +101,7 @@ class Session:
                 if self.changes is None:
                     self.changes = {}
                 self.changes[name] = value
+                current[name] = value
 
     @property
     def loop(self) -> bool:
