@@ -565,6 +565,47 @@ def test_sms_and_data_units(build_plan: PlanBuilder) -> None:
     assert rater.max_affordable(call(category="sms", tor="*sms", usage=10), D("0.035")).usage == 3
 
 
+def test_data_pieces_are_cumulative_over_bytes_at_the_slot_active_at_the_start(build_plan: PlanBuilder) -> None:
+    """Non-voice usage is rated whole at the binding active when the session started (pieces
+    keep that start; offsets are bytes), so pieces add up to the whole session even with *down
+    rounding, and crossing 22:00 does not switch to the night price."""
+    plan = build_plan(
+        Timings="""
+            DAY,*any,*any,*any,*any,00:00:00
+            NIGHT,*any,*any,*any,*any,22:00:00
+        """,
+        Rates="""
+            RT_DAY,0,0.07,1048576,1024,0
+            RT_NIGHT,0,0.001,1048576,1024,0
+        """,
+        DestinationRates="""
+            DR_DAY,*any,RT_DAY,*down,2,0,
+            DR_NIGHT,*any,RT_NIGHT,*down,2,0,
+        """,
+        RatingPlans="""
+            RP,DR_DAY,DAY,10
+            RP,DR_NIGHT,NIGHT,10
+        """,
+        RatingProfiles="cgrates.org,data,*any,2014-01-01T00:00:00Z,RP,",
+    )
+    rater = Rater(plan)
+    start = datetime(2025, 1, 6, 21, 59, tzinfo=timezone.utc)
+    mib = 1048576
+
+    def data(offset: int, usage: int) -> object:
+        return call(category="data", tor="*data", start=start, offset=offset, usage=usage)
+
+    pieces = [rater.rate(data(i * mib, mib)).cost for i in range(10)]
+    assert pieces[:3] == [D("0.07"), D("0.07"), D("0.07")] and sum(pieces) == D("0.70")
+    halves = [rater.rate(data(i * mib // 2, mib // 2)).cost for i in range(5)]
+    assert halves == [D("0.03"), D("0.04"), D("0.03"), D("0.04"), D("0.03")]   # 0.035 steps
+    assert sum(halves) == rater.rate(data(0, 5 * mib // 2)).cost == D("0.17")
+    # C(0.5 MiB) = 0.03 (0.035); 0.04 more allows a total up to 0.07, i.e. a raw total below
+    # 0.08: 1170 KiB (0.07998); the piece is what lies beyond the first half MiB
+    got = rater.max_affordable(data(mib // 2, 10 * mib), D("0.04"))
+    assert (got.usage, got.cost) == (1170 * 1024 - mib // 2, D("0.04"))
+
+
 # --- EventCost JSON ------------------------------------------------------------------------------
 
 def test_event_cost_has_the_cgrates_shape(rt20: TariffPlan) -> None:
