@@ -147,6 +147,10 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _now_text() -> str:
+    return ts_text(_now()) or ""
+
+
 @dataclass(frozen=True, slots=True)
 class _SaveTariffPlan:
     blob: bytes
@@ -178,6 +182,38 @@ _LEDGER_INSERT = ("INSERT INTO ledger (ts, tenant, account, balance_uuid, balanc
                   "amount, value_after, reason, cgrid, run_id, ref) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
+_BALANCE_PUT = ("INSERT INTO balances (uuid, tenant, account, id, type, value, data) "
+                "VALUES (?,?,?,?,?,?,?) ON CONFLICT(uuid) DO UPDATE SET tenant=excluded.tenant, "
+                "account=excluded.account, id=excluded.id, type=excluded.type, "
+                "value=excluded.value, data=excluded.data")
+_ACCOUNT_PUT = ("INSERT INTO accounts (tenant, id, allow_negative, disabled, data) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(tenant, id) DO UPDATE SET allow_negative=excluded.allow_negative, "
+                "disabled=excluded.disabled, data=excluded.data")
+_SESSION_PUT = ("INSERT INTO active_sessions (cgrid, blob, updated_at) VALUES (?,?,?) "
+                "ON CONFLICT(cgrid) DO UPDATE SET blob=excluded.blob, updated_at=excluded.updated_at")
+_SESSION_DELETE = "DELETE FROM active_sessions WHERE cgrid=?"
+
+
+def _put_balances(conn: sqlite3.Connection, rows: Any) -> None:
+    conn.executemany(_BALANCE_PUT, [(b.uuid, b.tenant, b.account, b.id, b.type, str(b.value), b.data)
+                                    for b in rows])
+
+
+def _put_accounts(conn: sqlite3.Connection, rows: Any) -> None:
+    conn.executemany(_ACCOUNT_PUT, [(a.tenant, a.id, int(a.allow_negative), int(a.disabled), a.data)
+                                    for a in rows])
+
+
+def _write_sessions(conn: sqlite3.Connection, snapshots: dict[str, bytes | None], now: str) -> None:
+    """The final state of each session snapshot the batch touched: stored, or deleted."""
+    puts = [(cgrid, blob, now) for cgrid, blob in snapshots.items() if blob is not None]
+    deletes = [(cgrid,) for cgrid, blob in snapshots.items() if blob is None]
+    if puts:
+        conn.executemany(_SESSION_PUT, puts)
+    if deletes:
+        conn.executemany(_SESSION_DELETE, deletes)
+
+
 def _ledger_params(e: LedgerEntry) -> tuple:
     return (ts_text(e.ts), e.tenant, e.account, e.balance_uuid, e.balance_id, e.balance_type,
             str(e.amount), str(e.value_after), e.reason, e.cgrid, e.run_id, e.ref)
@@ -199,6 +235,9 @@ class SqliteStorage(Storage):
         self._read_conn: sqlite3.Connection | None = None
         self._closed = True
         self._failed: BaseException | None = None
+        # created_at/updated_at of bookkeeping rows: one clock read per transaction (the
+        # rows of one commit become visible together), not one per row
+        self._txn_now = ""
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -330,29 +369,66 @@ class SqliteStorage(Storage):
                 pass
 
     def _run_fast(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        """The batch's ops in order, except the row overwrites whose result nobody reads:
+        ledger appends, account and balance upserts and session snapshot puts/deletes are
+        collected and written at the end with one ``executemany`` each, and only the LAST write
+        of an account, a balance or a session snapshot in the batch is kept (32 concurrent
+        debits of one account put the same rows 32 times; only their final values can be seen
+        after COMMIT). A balance or account delete first flushes the pending puts it could
+        remove, so order across them holds."""
         conn.execute("BEGIN IMMEDIATE")
+        self._txn_now = _now_text()
         ledger_rows: list[tuple] = []
+        balances: dict[str, BalanceRow] = {}
+        accounts: dict[tuple[str, str], AccountRow] = {}
+        sessions: dict[str, bytes | None] = {}  # cgrid -> snapshot, or None: delete it
         for job in batch:
             try:
                 results = []
                 for op in job.ops:
-                    if type(op) is AppendLedger:
+                    kind = type(op)
+                    if kind is AppendLedger:
                         ledger_rows.append(_ledger_params(op.entry))
                         results.append(None)
+                    elif kind is PutBalance:
+                        balances[op.row.uuid] = op.row
+                        results.append(None)
+                    elif kind is PutAccount:
+                        accounts[(op.row.tenant, op.row.id)] = op.row
+                        results.append(None)
+                    elif kind is PutSession:
+                        sessions[op.cgrid] = op.blob
+                        results.append(None)
+                    elif kind is DeleteSession:
+                        sessions[op.cgrid] = None
+                        results.append(None)
                     else:
+                        if balances and (kind is DeleteBalance or kind is DeleteAccount):
+                            _put_balances(conn, balances.values())
+                            balances.clear()
+                        if accounts and kind is DeleteAccount:
+                            _put_accounts(conn, accounts.values())
+                            accounts.clear()
                         results.append(self._apply(conn, op))
                 job.result = results
             except Exception as exc:
                 raise _JobFailed() from exc
-        if ledger_rows:
-            try:
+        try:
+            if ledger_rows:
                 conn.executemany(_LEDGER_INSERT, ledger_rows)
-            except Exception as exc:
-                raise _JobFailed() from exc
+            if balances:
+                _put_balances(conn, balances.values())
+            if accounts:
+                _put_accounts(conn, accounts.values())
+            if sessions:
+                _write_sessions(conn, sessions, self._txn_now)
+        except Exception as exc:
+            raise _JobFailed() from exc
         conn.execute("COMMIT")
 
     def _run_isolated(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         conn.execute("BEGIN IMMEDIATE")
+        self._txn_now = _now_text()
         for job in batch:
             job.result = None
             conn.execute("SAVEPOINT job")
@@ -369,21 +445,10 @@ class SqliteStorage(Storage):
             conn.execute(_LEDGER_INSERT, _ledger_params(op.entry))
             return None
         if isinstance(op, PutBalance):
-            b = op.row
-            conn.execute(
-                "INSERT INTO balances (uuid, tenant, account, id, type, value, data) "
-                "VALUES (?,?,?,?,?,?,?) ON CONFLICT(uuid) DO UPDATE SET tenant=excluded.tenant, "
-                "account=excluded.account, id=excluded.id, type=excluded.type, "
-                "value=excluded.value, data=excluded.data",
-                (b.uuid, b.tenant, b.account, b.id, b.type, str(b.value), b.data))
+            _put_balances(conn, (op.row,))
             return None
         if isinstance(op, PutAccount):
-            a = op.row
-            conn.execute(
-                "INSERT INTO accounts (tenant, id, allow_negative, disabled, data) VALUES (?,?,?,?,?) "
-                "ON CONFLICT(tenant, id) DO UPDATE SET allow_negative=excluded.allow_negative, "
-                "disabled=excluded.disabled, data=excluded.data",
-                (a.tenant, a.id, int(a.allow_negative), int(a.disabled), a.data))
+            _put_accounts(conn, (op.row,))
             return None
         if isinstance(op, InsertCdr):
             cur = conn.execute(_CDR_INSERT, _cdr_params(op.row))
@@ -392,16 +457,14 @@ class SqliteStorage(Storage):
                 return True
             return False
         if isinstance(op, PutSession):
-            conn.execute("INSERT INTO active_sessions (cgrid, blob, updated_at) VALUES (?,?,?) "
-                         "ON CONFLICT(cgrid) DO UPDATE SET blob=excluded.blob, "
-                         "updated_at=excluded.updated_at", (op.cgrid, op.blob, ts_text(_now())))
+            conn.execute(_SESSION_PUT, (op.cgrid, op.blob, self._txn_now))
             return None
         if isinstance(op, DeleteSession):
-            conn.execute("DELETE FROM active_sessions WHERE cgrid=?", (op.cgrid,))
+            conn.execute(_SESSION_DELETE, (op.cgrid,))
             return None
         if isinstance(op, MarkProcessed):
             cur = conn.execute("INSERT OR IGNORE INTO processed (key, value, created_at) VALUES (?,?,?)",
-                               (op.key, op.value, ts_text(_now())))
+                               (op.key, op.value, self._txn_now))
             return cur.rowcount == 1
         if isinstance(op, DeleteBalance):
             conn.execute("DELETE FROM balances WHERE uuid=?", (op.uuid,))
@@ -412,7 +475,7 @@ class SqliteStorage(Storage):
             return None
         if isinstance(op, QueuePut):
             cur = conn.execute("INSERT INTO queue (name, payload, created_at) VALUES (?,?,?)",
-                               (op.name, op.payload, ts_text(_now())))
+                               (op.name, op.payload, self._txn_now))
             return int(cur.lastrowid or 0)
         if isinstance(op, _QueueAck):
             conn.executemany("DELETE FROM queue WHERE name=? AND id=?", [(op.name, i) for i in op.ids])

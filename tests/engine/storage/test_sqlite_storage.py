@@ -199,3 +199,41 @@ async def test_a_newer_schema_is_refused(tmp_path):
         conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     with pytest.raises(RuntimeError, match="schema v99"):
         await open_storage(tmp_path).open()
+
+
+async def test_batched_overwrites_keep_the_last_value_in_submission_order(storage):
+    """A group commit writes only the last put of a balance or session snapshot; the state
+    after COMMIT must still be exactly what applying every write in order gives, deletes too."""
+    from engine.storage.base import DeleteBalance
+    await storage.write([PutAccount(AccountRow("cgrates.org", "1001"))])
+    writes, balance, snapshots = [], None, {}
+    for i in range(300):
+        ops: list = [PutBalance(BalanceRow("u1", "cgrates.org", "1001", "b1", "*monetary", Decimal(i)))]
+        balance = Decimal(i)
+        if i == 150:
+            ops.append(DeleteBalance("u1"))
+            balance = None
+        cgrid = f"s{i % 10}"
+        if i % 7 == 0:
+            ops.append(DeleteSession(cgrid))
+            snapshots.pop(cgrid, None)
+        else:
+            ops.append(PutSession(cgrid, str(i).encode()))
+            snapshots[cgrid] = str(i).encode()
+        writes.append(storage.write(ops))
+    writes.append(storage.write([DeleteBalance("u1")]))  # last word on the balance: gone
+    balance = None
+    await asyncio.gather(*writes)
+    assert storage.stats.transactions < 300  # batches did share commits
+    accounts = await storage.load_accounts()
+    assert [b.value for a in accounts for b in a.balances] == ([] if balance is None else [balance])
+    assert await storage.load_sessions() == snapshots
+
+
+async def test_batched_balance_puts_store_the_last_value(storage):
+    await storage.write([PutAccount(AccountRow("t", "a"))])
+    writes = [storage.write([PutBalance(BalanceRow("u1", "t", "a", "b", "*monetary", Decimal(f"{i}.5")))])
+              for i in range(200)]
+    await asyncio.gather(*writes)
+    [acc] = await storage.load_accounts()
+    assert [b.value for b in acc.balances] == [Decimal("199.5")]
