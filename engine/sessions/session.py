@@ -154,21 +154,24 @@ class _StoredSession(msgspec.Struct):
     cut_at: int | None
 
 
-_ENC = msgspec.json.Encoder(decimal_format="string")
-
-
-def _builtin(value: Any) -> Any:
-    return msgspec.to_builtins(value, builtin_types=(Decimal,), enc_hook=str)
+# Values go to the encoder as they are: it writes Decimals as strings, dataclasses (the
+# BalanceCharges) as objects, and anything it does not know through ``str`` -- the same bytes
+# a ``msgspec.to_builtins`` pass first would give, without building the copies.
+_ENC = msgspec.json.Encoder(decimal_format="string", enc_hook=str)
 
 
 def encode_session(session: Session) -> bytes:
     """The blob storage keeps for an active session (JSON, readable with sqlite3)."""
+    start_fields = session.start_fields
     stored = _StoredSession(
         cgrid=session.cgrid,
-        start_fields=_builtin(session.start_fields),
-        opts=_builtin(session.opts),
-        runs=[_StoredRun(r.run_id, _builtin(r.event.to_fields()), r.reserved, str(r.cost),
-                         [_builtin(c) for c in r.charges], r.debits) for r in session.runs],
+        start_fields=start_fields,
+        opts=session.opts,
+        # the default run charges the start event itself: while no later message changed a
+        # field, its fields ARE start_fields (built once, not again per snapshot)
+        runs=[_StoredRun(r.run_id, start_fields if r.event is session.event and not session.changes
+                         else r.event.to_fields(), r.reserved, str(r.cost), r.charges, r.debits)
+              for r in session.runs],
         started_wall=format_time(session.started_wall),
         initiated_wall=format_time(session.initiated_wall),
         debit_interval=session.debit_interval,
