@@ -325,7 +325,10 @@ def main() -> None:
                         help="SQLite synchronous mode of the engine's storage (default full, as shipped)")
     parser.add_argument("--no-uvloop", action="store_true",
                         help="run on asyncio's own loop (default: uvloop, as chargeway serve does)")
+    parser.add_argument("--quick", action="store_true", help="short run: 200 sessions, 2 s per phase")
     args = parser.parse_args()
+    if args.quick:
+        args.sessions, args.accounts, args.seconds = 200, 20, 2.0
     if not args.no_uvloop:
         import uvloop
         uvloop.install()
