@@ -507,6 +507,10 @@ class SessionManager:
         event = copy_event(run.event)
         event.extra = {k: v for k, v in fields.items() if k not in STANDARD_FIELDS}
         event.disconnect_cause = cause or str(fields.get("DisconnectCause", ""))
+        if event.answer_time is None and event.setup_time is None:
+            # The agent sent no times (e.g. a NAS without Event-Timestamp): the call was
+            # rated from when we opened it, so the CDR says so instead of the zero time.
+            event.answer_time = session.started_wall
         return event
 
     async def _settle_run(self, session: Session, run: RunState, total: int) -> Settled:

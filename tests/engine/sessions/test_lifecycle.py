@@ -327,3 +327,15 @@ async def test_unit_balance_first_then_money_and_preview_matches_settle(engine, 
     [cdr] = await engine.cdrs()
     assert cdr["Cost"] == 0.25
     assert "previewed" not in caplog.text
+
+
+
+async def test_cdr_of_a_session_without_times_carries_the_rating_start(engine):
+    """A NAS that sends no Event-Timestamp still gets a CDR with the time the call was rated from."""
+    await engine.topup("1.00")
+    fields = {"OriginID": "no-times", "OriginHost": "nas", "Account": "1001", "Destination": "1002"}
+    await engine.sessions.initiate({**fields, "Usage": "30s"}, MANUAL)
+    await engine.sessions.terminate({**fields, "Usage": "20s"}, MANUAL)
+    [cdr] = await engine.cdrs()
+    assert cdr["AnswerTime"] != "0001-01-01T00:00:00Z"
+    assert cdr["AnswerTime"] == cdr["CostDetails"]["StartTime"]
