@@ -142,6 +142,9 @@ async def start_full(work: Path, accounts: int, synchronous: str = "FULL") -> tu
     service = await diameter_service.start(ctx, {
         "listeners": [{"address": "127.0.0.1:0", "transport": "tcp"}], "origin_host": "localhost",
         "origin_realm": "bench", "validity_time": 3600})
+    from chargeway.app import tune_gc
+
+    tune_gc()    # as `chargeway serve` does once started
     return service, (sessions, storage), service.addresses[0][1]
 
 

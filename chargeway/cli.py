@@ -27,20 +27,6 @@ def run_async(coro_factory) -> object:
     return uvloop.run(coro_factory())
 
 
-def _tune_gc() -> None:
-    """Move start-up objects (tariff plan, prefix index, accounts) out of the collector's sight.
-
-    A large plan is millions of long-lived objects; without this every gen-2 collection
-    walks them and stalls answers for hundreds of milliseconds (seen as p99 spikes in the
-    Diameter benchmark). Raising gen-0's threshold trades a little memory for fewer pauses.
-    """
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-
-
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -63,7 +49,7 @@ def serve(config_path: Path | None, data_dir: Path | None) -> None:
         raise click.ClickException(str(exc)) from None
     general = config.section("general")
     _setup_logging(str(general.get("log_level", "info")))
-    from chargeway.app import Gateway
+    from chargeway.app import Gateway, tune_gc
 
     async def run() -> None:
         gateway = Gateway(config)
@@ -78,7 +64,7 @@ def serve(config_path: Path | None, data_dir: Path | None) -> None:
             # engine half-open: flush storage and report the cause.
             await gateway.stop()
             raise
-        _tune_gc()
+        tune_gc()
         logging.getLogger("chargeway").info("chargeway serving (data dir %s)", config.data_dir)
         print("chargeway ready", flush=True)
         try:
