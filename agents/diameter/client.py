@@ -16,6 +16,24 @@ from agents.diameter import constants as C
 from agents.diameter.codec import Message, decode_message, group
 
 
+
+def mscc_avps(msccs: list[dict[str, Any]]) -> list[Any]:
+    """Multiple-Services-Credit-Control AVPs from compact dicts:
+    ``{"rg": 10, "si": 7, "rsu": {"CC-Total-Octets": n}, "usu": {...}}``."""
+    avps = []
+    for item in msccs:
+        members: list[Any] = []
+        if "rsu" in item:
+            members.append(group("Requested-Service-Unit", *item["rsu"].items()))
+        if "usu" in item:
+            members.append(group("Used-Service-Unit", *item["usu"].items()))
+        if "rg" in item:
+            members.append(("Rating-Group", item["rg"]))
+        if "si" in item:
+            members.append(("Service-Identifier", item["si"]))
+        avps.append(group("Multiple-Services-Credit-Control", *members))
+    return avps
+
 class GyClient:
     def __init__(self, origin_host: str = "pgw.test", origin_realm: str = "test") -> None:
         self.origin_host = origin_host
@@ -78,17 +96,7 @@ class GyClient:
             msg.add("Termination-Cause", C.TERMINATION_DIAMETER_LOGOUT)
         if msccs:
             msg.add("Multiple-Services-Indicator", 1)
-        for item in msccs or []:
-            members: list[Any] = []
-            if "rsu" in item:
-                members.append(group("Requested-Service-Unit", *item["rsu"].items()))
-            if "usu" in item:
-                members.append(group("Used-Service-Unit", *item["usu"].items()))
-            if "rg" in item:
-                members.append(("Rating-Group", item["rg"]))
-            if "si" in item:
-                members.append(("Service-Identifier", item["si"]))
-            msg.avps.append(group("Multiple-Services-Credit-Control", *members))
+        msg.avps.extend(mscc_avps(msccs or []))
         msg.avps.extend(extra or [])
         return msg
 

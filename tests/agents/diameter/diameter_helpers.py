@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 from agents.diameter import constants as C
+from agents.diameter.client import mscc_avps
 from agents.diameter.codec import Avp, Message, group
 
 _ids = itertools.count(1000)
@@ -50,16 +51,6 @@ def ccr(session_id: str, request_type: int, number: int, *, msccs: list[dict[str
                               ("Subscription-Id-Data", imsi)))
     if requested_action is not None:
         msg.add("Requested-Action", requested_action)
-    for item in msccs or []:
-        members: list[Any] = []
-        if "rsu" in item:
-            members.append(group("Requested-Service-Unit", *item["rsu"].items()))
-        if "usu" in item:
-            members.append(group("Used-Service-Unit", *item["usu"].items()))
-        if "rg" in item:
-            members.append(("Rating-Group", item["rg"]))
-        if "si" in item:
-            members.append(("Service-Identifier", item["si"]))
-        msg.avps.append(group("Multiple-Services-Credit-Control", *members))
+    msg.avps.extend(mscc_avps(msccs or []))
     msg.avps.extend(extra or [])
     return msg
