@@ -10,7 +10,6 @@ import asyncio
 import gc
 import importlib
 import logging
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -160,7 +159,3 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-
-
-def data_path(config: Config, name: str) -> Path:
-    return config.data_dir / name

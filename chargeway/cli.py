@@ -108,7 +108,7 @@ def load(tpdir: Path, dry_run: bool, config_path: Path | None, data_dir: Path | 
                 progress.update(tasks[name], completed=done, total=total or None)
 
             if dry_run:
-                plan = await asyncio.to_thread(_load_plan, tpdir, report)
+                plan = await gateway.load_tariffplan(str(tpdir), dry_run=True, progress=report)
             else:
                 await gateway.start_engine()
                 try:
@@ -122,12 +122,6 @@ def load(tpdir: Path, dry_run: bool, config_path: Path | None, data_dir: Path | 
     except TariffPlanError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-
-
-def _load_plan(folder: Path, progress):
-    from engine.tariffplan.loader import load_tariffplan
-
-    return load_tariffplan(folder, progress)
 
 
 def _stored_or_configured_plan(tpdir: Path | None):
