@@ -173,12 +173,19 @@ def start_chargeway(work: Path) -> subprocess.Popen:
     return proc
 
 
-def chargeway_cdrs(work: Path) -> int:
+def chargeway_cdrs(work: Path) -> tuple[int, int]:
+    """(CDR rows stored, of which charged: a cost > 0 and no rating/account error).
+
+    Counting rows alone is not enough: a session the engine could not rate still gets its CDR
+    (with the error in ExtraInfo), so a broken load would look just as durable."""
     db = next((work / "data").glob("*.db"), None)
     if db is None:
-        return -1
+        return -1, -1
     with sqlite3.connect(db) as conn:
-        return conn.execute("select count(*) from cdrs").fetchone()[0]
+        total = conn.execute("select count(*) from cdrs").fetchone()[0]
+        charged = conn.execute("select count(*) from cdrs where extra_info = '' "
+                               "and cast(cost as numeric) > 0").fetchone()[0]
+        return total, charged
 
 
 # ---------------------------------------------------------------- report
@@ -214,6 +221,7 @@ def main() -> int:
     notes: list[str] = []
     best: dict[str, float] = {}
     lost256: dict[str, int] = {}
+    ok_cdrs = True
     runs = [("echo", "python asyncio echo (drain)", start_echo),
             ("freeradius", "FreeRADIUS 3.2 sql/sqlite WAL", start_freeradius),
             ("chargeway", "chargeway (engine, durable)", start_chargeway)]
@@ -238,15 +246,17 @@ def main() -> int:
             notes.append(f"FreeRADIUS radacct rows: {total} ({closed} closed)")
         if key == "chargeway":
             stops = sum(r["stops_ok"] for r in rows if r["label"] == label)
-            cdrs = chargeway_cdrs(work)
-            notes.append(f"chargeway: {stops} Stops answered, {cdrs} CDR rows stored"
-                         + (" (every answered Stop is a stored CDR)" if cdrs >= stops else " (MISSING CDRs!)"))
+            cdrs, charged = chargeway_cdrs(work)
+            notes.append(f"chargeway: {stops} Stops answered, {cdrs} CDR rows stored, {charged} of them charged"
+                         + (" (every answered Stop is a stored, charged CDR)" if charged >= stops
+                            else " (MISSING or UNCHARGED CDRs!)"))
+            ok_cdrs = charged >= stops
     placement = "generator CPU 0, server CPU 1" if PIN else "unpinned"
     print(f"\n== RADIUS accounting, Start+Stop pairs, {duration:.0f}s per row, {placement}")
     print(table(rows))
     for note in notes:
         print("  " + note)
-    ok = True
+    ok = ok_cdrs
     if "chargeway" in best:
         cw = best["chargeway"]
         if "echo" in best:

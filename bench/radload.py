@@ -90,7 +90,8 @@ class Gen:
             attr(31, user),                                          # Calling-Station-Id
             attr_int(5, k),                                          # NAS-Port
             self.common,
-            attr_int(55, int(now)),                                  # Event-Timestamp
+            attr_int(55, int(time.time())),                          # Event-Timestamp (wall clock:
+            #   a NAS sends epoch seconds; ``now`` is perf_counter, which would date the call 1970)
             self.stop_extra if phase else b"",
         ))
         hdr = struct.pack("!BBH", 4, k & 0xFF, 20 + len(attrs))
