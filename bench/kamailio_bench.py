@@ -187,14 +187,18 @@ def parse_rtt(work: Path) -> list[float]:
 
 
 def cdr_count(work: Path) -> int:
-    """CDRs chargeway has committed (read-only, beside the running writer: SQLite WAL)."""
+    """Charged CDRs chargeway has committed (read-only, beside the running writer: SQLite WAL).
+
+    Only rows with a cost and no error count: an unrated call still gets a CDR, and counting
+    it would let a broken setup pass for a durable one."""
     import sqlite3
 
     path = work / "data" / "chargeway.db"
     if not path.exists():
         return 0
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM cdrs").fetchone()[0])
+        return int(conn.execute("SELECT COUNT(*) FROM cdrs WHERE extra_info = '' "
+                                "AND CAST(cost AS NUMERIC) > 0").fetchone()[0])
 
 
 def wait_cdrs(work: Path, expected: int, timeout: float = 60.0) -> tuple[int, float]:
