@@ -404,9 +404,9 @@ class SessionManager:
         async with session.lock:
             if session.state == CLOSED:
                 return Reply()
-            session.merge({k: v for k, v in event.to_fields().items() if k in fields}, _PROTECTED)
+            current = session.merge({k: v for k, v in event.to_fields().items() if k in fields}, _PROTECTED)
             total = self._final_usage(session, event)
-            costs = await self.close(session, total, cause=event.disconnect_cause)
+            costs = await self.close(session, total, cause=event.disconnect_cause, start_fields=current)
         return Reply(cost=costs.get(session.runs[0].run_id), run_cost=costs)
 
     def _final_usage(self, session: Session, event: ChargingEvent) -> int:
@@ -425,16 +425,20 @@ class SessionManager:
             return True
         return bool(await self.storage.get_processed(term_key(cgrid)))
 
-    async def close(self, session: Session, total: int, *, cause: str = "") -> dict[str, Decimal]:
-        """Settle every run at ``total`` usage, write its CDRs, forget the session (caller holds the lock)."""
+    async def close(self, session: Session, total: int, *, cause: str = "",
+                    start_fields: dict[str, Any] | None = None) -> dict[str, Decimal]:
+        """Settle every run at ``total`` usage, write its CDRs, forget the session (caller holds the lock).
+
+        ``start_fields``: the session's current ``start_fields`` when the caller already built
+        them (terminate does, to merge its fields); else they are built here."""
         session.cancel_timers()
         # Stays in ``sessions`` (state CLOSED) until durable: a duplicate terminate finds it,
         # waits for the lock and answers only once this close is committed.
         session.state = CLOSED
         if cause:
-            session.merge({"DisconnectCause": cause}, frozenset())
+            start_fields = session.merge({"DisconnectCause": cause}, frozenset(), start_fields)
         try:
-            costs = await self._settle_and_record(session, total, cause)
+            costs = await self._settle_and_record(session, total, cause, start_fields)
         except BaseException:
             # Not durable: keep the session so a retry (or recovery) settles it again (idempotent).
             session.state = ACTIVE
@@ -447,7 +451,8 @@ class SessionManager:
         log.debug("session %s closed: usage=%d costs=%s cause=%s", session.cgrid, total, costs, cause or "-")
         return costs
 
-    async def _settle_and_record(self, session: Session, total: int, cause: str) -> dict[str, Decimal]:
+    async def _settle_and_record(self, session: Session, total: int, cause: str,
+                                 start_fields: dict[str, Any] | None = None) -> dict[str, Decimal]:
         """Settle every run and write the CDRs, in ONE transaction for the usual single-run call.
 
         Runs before the last charged one settle on their own; the last one's exact charge is
@@ -461,11 +466,12 @@ class SessionManager:
                 results[run.run_id] = await self._settle_run(session, run, total)
         def ops_with(results_now: dict[str, Settled]) -> list[Any]:
             rows = []
+            fields = start_fields if start_fields is not None else session.start_fields
             for run in session.runs:
                 settled = results_now[run.run_id]
                 if total == 0 and not self.config.store_missed_calls:
                     continue
-                rows.append(cdr_from_event(self._final_event(session, run, cause), run.run_id, usage=total,
+                rows.append(cdr_from_event(self._final_event(session, run, cause, fields), run.run_id, usage=total,
                                            cost=settled.cost, cost_source=COST_SOURCE_SESSIONS,
                                            cost_details=settled.details, extra_info=settled.error))
             return [*self.cdrs.ops_for(rows), DeleteSession(session.cgrid),
@@ -501,9 +507,9 @@ class SessionManager:
         raise err
 
     @staticmethod
-    def _final_event(session: Session, run: RunState, cause: str) -> ChargingEvent:
-        """The run's event with the extra fields the session gathered (CDR ExtraFields)."""
-        fields = session.start_fields
+    def _final_event(session: Session, run: RunState, cause: str, fields: dict[str, Any]) -> ChargingEvent:
+        """The run's event with the extra fields the session gathered (CDR ExtraFields);
+        ``fields`` is the session's ``start_fields``."""
         event = copy_event(run.event)
         event.extra = {k: v for k, v in fields.items() if k not in STANDARD_FIELDS}
         event.disconnect_cause = cause or str(fields.get("DisconnectCause", ""))

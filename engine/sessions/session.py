@@ -89,14 +89,22 @@ class Session:
             fields.update(self.changes)
         return fields
 
-    def merge(self, fields: dict[str, Any], protected: frozenset[str]) -> None:
-        """Keep what a later message changed (not the session identity or usage fields)."""
-        current = self.start_fields
+    def merge(self, fields: dict[str, Any], protected: frozenset[str],
+              current: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Keep what a later message changed (not the session identity or usage fields).
+
+        Returns ``start_fields`` as they are after the merge (``current``, if given, is that
+        dict from before and is updated in place), so a terminate builds them once for the
+        merge and its CDRs instead of once each."""
+        if current is None:
+            current = self.start_fields
         for name, value in fields.items():
             if name not in protected and current.get(name) != value:
                 if self.changes is None:
                     self.changes = {}
                 self.changes[name] = value
+                current[name] = value
+        return current
 
     @property
     def loop(self) -> bool:
