@@ -13,6 +13,10 @@ open-loop at half its measured rate to get p99 latency at that load.
 Also measured: the agent alone (same path with the template in dry-run, no engine call),
 which separates the agent's own cost (codec, peer, template, CCA) from the engine's.
 
+Each phase also reports the server's CPU per answer; ``cpu_ratio`` and
+``agent_dry_run_cpu_ratio`` are the rate ratios computed from it, which stay put when other
+work shares the 2 cores (the wall-clock rates do not).
+
 Targets (issue 6): full path >= 30% of the echo's rate; p99 < 5 ms at half that load.
 """
 
@@ -274,7 +278,20 @@ def _load_process(port: int, sessions: int, accounts: int, seconds: float, rate:
 
 async def run_load_in_process(port: int, sessions: int, accounts: int, seconds: float, rate: float | None,
                               prefix: str) -> dict[str, Any]:
-    """The load generator in its own process so it does not share the server's core."""
+    """The load generator in its own process so it does not share the server's core.
+
+    Also reports the server's CPU per answer (this process, all threads: the loop and the
+    SQLite writer) over the whole phase, session opening included: unlike the rates it
+    does not move when other work shares the machine."""
+    cpu_start = time.process_time()
+    result = await _run_loader(port, sessions, accounts, seconds, rate, prefix)
+    answered = result["answered"] + sessions        # the CCR-Is that opened the sessions
+    result["server_cpu_us_per_answer"] = round(1e6 * (time.process_time() - cpu_start) / answered, 1)
+    return result
+
+
+async def _run_loader(port: int, sessions: int, accounts: int, seconds: float, rate: float | None,
+                      prefix: str) -> dict[str, Any]:
     parent, child = mp.Pipe(duplex=False)
     proc = mp.get_context("fork").Process(target=_load_process,
                                           args=(port, sessions, accounts, seconds, rate, prefix, child))
@@ -314,6 +331,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     ratio = results["full"]["per_second"] / results["echo"]["per_second"]
     results["ratio"] = round(ratio, 3)
     results["agent_dry_run_ratio"] = round(results["agent_dry_run"]["per_second"] / results["echo"]["per_second"], 3)
+    # The same ratios from the server's CPU per answer (robust on a shared machine).
+    echo_cpu = results["echo"]["server_cpu_us_per_answer"]
+    results["cpu_ratio"] = round(echo_cpu / results["full"]["server_cpu_us_per_answer"], 3)
+    results["agent_dry_run_cpu_ratio"] = round(echo_cpu / results["agent_dry_run"]["server_cpu_us_per_answer"], 3)
     results["meets_ratio_target"] = ratio >= 0.30
     results["meets_p99_target"] = (results["full_half_load"]["p99_ms"] or 1e9) < 5.0
     return results
@@ -341,6 +362,10 @@ def main() -> None:
     print(f"CCR-U/s full path {results['full']['per_second']} vs echo {results['echo']['per_second']}: "
           f"ratio {results['ratio']:.0%} (target >= 30%); p99 at half load "
           f"{results['full_half_load']['p99_ms']} ms (target < 5 ms)", file=sys.stderr)
+    print("server CPU us per answer: " + ", ".join(
+        f"{name} {results[name]['server_cpu_us_per_answer']}" for name in ("echo", "agent_dry_run", "full"))
+        + f" (ratios: dry-run {results['agent_dry_run_cpu_ratio']:.0%}, full {results['cpu_ratio']:.0%})",
+        file=sys.stderr)
     os._exit(0)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
@@ -38,6 +39,7 @@ _VALID_ACTIONS = {C.ACTION_DIRECT_DEBITING, C.ACTION_REFUND_ACCOUNT, C.ACTION_CH
 _CCA_FIXED = {"Session-Id", "Result-Code", "Origin-Host", "Origin-Realm", "Auth-Application-Id",
               "CC-Request-Type", "CC-Request-Number"}
 # MSCC members a single-service (no MSCC) answer carries at the top level.
+_IDS = struct.Struct("!II")     # hop-by-hop and end-to-end ids, header bytes 12-20
 _UNIT_REPLY = {"Granted-Service-Unit", "Validity-Time", "Final-Unit-Indication", "Cost-Information"}
 
 
@@ -105,7 +107,7 @@ class DuplicateCache:
     def __init__(self, ttl: float, max_entries: int) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._answers: OrderedDict[tuple, tuple[float, "asyncio.Future[Message] | bytes"]] = OrderedDict()
+        self._answers: OrderedDict[tuple, tuple[float, "asyncio.Future[bytes] | bytes"]] = OrderedDict()
 
     @staticmethod
     def keys(msg: Message) -> list[tuple]:
@@ -117,7 +119,7 @@ class DuplicateCache:
             keys.append(("ccr", sid, number, msg.get("CC-Request-Type")))
         return keys
 
-    def lookup(self, msg: Message, now: float) -> "asyncio.Future[Message] | bytes | None":
+    def lookup(self, msg: Message, now: float) -> "asyncio.Future[bytes] | bytes | None":
         self._expire(now)
         for key in self.keys(msg):
             entry = self._answers.get(key)
@@ -125,16 +127,15 @@ class DuplicateCache:
                 return entry[1]
         return None
 
-    def reserve(self, msg: Message, now: float) -> "asyncio.Future[Message]":
-        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+    def reserve(self, msg: Message, now: float) -> "asyncio.Future[bytes]":
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         for key in self.keys(msg):
             self._answers[key] = (now, fut)
         while len(self._answers) > self.max_entries:
             self._answers.popitem(last=False)
         return fut
 
-    def complete(self, msg: Message, answer: Message) -> None:
-        encoded = answer.encode()
+    def complete(self, msg: Message, encoded: bytes) -> None:
         for key in self.keys(msg):
             entry = self._answers.get(key)
             if entry is not None:
@@ -174,28 +175,39 @@ class CreditControlServer:
     # ------------------------------------------------------------------ CCR
 
     async def handle(self, msg: Message, peer: PeerInfo, extra_vars: dict[str, Any] | None = None) -> Message:
+        """The answer as a ``Message`` (tests, tools); the server sends ``handle_wire``'s bytes."""
+        answer, wire = await self._handle(msg, peer, extra_vars)
+        return answer if answer is not None else decode_message(wire)
+
+    async def handle_wire(self, msg: Message, peer: PeerInfo, extra_vars: dict[str, Any] | None = None) -> bytes:
+        """The encoded answer. It is encoded once: the same bytes go to the duplicate cache
+        and to the transport (a retransmission gets them back with its own ids)."""
+        return (await self._handle(msg, peer, extra_vars))[1]
+
+    async def _handle(self, msg: Message, peer: PeerInfo,
+                      extra_vars: dict[str, Any] | None) -> tuple[Message | None, bytes]:
         now = self.clock()
         pending = self.duplicates.lookup(msg, now)
         if pending is not None:
             if not msg.is_retransmit:
                 log.warning("diameter: duplicate CCR %s #%s from %s without the T flag",
                             msg.get("Session-Id"), msg.get("CC-Request-Number"), peer.origin_host)
-            if isinstance(pending, bytes):
-                return _readdress(decode_message(pending), msg)
-            original = await asyncio.shield(pending)
-            return _readdress(original, msg)
+            if not isinstance(pending, bytes):
+                pending = await asyncio.shield(pending)
+            return None, _readdress(pending, msg)
         fut = self.duplicates.reserve(msg, now)
         try:
             answer = await self._answer(msg, peer, extra_vars or {})
+            wire = answer.encode()
         except BaseException as err:
             self.duplicates.forget(msg)
             if not fut.done():
                 fut.set_exception(err)
                 fut.exception()    # retrieved: nobody else may be waiting
             raise
-        fut.set_result(answer)
-        self.duplicates.complete(msg, answer)
-        return answer
+        fut.set_result(wire)
+        self.duplicates.complete(msg, wire)
+        return answer, wire
 
     async def _answer(self, msg: Message, peer: PeerInfo, extra_vars: dict[str, Any]) -> Message:
         request_type = msg.get("CC-Request-Type")
@@ -437,11 +449,9 @@ def _validity(cca: Message) -> float:
     return float(max(values)) if values else 0.0
 
 
-def _readdress(original: Message, request: Message) -> Message:
-    """The cached answer, carrying the retransmission's hop-by-hop id."""
-    copy = Message(original.command_code, original.application_id, original.flags,
-                   request.hop_by_hop, request.end_to_end, list(original.avps), original.version)
-    return copy
+def _readdress(original: bytes, request: Message) -> bytes:
+    """The cached answer's bytes, carrying the retransmission's hop-by-hop and end-to-end ids."""
+    return original[:12] + _IDS.pack(request.hop_by_hop, request.end_to_end) + original[20:]
 
 
 def _synthetic_termination(session: CcSession) -> Message:

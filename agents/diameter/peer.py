@@ -206,6 +206,12 @@ class PeerConnection:
         if self.state != CLOSED:
             self._out += msg.encode()
 
+    def send_encoded(self, data: bytes) -> None:
+        """Queue an answer the application layer has already encoded (it keeps the bytes
+        for retransmissions, so encoding it again here would be wasted work)."""
+        if self.state != CLOSED:
+            self._out += data
+
     def disconnect(self, now: float, cause: int = C.DISCONNECT_REBOOTING) -> None:
         """Orderly close: DPR, then close on DPA (or after request_timeout)."""
         if self.state == OPEN:

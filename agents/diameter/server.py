@@ -150,14 +150,14 @@ class _Connection(asyncio.Protocol):
         assert peer is not None
         info = PeerInfo(peer.peer_host, peer.peer_realm, self.remote)
         try:
-            answer = await self.server.cc.handle(msg, info)
+            wire = await self.server.cc.handle_wire(msg, info)
         except asyncio.CancelledError:
             raise
         except Exception:   # a bug must still get the client an answer, never a silent drop
             log.exception("diameter: answering %s from %s failed", msg.get("Session-Id"), peer.peer_host)
-            answer = peer.answer_for(msg, C.DIAMETER_UNABLE_TO_COMPLY)
+            wire = peer.answer_for(msg, C.DIAMETER_UNABLE_TO_COMPLY).encode()
         if not peer.closed:
-            peer.send_answer(answer)
+            peer.send_encoded(wire)
             self._flush_later()
 
     def send_request(self, msg: Message) -> "asyncio.Future[Message]":
