@@ -73,6 +73,10 @@ class DebitPlan:
     # What the rater said about the money part: a CostResult (``partial=False``, settle),
     # an Affordable (``partial=True``), or None when unit balances paid everything.
     rating: Any = None
+    # What the plan was computed from, set by AccountService.plan_debit: (account, its
+    # version, request, rater, partial). ``debit(plan=...)`` applies the plan only while
+    # all of them are still the same objects, else it plans again.
+    basis: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def monetary(self) -> Decimal:

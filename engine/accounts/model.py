@@ -125,6 +125,9 @@ class Account:
     disabled: bool = False
     action_triggers: list[TriggerState] = field(default_factory=list)
     update_time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    # Bumped by AccountService on every change it makes to this account, so a DebitPlan
+    # computed earlier can tell whether it still describes the account (plan once, debit it).
+    version: int = field(default=0, compare=False, repr=False)
 
     @property
     def key(self) -> str:

@@ -97,6 +97,7 @@ def _adopt(acc: Account, work: Account) -> None:
     acc.allow_negative = work.allow_negative
     acc.disabled = work.disabled
     acc.action_triggers = work.action_triggers
+    acc.version += 1
 
 
 _BALANCE_FIELDS = tuple(f.name for f in dataclasses.fields(Balance))
@@ -236,6 +237,7 @@ class AccountService:
         """Remove an account; its ledger keeps the history (each balance closes at zero)."""
         acc = self._require(tenant, account, NOT_FOUND)
         ch = AccountChange(acc, LedgerRef(reason="remove_account"), self._clock())
+        acc.version += 1
         for b in list(acc.all_balances()):
             ch.set_value(b, Decimal(0))
         del self._accounts[(tenant, account)]
@@ -478,13 +480,27 @@ class AccountService:
     # --- charging ------------------------------------------------------------------------------
 
     def plan_debit(self, account: Account, req: Any, *, partial: bool) -> DebitPlan:
-        """Pure: what ``debit`` would take (see engine.accounts.debit)."""
-        return plan_debit(account, req, self._rater(), partial=partial)
+        """Pure: what ``debit`` would take (see engine.accounts.debit). The plan records what
+        it was computed from, so ``debit(plan=...)`` can apply it without planning again."""
+        rater = self._rater()
+        plan = plan_debit(account, req, rater, partial=partial)
+        plan.basis = (account, account.version, req, rater, partial)
+        return plan
+
+    def _still_valid(self, plan: DebitPlan | None, acc: Account, req: Any, rater: Any,
+                     partial: bool) -> bool:
+        """True when ``plan`` was computed for this live account, unchanged since (same
+        version), for this very request, by this rater, in the same mode: planning again
+        would give the same plan."""
+        basis = plan.basis if plan is not None else None
+        return (basis is not None and basis[0] is acc and basis[1] == acc.version
+                and basis[2] is req and basis[3] is rater and basis[4] == partial)
 
     def _apply(self, acc: Account, charges: Iterable[BalanceCharge], ref: LedgerRef,
                refund_reason: str = "refund") -> AccountChange:
         """Apply planned charges to the live account (positive amount = take)."""
         ch = AccountChange(acc, ref, self._clock())
+        acc.version += 1
         for part in charges:
             if part.amount == 0:
                 continue
@@ -501,11 +517,18 @@ class AccountService:
         return ch
 
     async def debit(self, account: Account, req: Any, *, partial: bool, ref: LedgerRef,
-                    extra_ops: Sequence[WriteOp] = ()) -> DebitPlan:
+                    extra_ops: Sequence[WriteOp] = (), plan: DebitPlan | None = None) -> DebitPlan:
         """Plan and apply in one synchronous step, then await durability. ``extra_ops`` (e.g.
-        the session snapshot) commit in the same transaction."""
+        the session snapshot) commit in the same transaction.
+
+        ``plan``: what ``plan_debit`` answered for this same request, when the caller needed
+        it first (to size a grant). It is applied as is if the account has not changed since
+        (nothing can change it unless the caller awaited in between); otherwise it is
+        planned again here, so a stale plan can never be applied."""
         acc = self._resolve(account)
-        plan = plan_debit(acc, req, self._rater(), partial=partial)
+        rater = self._rater()
+        if plan is None or not self._still_valid(plan, acc, req, rater, partial):
+            plan = plan_debit(acc, req, rater, partial=partial)
         ch = self._apply(acc, plan.parts, ref)
         await self._commit([*self._ops(ch), *extra_ops], [(acc.tenant, acc.id)])
         return plan

@@ -94,10 +94,12 @@ class Billing:
                 await self.storage.write(list(extra_ops))
             return 0, plan.reason or INSUFFICIENT_CREDIT
         seq = run.debits + 1
+        planned = plan  # the plan of ``req``: the debit applies it instead of planning again
         if granted < usage:
             req = piece_request(run.event, start, granted, run.reserved, run.cost)
-        granted, req = self._whole_increments(account, run, start, granted, req, plan)
-        done = await self.accounts.debit(account, req, partial=True, extra_ops=extra_ops,
+            planned = None
+        granted, req, planned = self._whole_increments(account, run, start, granted, req, plan, planned)
+        done = await self.accounts.debit(account, req, partial=True, extra_ops=extra_ops, plan=planned,
                                          ref=LedgerRef("session debit", cgrid, run.run_id,
                                                        f"{REF_DEBIT}:{seq}:{granted}"))
         run.debits = seq
@@ -110,25 +112,27 @@ class Billing:
         return granted, plan.reason
 
     def _whole_increments(self, account: Any, run: RunState, start: datetime, granted: int, req: Any,
-                          plan: Any) -> tuple[int, Any]:
+                          plan: Any, planned: Any) -> tuple[int, Any, Any]:
         """Extend a grant to the end of the increment it pays for (CGRateS ExtraDuration).
 
         A 30 s slice of a rate billed per 60 s increment pays for 60 s; recording only 30 s
         would make the next slice pay for the same minute again and cut a low-balance
-        call early. The extension costs nothing more, which is checked (pure) here."""
+        call early. The extension costs nothing more, which is checked (pure) here.
+        Returns the grant, its request and the plan of that request (``planned`` when the
+        grant stays, the check's plan when it is extended; None: plan it again)."""
         if plan.unit_usage or plan.rating is None:
-            return granted, req
+            return granted, req, planned
         try:
             paid = int(self.rater().rate(req).rated_usage)
         except ChargingError:
-            return granted, req
+            return granted, req, planned
         if paid <= granted:
-            return granted, req
+            return granted, req, planned
         longer = piece_request(run.event, start, paid, run.reserved, run.cost)
         check = self.accounts.plan_debit(account, longer, partial=True)
         if int(check.usage) >= paid and Decimal(check.cost) == Decimal(plan.cost):
-            return paid, longer
-        return granted, req
+            return paid, longer, check
+        return granted, req, planned
 
     async def settle(self, cgrid: str, run: RunState, start: datetime, total: int,
                      extra_ops: Sequence[Any] = (), extra_ops_for: Any = None) -> Settled:

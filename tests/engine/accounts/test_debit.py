@@ -311,6 +311,51 @@ def test_plan_settle_is_pure_and_matches_settle(service, acc, make_req):
     assert plan.cost == Decimal("0.6017") and value(acc, "main") == before
 
 
+# --- plan once, debit that plan -----------------------------------------------------------------
+
+async def test_debit_applies_the_plan_made_for_it(service, acc, make_req):
+    """A session sizes its grant with plan_debit, then debits that very plan (no second pricing)."""
+    req = make_req(30)
+    plan = service.plan_debit(acc, req, partial=True)
+    done = await service.debit(acc, req, partial=True, ref=REF, plan=plan)
+    assert done is plan and done.cost == Decimal("0.30")
+    assert value(acc, "main") == Decimal("9.70")
+    assert await service.audit(T, "1001") == []
+
+
+async def test_a_plan_made_before_another_debit_is_planned_again(service, acc, make_req):
+    """Another session spent the money in between: the stale plan (10 s for 0.10) must not be
+    applied; the debit grants only what the 0.05 left buys."""
+    req = make_req(10)
+    stale = service.plan_debit(acc, req, partial=True)
+    assert stale.usage == 10 * SECOND
+    await service.debit(acc, make_req(995), partial=False, ref=REF)
+    done = await service.debit(acc, req, partial=True, ref=REF, plan=stale)
+    assert done is not stale
+    assert (done.usage, done.cost) == (5 * SECOND, Decimal("0.05"))
+    assert value(acc, "main") == 0
+    assert await service.audit(T, "1001") == []
+
+
+async def test_a_plan_for_another_request_is_planned_again(service, acc, make_req):
+    other = service.plan_debit(acc, make_req(60), partial=True)
+    done = await service.debit(acc, make_req(20), partial=True, ref=REF, plan=other)
+    assert (done.usage, done.cost) == (20 * SECOND, Decimal("0.20"))
+    assert value(acc, "main") == Decimal("9.80")
+
+
+async def test_a_plan_made_before_a_topup_is_planned_again(service, acc, make_req):
+    """Not only debits: any change (here a top-up that lifts a short grant) re-plans."""
+    await service.debit_balance(T, "1001", "*monetary", "9.95", {"ID": "main"})
+    req = make_req(10)
+    short = service.plan_debit(acc, req, partial=True)
+    assert short.usage == 5 * SECOND
+    await service.add_balance(T, "1001", "*monetary", "1", {"ID": "main"})
+    done = await service.debit(acc, req, partial=True, ref=REF, plan=short)
+    assert (done.usage, done.cost) == (10 * SECOND, Decimal("0.10"))
+    assert value(acc, "main") == Decimal("0.95")
+
+
 # --- concurrency -------------------------------------------------------------------------------
 
 async def test_concurrent_debits_never_overspend(service, acc, make_req):
