@@ -299,6 +299,7 @@ def net_by_balance(parts: list[BalanceCharge]) -> dict[str, BalanceCharge]:
         if prev is None:
             out[p.balance_uuid] = p
         else:
-            out[p.balance_uuid] = dataclasses.replace(prev, amount=prev.amount + p.amount,
-                                                      usage=prev.usage + p.usage)
+            out[p.balance_uuid] = BalanceCharge(prev.balance_uuid, prev.balance_id, prev.balance_type,
+                                                prev.amount + p.amount, prev.usage + p.usage,
+                                                prev.create)
     return out

@@ -160,21 +160,30 @@ class Account:
         """Deep-enough copy for dry runs (balances are the only mutable part charged)."""
         return Account(
             tenant=self.tenant, id=self.id,
-            balances={t: [_copy_balance(b) for b in bs] for t, bs in self.balances.items()},
+            balances={t: [copy_balance(b) for b in bs] for t, bs in self.balances.items()},
             allow_negative=self.allow_negative, disabled=self.disabled,
             action_triggers=[_copy_trigger(t) for t in self.action_triggers],
             update_time=self.update_time)
 
+    def planning_view(self, replaced: dict[str, Balance], *, disabled: bool) -> "Account":
+        """A what-if view for pure readers (``plan_debit``): the same Balance objects except
+        those in ``replaced`` (uuid -> a modified copy). Cheaper than ``clone`` because only
+        the balances a what-if changes are copied; nothing may be mutated through the view."""
+        balances = ({t: [replaced.get(b.uuid, b) for b in bs] for t, bs in self.balances.items()}
+                    if replaced else self.balances)
+        return Account(self.tenant, self.id, balances, self.allow_negative, disabled,
+                       self.action_triggers, self.update_time)
+
 
 def _copy_trigger(t: TriggerState) -> TriggerState:
-    # positional, like _copy_balance: dataclasses.replace re-reads the field list per call
+    # positional, like copy_balance: dataclasses.replace re-reads the field list per call
     return TriggerState(t.id, t.unique_id, t.threshold_type, t.threshold_value, t.recurrent,
                         t.min_sleep, t.balance_type, t.balance_id, t.actions_id, t.weight,
                         t.balance_destination_ids, t.balance_categories, t.executed,
                         t.last_executed)
 
 
-def _copy_balance(b: Balance) -> Balance:
+def copy_balance(b: Balance) -> Balance:
     return Balance(b.uuid, b.id, b.type, b.value, b.expiry, b.weight, b.destination_ids,
                    b.categories, b.rating_subject, b.shared_groups, b.timing_ids, b.blocker,
                    b.disabled)

@@ -32,6 +32,7 @@ from engine.accounts.actions import AccountChange, BalanceParams, LedgerRef
 from engine.accounts.debit import BalanceCharge, DebitPlan, net_by_balance, plan_debit
 from engine.accounts.model import (
     MONETARY, Account, Balance, TriggerState, account_from_rows, account_to_row, balance_to_row,
+    copy_balance,
 )
 from engine.errors import (
     ACCOUNT_NOT_FOUND, NOT_FOUND, SERVER_ERROR, ChargingError, mandatory_missing,
@@ -546,12 +547,18 @@ class AccountService:
     def plan_settle(self, account: Account, whole_call: Any, charged: Sequence[BalanceCharge]) -> DebitPlan:
         """Pure: the plan ``settle`` charges, priced on a copy of the account with ``charged``
         given back (a call that happened is always charged, even on a disabled account)."""
-        ghost = self._resolve(account).clone()
-        ghost.disabled = False  # the call happened; a mid-call disable must not make it free
+        acc = self._resolve(account)
+        given_back: dict[str, Balance] = {}  # copies of the balances ``charged`` came from
         for part in charged:
-            b = ghost.find_balance(part.balance_uuid)
-            if b is not None:
-                b.value += part.amount
+            b = given_back.get(part.balance_uuid)
+            if b is None:
+                live = acc.find_balance(part.balance_uuid)
+                if live is None:
+                    continue
+                b = given_back[part.balance_uuid] = copy_balance(live)
+            b.value += part.amount
+        # disabled=False: the call happened; a mid-call disable must not make it free
+        ghost = acc.planning_view(given_back, disabled=False)
         return plan_debit(ghost, whole_call, self._rater(), partial=False, force=True)
 
     async def settle(self, account: Account, whole_call: Any, charged: Sequence[BalanceCharge],
@@ -579,8 +586,8 @@ class AccountService:
             amount = (w.amount if w else Decimal(0)) - (h.amount if h else Decimal(0))
             usage = (w.usage if w else 0) - (h.usage if h else 0)
             if amount != 0:
-                deltas.append(dataclasses.replace(ident, amount=amount, usage=usage,
-                                                  create=bool(w and w.create)))
+                deltas.append(BalanceCharge(ident.balance_uuid, ident.balance_id, ident.balance_type,
+                                            amount, usage, bool(w and w.create)))
         ch = self._apply(acc, deltas, ref)
         await self._commit([*self._ops(ch), *extra_ops], [(acc.tenant, acc.id)])
         money = [d.amount for d in deltas if d.balance_type == MONETARY]

@@ -311,6 +311,17 @@ def test_plan_settle_is_pure_and_matches_settle(service, acc, make_req):
     assert plan.cost == Decimal("0.6017") and value(acc, "main") == before
 
 
+async def test_plan_settle_gives_back_on_a_what_if_copy_only(service, acc, make_req):
+    """The earlier charges are given back for the pricing only: the live balances keep
+    their values, and the plan pays from the balances as they would be after the refund."""
+    await service.add_balance(T, "1001", "*voice", 60 * SECOND, {"ID": "free", "Weight": 20})
+    charged = await reserve(service, acc, make_req, [90])  # 60 free seconds + 0.30
+    plan = service.plan_settle(acc, make_req(80), charged)
+    assert (value(acc, "free"), value(acc, "main")) == (0, Decimal("9.70"))
+    assert plan.unit_usage == 60 * SECOND and plan.cost == Decimal("0.20")
+    assert {p.balance_id: p.amount for p in plan.parts} == {"free": 60 * SECOND, "main": Decimal("0.20")}
+
+
 # --- plan once, debit that plan -----------------------------------------------------------------
 
 async def test_debit_applies_the_plan_made_for_it(service, acc, make_req):
