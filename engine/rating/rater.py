@@ -57,7 +57,12 @@ MAX_COST = "MAX_COST"
 FALLBACK_DEPTH = 3
 MATCH_CACHE_SIZE = 100_000
 RESULT_CACHE_SIZE = 2048
+SHAPE_CACHE_SIZE = 4096
 _ONE_DAY = timedelta(days=1)
+_ONE_MICROSECOND = timedelta(microseconds=1)
+# In a ``_compute`` trail: the price depends on the time of day/date (a timed destination
+# match, a timeline with more than one binding, a call cut by an activation time).
+_TIMED = None
 
 
 @fast_init
@@ -244,7 +249,9 @@ class Rater:
         # instant. The plan is immutable and a new plan gets a new Rater, so the cache
         # never outlives the data it came from; it is bounded by clearing when full.
         self._matches: dict[tuple[str, int, str], Match] = {}
-        self._results: dict[RatingRequest, CostResult] = {}   # see _rated
+        # see _rated: answers that hold for any start in a window, and answers for one start
+        self._shapes: dict[tuple[Any, ...], tuple[datetime | None, datetime | None, CostResult]] = {}
+        self._results: dict[RatingRequest, CostResult] = {}
 
     # --- public API ------------------------------------------------------------------
 
@@ -257,28 +264,43 @@ class Rater:
         return self._rated(req)
 
     def _rated(self, req: RatingRequest) -> CostResult:
-        """``_compute`` remembered per request: a session prices the same piece several times
-        (authorize, then initiate's plan, grant check and debit; terminate's preview and
-        settle). The Rater and its plan are immutable, so an equal request has an equal
-        answer; only UTC starts are kept (the tzinfo of ``start`` shows in the charges), and
-        the answer always carries the caller's own request object. Errors are not kept."""
-        if req.start.tzinfo is not timezone.utc:
+        """``_compute`` remembered: a session prices the same piece several times (authorize,
+        then initiate's plan, grant check and debit; terminate's preview and settle), and calls
+        of the same subject, destination and length differ only in their start.
+
+        The Rater and its plan are immutable, so the answer is a function of the request. Most
+        answers do not depend on the start at all (one all-day rate, no activation time near):
+        ``_compute`` then reports the window of starts it holds for, and the answer is kept
+        per shape (the request without its start and ``cost_so_far``, which is informational)
+        and re-based for any start in that window (only the charges' start times move). Other
+        answers are kept per equal request. Only UTC starts are kept (the tzinfo of ``start``
+        shows in the charges); the answer always carries the caller's own request object.
+        Errors are not kept."""
+        start = req.start
+        if start.tzinfo is not timezone.utc:
             return self._compute(req)
+        shape = (req.tenant, req.category, req.subject, req.destination, req.tor, req.usage, req.offset)
+        entry = self._shapes.get(shape)
+        if entry is not None:
+            low, high, found = entry
+            if (low is None or low <= start) and (high is None or start < high):
+                return _rebased(found, req)
         results = self._results
         found = results.get(req)
-        if found is None:
-            found = self._compute(req)
+        if found is not None:
+            return _rebased(found, req)
+        trail: list[tuple[datetime | None, datetime | None] | None] = []
+        found = self._compute(req, trail)
+        if _TIMED in trail:
             if len(results) >= RESULT_CACHE_SIZE:
                 results.clear()
             results[req] = found
-            return found
-        if found.request is req:
-            return found
-        return CostResult(req, found.cost, found.usage, found.rated_usage, found.connect_fee,
-                          found.rating_plan_id, found.destination_id, found.prefix, found.subject_key,
-                          found.charges, found.max_cost_reached, found.raw_scaled, found.scale,
-                          found.rounding_method, found.rounding_decimals, found.cgrates_compat,
-                          found.disconnect_exceeded, found.prior)
+        else:
+            if len(self._shapes) >= SHAPE_CACHE_SIZE:
+                self._shapes.clear()
+            low, high = _window(trail, req)
+            self._shapes[shape] = (low, high, found)
+        return found
 
     def max_affordable(self, req: RatingRequest, credit: Decimal | None) -> Affordable:
         """The largest increment-aligned usage <= req.usage costing at most ``credit``.
@@ -350,12 +372,19 @@ class Rater:
 
     # --- lookup ----------------------------------------------------------------------
 
-    def _resolve(self, req: RatingRequest, key: str, when: datetime, depth: int) -> Match | bool:
-        """Match for ``key`` at ``when``; False if the profile is missing, True if it has no rate."""
+    def _resolve(self, req: RatingRequest, key: str, when: datetime, depth: int,
+                 trail: list[Any] | None = None) -> Match | bool:
+        """Match for ``key`` at ``when``; False if the profile is missing, True if it has no rate.
+
+        ``trail`` (optional) collects what the answer depends on: per profile consulted, the
+        activation period ``when`` fell in (from, until), and ``_TIMED`` if a timing was."""
         times = self._c.activation_times.get(key)
         if not times:
             return False
         index = bisect_right(times, when) - 1
+        if trail is not None:
+            trail.append((times[index] if index >= 0 else None,
+                          times[index + 1] if index + 1 < len(times) else None))
         if index < 0:
             return False
         cache_key = (key, index, req.destination)
@@ -364,6 +393,8 @@ class Rater:
             return cached
         profile = self._c.profiles[key][index]
         found, timeless = self._c.match_timed(profile.rating_plan_id, req.destination, when, self.tz)
+        if trail is not None and not timeless:
+            trail.append(_TIMED)
         if found is not None:
             dest_id, prefix, bindings = found
             match = Match(key, profile.rating_plan_id, dest_id, prefix, bindings)
@@ -374,19 +405,22 @@ class Rater:
             return match
         if depth < FALLBACK_DEPTH:
             for subject in profile.fallback_subjects:
-                sub = self._resolve(req, profile_key(req.tenant, req.category, subject), when, depth + 1)
+                sub = self._resolve(req, profile_key(req.tenant, req.category, subject), when, depth + 1,
+                                    trail)
                 if isinstance(sub, Match):
                     return sub
         return True
 
-    def _segments(self, req: RatingRequest, start: datetime, length: int) -> list[tuple[int, int, Match]]:
+    def _segments(self, req: RatingRequest, start: datetime, length: int,
+                  trail: list[Any] | None = None) -> list[tuple[int, int, Match]]:
         """Activation periods of the first ``length`` of the call that began at ``start``:
-        (start ns, end ns, match), relative to ``start``."""
+        (start ns, end ns, match), relative to ``start``. ``trail``: see ``_resolve``; a call
+        in one period also needs the next activation time to stay beyond its end."""
         key = profile_key(req.tenant, req.category, req.subject)
-        found = self._resolve(req, key, start, 1)
+        found = self._resolve(req, key, start, 1, trail)
         if found is False:
             key = profile_key(req.tenant, req.category, ANY)
-            found = self._resolve(req, key, start, 1)
+            found = self._resolve(req, key, start, 1, trail)
             if found is False:
                 raise ChargingError(RATING_PLAN_NOT_FOUND)
         if found is True:
@@ -400,6 +434,9 @@ class Rater:
         for when in times[bisect_right(times, start):]:
             at = _ns(when - start)
             if at >= length:
+                if trail is not None and not segments:
+                    # the same single period for any start up to ``length`` before ``when``
+                    trail.append((None, when - timedelta(microseconds=-(-length // 1_000)) + _ONE_MICROSECOND))
                 break
             segments.append((seg_start, at, match))
             nxt = self._resolve(req, key, when, 1)
@@ -469,7 +506,7 @@ class Rater:
 
     # --- pricing ---------------------------------------------------------------------
 
-    def _compute(self, req: RatingRequest) -> CostResult:
+    def _compute(self, req: RatingRequest, trail: list[Any] | None = None) -> CostResult:
         """Price the piece as the difference of the call's cumulative rounded totals.
 
         The call is rated from its start (``req.start - offset`` for voice, whose pieces are
@@ -478,6 +515,10 @@ class Rater:
         ``C(x)`` is the rounded (MaxCost-capped, connect-fee-including) cost of the first ``x``
         of the call. Pieces therefore add up exactly to the whole call, rounding included, and
         each piece is priced at what settling the whole call will charge for it.
+
+        ``trail`` (optional) receives the windows of call starts the answer holds for (the
+        activation periods consulted), or ``_TIMED`` when the answer depends on the time of
+        day or date, or on an activation time inside the call (see ``_rated``).
         """
         if req.usage < 0:
             raise ChargingError(INVALID_ARGUMENT, f"negative usage {req.usage}")
@@ -489,7 +530,9 @@ class Rater:
         if voice and offset:
             start -= timedelta(microseconds=offset // 1_000)
         end = offset + req.usage
-        segments = self._segments(req, start, end)
+        segments = self._segments(req, start, end, trail)
+        if trail is not None and (len(segments) > 1 or not _all_day(segments[0][2].bindings)):
+            trail.append(_TIMED)
         compat = self.cgrates_compat
         scale = self._c.scale
         charges: list[Charge] = []
@@ -547,6 +590,55 @@ class Rater:
                           first_match.destination_id, first_match.prefix, first_match.subject_key,
                           tuple(charges[head:]), reached, total.raw - prior.raw, scale,
                           rule.rounding_method, rule.rounding_decimals, compat, exceeded, prior)
+
+
+def _all_day(bindings: tuple[Binding, ...]) -> bool:
+    """One binding active at every instant: ``_timeline`` needs no clock (its first case)."""
+    return len(bindings) == 1 and bindings[0].timing.all_days and bindings[0].timing.start_ns == 0
+
+
+def _window(trail: list[Any], req: RatingRequest) -> tuple[datetime | None, datetime | None]:
+    """The starts ``[low, high)`` (None: unbounded) for which ``req`` costs the same: the
+    intersection of the call-start windows in ``trail``, moved by the offset for voice
+    (whose call began ``offset`` before ``req.start``)."""
+    low: datetime | None = None
+    high: datetime | None = None
+    for since, until in trail:
+        if since is not None and (low is None or since > low):
+            low = since
+        if until is not None and (high is None or until < high):
+            high = until
+    if req.tor == VOICE and req.offset:
+        shift = timedelta(microseconds=req.offset // 1_000)
+        low = None if low is None else low + shift
+        high = None if high is None else _later(high, shift)
+    return low, high
+
+
+def _later(moment: datetime, shift: timedelta) -> datetime | None:
+    """``moment + shift``, or None (no bound) past the last representable datetime."""
+    try:
+        return moment + shift
+    except OverflowError:
+        return None
+
+
+def _rebased(found: CostResult, req: RatingRequest) -> CostResult:
+    """``found`` (an answer for an equal shape) for ``req``: its own request, and the charges
+    moved to ``req``'s start (every other field is the same for every start it holds for)."""
+    if found.request is req:
+        return found
+    charges = found.charges
+    shift = req.start - found.request.start
+    if shift:
+        charges = tuple(Charge(c.start + shift, c.offset, c.increments, c.increment, c.unit_scaled,
+                               c.raw_scaled, c.charged_scaled, c.scale, c.binding, c.match)
+                        for c in charges)
+    return CostResult(req, found.cost, found.usage, found.rated_usage, found.connect_fee,
+                      found.rating_plan_id, found.destination_id, found.prefix, found.subject_key,
+                      charges, found.max_cost_reached, found.raw_scaled, found.scale,
+                      found.rounding_method, found.rounding_decimals, found.cgrates_compat,
+                      found.disconnect_exceeded, found.prior)
 
 
 def _time_of_day(moment: datetime) -> int:

@@ -1,0 +1,136 @@
+"""The Rater's memo of answers never changes an answer.
+
+A Rater keeps what it priced and re-uses it for an equal request, and for the same call
+shape (subject, destination, usage, offset) at another start when the price cannot depend
+on the start. These tests price many shapes at starts on both sides of every clock edge of
+the sample plan (an activation time, peak/off-peak, midnight, Christmas) in a shuffled
+order, and compare every answer with one computed from scratch: cost, charges (their start
+times included), the EventCost document, and what a credit buys.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from engine.errors import ChargingError
+from engine.rating import Rater, RatingRequest
+from engine.tariffplan.loader import load_tariffplan
+from engine.tariffplan.model import TariffPlan
+
+SAMPLE = Path(__file__).resolve().parents[3] / "config" / "tariffplan"
+S = 1_000_000_000
+UTC = timezone.utc
+
+# Starts just before, on and after the sample plan's clock edges.
+EDGES = [
+    datetime(2014, 1, 13, 23, 58, tzinfo=UTC),      # 1001 changes plan at 2014-01-14 00:00
+    datetime(2014, 1, 14, 0, 0, tzinfo=UTC),        # pieces just after it: their call began before
+    datetime(2025, 1, 6, 7, 58, 30, tzinfo=UTC),    # Monday: 1004 peak from 08:00
+    datetime(2025, 1, 6, 18, 59, tzinfo=UTC),       # off-peak from 19:00
+    datetime(2025, 1, 10, 23, 59, 30, tzinfo=UTC),  # Friday -> weekend at midnight
+    datetime(2025, 12, 24, 23, 59, 50, tzinfo=UTC),  # Christmas day rate
+    datetime(2026, 3, 2, 10, 0, tzinfo=UTC),        # an ordinary Monday morning
+]
+SHAPES = [
+    # subject, destination, usage s, offset s, category, tor
+    ("1001", "1002", 95, 0, "call", "*voice"),
+    ("1001", "1002", 30, 60, "call", "*voice"),
+    ("1001", "1002", 300, 0, "call", "*voice"),
+    ("1001", "1003", 20, 0, "call", "*voice"),       # MaxCost *disconnect
+    ("1002", "1003", 200, 0, "call", "*voice"),      # MaxCost *free
+    ("1002", "1003", 30, 120, "call", "*voice"),
+    ("1003", "555", 125, 0, "call", "*voice"),       # *any destination rate
+    ("1004", "1001", 90, 0, "call", "*voice"),       # peak / off-peak / holiday
+    ("1004", "1001", 30, 30, "call", "*voice"),
+    ("1004", "1002", 61, 0, "call", "*voice"),       # fallback subject 1001
+    ("9999", "+4915123", 61, 0, "call", "*voice"),   # *any subject
+    ("9999", "+49301234", 0, 0, "call", "*voice"),
+    ("9999", "+49301234", 45, 15, "call", "*voice"),
+    ("9999", "555", 10, 0, "call", "*voice"),        # no rate: an error, never kept
+    ("1001", "1", 3, 0, "sms", "*sms"),
+    ("1001", "any", 3 * 1048576, 0, "data", "*data"),
+]
+
+
+@pytest.fixture(scope="module")
+def plan() -> TariffPlan:
+    return load_tariffplan(SAMPLE)
+
+
+def requests(seed: int) -> list[RatingRequest]:
+    rng = random.Random(seed)
+    out = []
+    for edge in EDGES:
+        for delta in (-120, -61, -1, 0, 1, 29, 90):
+            for subject, destination, usage, offset, category, tor in SHAPES:
+                start = edge + timedelta(seconds=delta, microseconds=rng.choice((0, 0, 250_000)))
+                out.append(RatingRequest("cgrates.org", category, subject, destination, start,
+                                         usage * S, tor, offset * S, Decimal(rng.randrange(3))))
+    rng.shuffle(out)
+    return out
+
+
+def outcome(rater: Rater, req: RatingRequest, fresh: bool) -> object:
+    try:
+        result = rater._compute(req) if fresh else rater.rate(req)
+    except ChargingError as err:
+        return err.code
+    assert result.request is req
+    return (result, result.to_event_cost("cgrid", "*default"))
+
+
+@pytest.mark.parametrize("tz", [UTC, ZoneInfo("Europe/Berlin")], ids=["utc", "berlin"])
+@pytest.mark.parametrize("compat", [False, True], ids=["exact", "compat"])
+def test_remembered_answers_equal_computed_ones(plan: TariffPlan, tz: object, compat: bool) -> None:
+    rater = Rater(plan, cgrates_compat=compat, tz=tz)  # type: ignore[arg-type]
+    oracle = Rater(plan, cgrates_compat=compat, tz=tz)  # type: ignore[arg-type]
+    reqs = requests(7)
+    for req in reqs + reqs[::3]:
+        assert outcome(rater, req, fresh=False) == outcome(oracle, req, fresh=True), req
+
+
+def test_remembered_answers_buy_what_computed_ones_buy(plan: TariffPlan) -> None:
+    rater = Rater(plan)
+    for req in requests(11)[::4]:
+        for credit in (None, Decimal(0), Decimal("0.05"), Decimal("0.61"), Decimal("1.3")):
+            try:
+                remembered = rater.max_affordable(req, credit)
+            except ChargingError as err:
+                remembered = err.code
+            try:
+                computed = Rater(plan).max_affordable(req, credit)
+            except ChargingError as err:
+                computed = err.code
+            assert remembered == computed, (req, credit)
+
+
+def test_a_call_shape_priced_at_a_new_start_moves_its_charges(plan: TariffPlan) -> None:
+    """The 1001 -> 1002 rate holds all day: a second call of the same length an hour later
+    is answered from the first one's, with its own start on every charge."""
+    rater = Rater(plan)
+    first = RatingRequest("cgrates.org", "call", "1001", "1002", EDGES[-1], 95 * S)
+    later = RatingRequest("cgrates.org", "call", "1001", "1002", EDGES[-1] + timedelta(hours=1), 95 * S)
+    a, b = rater.rate(first), rater.rate(later)
+    assert (a.cost, b.cost) == (Decimal("0.6584"), Decimal("0.6584"))
+    assert [c.start for c in b.charges] == [EDGES[-1] + timedelta(hours=1), EDGES[-1] + timedelta(hours=1, minutes=1)]
+    assert b.to_event_cost("x")["StartTime"] == "2026-03-02T11:00:00Z"
+    assert b.to_event_cost("x")["Charges"] == a.to_event_cost("x")["Charges"]
+
+
+def test_a_call_crossing_an_activation_time_is_not_answered_from_an_earlier_one(plan: TariffPlan) -> None:
+    """1001 pays RP_1001_OLD (RT_10CNT) before 2014-01-14 and RP_1001 (RT_20CNT) from then:
+    the same two-minute call costs 0.35 ten minutes before the change, and 0.40 when it starts
+    one minute before (its second minute at the new rate, config/tariffplan/README.md)."""
+    rater = Rater(plan)
+    early = RatingRequest("cgrates.org", "call", "1001", "1002", datetime(2014, 1, 13, 23, 50, tzinfo=UTC), 120 * S)
+    crossing = RatingRequest("cgrates.org", "call", "1001", "1002", datetime(2014, 1, 13, 23, 59, tzinfo=UTC),
+                             120 * S)
+    assert rater.rate(early).cost == Decimal("0.35")
+    assert rater.rate(crossing).cost == Decimal("0.4")
+    assert [c.rates_id for c in rater.rate(crossing).charges] == ["RT_10CNT", "RT_20CNT"]
