@@ -28,7 +28,8 @@ from typing import Any, Awaitable, Callable, Protocol
 from agents.diameter import constants as C
 from agents.diameter.codec import Avp, Message, decode_message, make_avp, placeholder_avp
 from agents.diameter.reply_encode import ReplyEncodeError, tree_to_avps
-from agents.diameter.view import MSCC, CcrView, unit_avps
+from agents.diameter.view import MSCC, ccr_view, message_dict, unit_avps
+from engine.templating import MessageView
 
 log = logging.getLogger("chargeway.diameter.cc")
 
@@ -55,7 +56,7 @@ class UnitOutcome:
 
 
 class UnitMapper(Protocol):
-    async def map_unit(self, view: CcrView, variables: dict[str, Any]) -> UnitOutcome: ...
+    async def map_unit(self, view: MessageView, variables: dict[str, Any]) -> UnitOutcome: ...
 
 
 @dataclass
@@ -222,16 +223,18 @@ class CreditControlServer:
         single_service = msg.find(MSCC) is None
         variables = self._vars(msg, peer)
         variables.update(extra_vars)
+        base = message_dict(msg)     # the top-level AVPs, converted once for all units
         if len(units) == 1:          # the common case: no task per unit
-            outcomes = [await self._map(msg, units[0], variables)]
+            outcomes = [await self._map(msg, units[0], variables, base)]
         else:
-            outcomes = list(await asyncio.gather(*(self._map(msg, unit, variables) for unit in units)))
+            outcomes = list(await asyncio.gather(*(self._map(msg, unit, variables, base) for unit in units)))
         for outcome in outcomes:
             if outcome.missing is not None:
                 return self._missing(msg, outcome.missing)
         return self._assemble(msg, units, outcomes, single_service, peer)
 
-    async def _map(self, msg: Message, unit: Avp | None, variables: dict[str, Any]) -> UnitOutcome:
+    async def _map(self, msg: Message, unit: Avp | None, variables: dict[str, Any],
+                   base: dict[str, Any]) -> UnitOutcome:
         unit_vars = dict(variables)
         if unit is not None:
             rating_group = unit.get("Rating-Group", "")
@@ -239,7 +242,7 @@ class CreditControlServer:
             unit_vars["ServiceIdentifier"] = unit.get("Service-Identifier", "")
             unit_vars["ZeroRated"] = rating_group in self.config.zero_rated
         try:
-            return await self.mapper.map_unit(CcrView(msg, unit), unit_vars)
+            return await self.mapper.map_unit(ccr_view(msg, unit, base), unit_vars)
         except Exception as err:   # the engine or a template bug must not kill the peer
             log.exception("diameter: mapping CCR %s failed", msg.get("Session-Id"))
             return UnitOutcome(matched=False, error=f"SERVER_ERROR: {err}")

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from agents.diameter.codec import DiameterError, decode_message
-from agents.diameter.view import CcrView, unit_avps
+from agents.diameter.view import ccr_view, unit_avps
+from engine.templating import DictView
 
 _HEX = re.compile(rb"^(?:0x)?[0-9a-fA-F\s:]+$")
 
 
-def load_message(path: str | Path) -> tuple[CcrView, dict[str, Any]]:
+def load_message(path: str | Path) -> tuple[DictView, dict[str, Any]]:
     raw = Path(path).read_bytes()
     stripped = raw.strip()
     if stripped and _HEX.match(stripped):
@@ -40,4 +41,4 @@ def load_message(path: str | Path) -> tuple[CcrView, dict[str, Any]]:
         "RatingGroup": unit.get("Rating-Group", "") if unit is not None else "",
         "ServiceIdentifier": unit.get("Service-Identifier", "") if unit is not None else "",
     }
-    return CcrView(msg, unit), variables
+    return ccr_view(msg, unit), variables

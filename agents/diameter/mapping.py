@@ -14,9 +14,8 @@ from typing import Any, Mapping
 
 from agents.diameter import constants as C
 from agents.diameter.credit_control import UnitOutcome
-from agents.diameter.view import CcrView
 from engine.reply import Reply
-from engine.templating import Template, TemplateFieldError, TemplateRunner
+from engine.templating import MessageView, Template, TemplateFieldError, TemplateRunner
 
 OPT_ACTION = "*requestedAction"
 
@@ -71,7 +70,7 @@ class TemplateMapper:
         self.link = link
         self.dry_run = dry_run
 
-    async def map_unit(self, view: CcrView, variables: dict[str, Any]) -> UnitOutcome:
+    async def map_unit(self, view: MessageView, variables: dict[str, Any]) -> UnitOutcome:
         if self.link is not None:
             variables = {**variables, "*link": self.link}
         try:

@@ -1,10 +1,15 @@
-"""``MessageView`` over a decoded CCR, as templates see it (``~*req.A.B.C``).
+"""What templates see of a decoded CCR (``~*req.A.B.C``): nested dicts in a ``DictView``.
 
 One template run handles one credit-control unit (one Multiple-Services-Credit-Control),
 so the view shows the CCR's top-level AVPs plus only the MSCC being processed: a template
 written for one rating group works unchanged on a CCR carrying five. A CCR without MSCC
 but with top-level Requested/Used-Service-Unit (RFC 4006 single-service style) is shown
 with those units wrapped in one synthetic MSCC, so templates have one path to read.
+
+Why dicts and not a view over the AVP objects: the template compiler generates straight
+dict reads for a ``DictView`` (filters, fields and the ``Group[~Type(v)].Data`` selector
+shape all inline), while any other view goes through generic per-field closures that
+build lists. The conversion is one pass over the AVPs the CCR carries.
 """
 
 from __future__ import annotations
@@ -12,55 +17,35 @@ from __future__ import annotations
 from typing import Any
 
 from agents.diameter.codec import Avp, Message, make_avp
+from engine.templating import DictView
 
 MSCC = "Multiple-Services-Credit-Control"
 _UNIT_AVPS = ("Requested-Service-Unit", "Used-Service-Unit", "Rating-Group", "Service-Identifier")
 
 
-class AvpListView:
-    """View over a list of AVPs (a message body or one grouped AVP's members).
-
-    A template reads the same few paths many times per message (filters of every
-    processor, then fields), so lookups are memoised per view and each path reuses the
-    lookup of its parent path. The lists returned are shared: callers must not mutate them.
-    """
-
-    __slots__ = ("avps", "_memo", "_values")
-
-    def __init__(self, avps: list[Avp]) -> None:
-        self.avps = avps
-        self._memo: dict[tuple[str, ...], list[Avp]] = {}
-        self._values: dict[tuple[str, ...], list[Any]] = {}
-
-    def _find(self, path: tuple[str, ...]) -> list[Avp]:
-        found = self._memo.get(path)
-        if found is not None:
-            return found
-        name = path[-1]
-        if len(path) == 1:
-            found = [a for a in self.avps if a.defn is not None and a.defn.name == name]
+def avp_dict(avps: list[Avp]) -> dict[str, Any]:
+    """AVPs by name: a grouped AVP becomes a dict of its members, a repeated AVP a list of
+    its instances (the ``DictView`` convention). Unknown AVPs (no name) are left out."""
+    out: dict[str, Any] = {}
+    for avp in avps:
+        defn = avp.defn
+        if defn is None:
+            continue
+        value = avp.value
+        if type(value) is list:
+            value = avp_dict(value)
+        name = defn.name
+        previous = out.get(name, _ABSENT)
+        if previous is _ABSENT:
+            out[name] = value
+        elif type(previous) is list:       # AVP values are never lists: a list is repetition
+            previous.append(value)
         else:
-            found = [m for a in self._find(path[:-1]) if type(a.value) is list
-                     for m in a.value if m.defn is not None and m.defn.name == name]
-        self._memo[path] = found
-        return found
+            out[name] = [previous, value]
+    return out
 
-    def values(self, path: tuple[str, ...]) -> list[Any]:
-        if not path:
-            return [self]
-        out = self._values.get(path)
-        if out is None:
-            out = self._values[path] = [AvpListView(a.value) if type(a.value) is list else a.value
-                                        for a in self._find(path)]
-        return out
 
-    def children(self, path: tuple[str, ...]) -> list["AvpListView"]:
-        if not path:
-            return [self]
-        return [v for v in self.values(path) if isinstance(v, AvpListView)]
-
-    def __repr__(self) -> str:
-        return f"AvpListView({self.avps!r})"
+_ABSENT: Any = object()
 
 
 def unit_avps(msg: Message) -> list[Avp | None]:
@@ -74,15 +59,20 @@ def unit_avps(msg: Message) -> list[Avp | None]:
     return [None]
 
 
-class CcrView(AvpListView):
-    """A CCR restricted to one unit (``mscc``); other top-level AVPs are unchanged."""
+def message_dict(message: Message) -> dict[str, Any]:
+    """The CCR's top-level AVPs without its MSCCs (shared by the views of all its units)."""
+    return avp_dict([a for a in message.avps if a.defn is None or a.defn.name != MSCC])
 
-    __slots__ = ("message", "mscc")
 
-    def __init__(self, message: Message, mscc: Avp | None) -> None:
-        avps = [a for a in message.avps if a.defn is None or a.defn.name != MSCC]
-        if mscc is not None:
-            avps.append(mscc)
-        super().__init__(avps)
-        self.message = message
-        self.mscc = mscc
+def ccr_view(message: Message, mscc: Avp | None, base: dict[str, Any] | None = None) -> DictView:
+    """The CCR restricted to one unit (``mscc``); other top-level AVPs are unchanged.
+    ``base`` is ``message_dict(message)`` when the caller already has it (several units)."""
+    if mscc is None:
+        return DictView(message_dict(message) if base is None else base)
+    unit = avp_dict(mscc.value) if type(mscc.value) is list else mscc.value
+    if base is None:
+        data = message_dict(message)
+        data[MSCC] = unit
+    else:
+        data = {**base, MSCC: unit}
+    return DictView(data)

@@ -11,7 +11,7 @@ from typing import Any
 
 from agents.diameter import constants as C
 from agents.diameter.credit_control import CcConfig, CreditControlServer, PeerInfo, UnitOutcome
-from agents.diameter.view import CcrView
+from engine.templating import MessageView
 from tests.agents.diameter.diameter_helpers import ccr
 
 PEER = PeerInfo("pgw.test", "test", "127.0.0.1:1")
@@ -24,7 +24,7 @@ class RecordingMapper:
         self.calls: list[tuple[str, Any, dict]] = []
         self.delay = 0.0
 
-    async def map_unit(self, view: CcrView, variables: dict[str, Any]) -> UnitOutcome:
+    async def map_unit(self, view: MessageView, variables: dict[str, Any]) -> UnitOutcome:
         if self.delay:
             await asyncio.sleep(self.delay)
         sid = view.values(("Session-Id",))[0]
@@ -183,7 +183,7 @@ async def test_explain_loads_a_capture_and_the_template_maps_it() -> None:
 
 async def test_a_failing_mapper_still_gets_the_client_an_answer() -> None:
     class Broken:
-        async def map_unit(self, view: CcrView, variables: dict[str, Any]) -> UnitOutcome:
+        async def map_unit(self, view: MessageView, variables: dict[str, Any]) -> UnitOutcome:
             raise RuntimeError("engine exploded")
 
     cc = CreditControlServer(Broken(), CcConfig("localhost", "test"), Clock())
