@@ -4,12 +4,19 @@ Shape as in CGRateS ``engine/eventcost.go``: ``Charges`` reference ``Rating``
 entries, which reference ``Rates``, ``Timings`` and ``RatingFilters`` by short
 ids. Increments are compressed (one entry with ``CompressFactor``), the way
 CGRateS stores them, so the document stays small whatever the call length.
+
+Everything but ``CGRID``, ``RunID`` and ``StartTime`` depends only on the priced
+shape, which the Rater re-uses for calls at other starts: the first rendering is
+kept as JSON on the result (shared with its re-based copies) and later ones are
+parsed back from it, which gives the same values and fresh containers for less work.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from engine.rating.rounding import round_scaled
 from engine.tariffplan.model import ROUND_MIDDLE
@@ -78,6 +85,25 @@ def _unit_cost(numerator: int, denominator: int) -> int | float:
 
 
 def build_event_cost(result: "CostResult", cgrid: str, run_id: str) -> dict[str, Any]:
+    """The EventCost of ``result``: rendered the first time, parsed from that rendering after."""
+    rendered = result.rendered
+    if rendered and rendered[0]:
+        usage, cost, charges, rating, filters, rates, timings = orjson.loads(rendered[0])
+        return {"CGRID": cgrid, "RunID": run_id, "StartTime": format_time(result.request.start),
+                "Usage": usage, "Cost": cost, "Charges": charges, "AccountSummary": None,
+                "Accounting": {}, "Rating": rating, "RatingFilters": filters, "Rates": rates,
+                "Timings": timings}
+    doc = _render(result, cgrid, run_id)
+    if not rendered:
+        try:
+            rendered.append(orjson.dumps([doc["Usage"], doc["Cost"], doc["Charges"], doc["Rating"],
+                                          doc["RatingFilters"], doc["Rates"], doc["Timings"]]))
+        except orjson.JSONEncodeError:      # an integer beyond 64 bits: render every time
+            rendered.append(b"")
+    return doc
+
+
+def _render(result: "CostResult", cgrid: str, run_id: str) -> dict[str, Any]:
     rating: dict[str, Any] = {}
     rates: dict[str, Any] = {}
     timings: dict[str, Any] = {}

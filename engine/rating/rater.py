@@ -203,6 +203,9 @@ class CostResult:
     disconnect_exceeded: bool = field(default=False, repr=False)
     # The call before this piece (``C(offset)``): set by the Rater, read by max_affordable.
     prior: Cumulative | None = field(default=None, repr=False)
+    # What to_event_cost rendered once, shared by the answers re-based from one computation
+    # (their EventCosts differ only in CGRID, RunID and StartTime).
+    rendered: list[bytes] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def raw_cost(self) -> Fraction:
@@ -638,7 +641,7 @@ def _rebased(found: CostResult, req: RatingRequest) -> CostResult:
                       found.rating_plan_id, found.destination_id, found.prefix, found.subject_key,
                       charges, found.max_cost_reached, found.raw_scaled, found.scale,
                       found.rounding_method, found.rounding_decimals, found.cgrates_compat,
-                      found.disconnect_exceeded, found.prior)
+                      found.disconnect_exceeded, found.prior, found.rendered)
 
 
 def _time_of_day(moment: datetime) -> int:

@@ -10,6 +10,7 @@ times included), the EventCost document, and what a credit buys.
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -82,7 +83,8 @@ def outcome(rater: Rater, req: RatingRequest, fresh: bool) -> object:
     except ChargingError as err:
         return err.code
     assert result.request is req
-    return (result, result.to_event_cost("cgrid", "*default"))
+    # json.dumps tells 1 from 1.0: the document must match byte for byte, not only by value
+    return (result, json.dumps(result.to_event_cost("cgrid", "*default")))
 
 
 @pytest.mark.parametrize("tz", [UTC, ZoneInfo("Europe/Berlin")], ids=["utc", "berlin"])
@@ -121,6 +123,24 @@ def test_a_call_shape_priced_at_a_new_start_moves_its_charges(plan: TariffPlan) 
     assert [c.start for c in b.charges] == [EDGES[-1] + timedelta(hours=1), EDGES[-1] + timedelta(hours=1, minutes=1)]
     assert b.to_event_cost("x")["StartTime"] == "2026-03-02T11:00:00Z"
     assert b.to_event_cost("x")["Charges"] == a.to_event_cost("x")["Charges"]
+
+
+def test_each_event_cost_is_a_fresh_document(plan: TariffPlan) -> None:
+    """EventCosts of one answer (rendered, then re-read from its rendering) are equal byte for
+    byte, and a caller changing its copy changes no other."""
+    rater = Rater(plan)
+    req = RatingRequest("cgrates.org", "call", "1002", "1003", EDGES[-1], 200 * S)
+    first = rater.rate(req).to_event_cost("a", "*default")
+    text = json.dumps(first)
+    first["Charges"][0]["Increments"][0]["Cost"] = 99
+    first["Rating"]["r1"]["MaxCost"] = 99
+    first["Timings"]["t1"]["Years"].append(2030)
+    moved = RatingRequest("cgrates.org", "call", "1002", "1003", EDGES[-1] + timedelta(days=1), 200 * S)
+    second = rater.rate(req).to_event_cost("a", "*default")
+    third = rater.rate(moved).to_event_cost("a", "*default")
+    assert json.dumps(second) == text
+    assert json.dumps(third) == text.replace("2026-03-02T10:00:00Z", "2026-03-03T10:00:00Z")
+    assert third["Cost"] == 0.12 and third["Rating"]["r1"]["MaxCostStrategy"] == "*free"
 
 
 def test_a_call_crossing_an_activation_time_is_not_answered_from_an_earlier_one(plan: TariffPlan) -> None:
