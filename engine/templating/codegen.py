@@ -8,10 +8,12 @@ identifiers and ``repr()`` of names; values travel through the function's namesp
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Callable
 
-from engine.templating.coerce import is_empty
+from engine.templating.coerce import is_empty, number
 from engine.templating.context import MISSING, Ctx
+from engine.templating.errors import ConversionError
 from engine.templating.fields import _CONVERSION_ERRORS, SKIPPED, Field, log
 from engine.templating.filters import Filter
 from engine.templating.readers import data_reader, first_at
@@ -200,6 +202,26 @@ def compile_filters(filters: list[Filter], processor_id: str | None) -> Matcher:
         presence = (flt.kind in ("*empty", "*exists") and element is not None
                     and not element.transforms and path is not None and not path.has_selectors
                     and len(path.segments) == 1 and path.root != "*rep")
+        compare = _numeric_constants(flt) if (
+            flt.kind in _COMPARE_OPS and element is not None and not element.transforms
+            and path is not None and not path.has_selectors and len(path.segments) == 1
+            and path.root != "*rep") else None
+        if compare is not None:
+            assert path is not None
+            # An int read (Diameter Unsigned32, a vars number) against numeric constants
+            # compares exactly as the closure's Decimal order keys do; others: the closure.
+            for k, constant in enumerate(compare):
+                ns[f"X{i}_{k}"] = constant
+            test = " or ".join(f"v {_COMPARE_OPS[flt.kind]} X{i}_{k}" for k in range(len(compare)))
+            _read_single(lines, path.root, path.names[0])
+            lines.append("    if type(v) is int:")
+            lines.append(f"        if {test}:" if flt.negate else f"        if not ({test}):")
+            lines.append("            return False")
+            lines.append("    elif v is M:")
+            lines.append("        pass" if flt.negate else "        return False")
+            lines.append(f"    elif not T{i}(ctx):")
+            lines.append("        return False")
+            continue
         if presence:
             assert path is not None
             _read_single(lines, path.root, path.names[0])
@@ -245,6 +267,23 @@ def compile_filters(filters: list[Filter], processor_id: str | None) -> Matcher:
     match = ns["match"]
     match.source = source
     return match
+
+
+_COMPARE_OPS = {"*gt": ">", "*gte": ">=", "*lt": "<", "*lte": "<=", "*eq": "=="}
+
+
+def _numeric_constants(flt: Filter) -> list[Decimal] | None:
+    """The filter's constants as Decimals when every one is a plain number (the closure
+    then compares numbers with numbers), else None."""
+    if not flt.constants:
+        return None
+    out = []
+    for constant in flt.constants:
+        try:
+            out.append(number(constant))
+        except ConversionError:
+            return None
+    return out
 
 
 def _read_single(lines: list[str], root: str, key: str) -> None:

@@ -36,8 +36,9 @@ async def passes(tpl, *filters: str) -> bool:
     flist = "\n".join(f"      - '{f}'" for f in filters)
     template = tpl(f"processors:\n  - id: P\n    filters:\n{flist}\n")
     runner = TemplateRunner(template, None)
-    outcome = await runner.run(DictView(MSG), {"RemoteHost": "10.1.2.3"})
-    other = await runner.run(AgentView(MSG), {"RemoteHost": "10.1.2.3"})
+    variables = {"RemoteHost": "10.1.2.3", "Zero": 0, "Big": 10**20 + 1, "Flag": True}
+    outcome = await runner.run(DictView(MSG), dict(variables))
+    other = await runner.run(AgentView(MSG), dict(variables))
     assert other.matched is outcome.matched, "agent view and DictView disagree"
     return outcome.matched
 
@@ -75,6 +76,21 @@ async def passes(tpl, *filters: str) -> bool:
     ("*gt:~*req.Time:2024-04-30T00:00:00Z", True),
     ("*lt:~*req.Time:2024-04-30T00:00:00Z", False),
     ("*gt:~*req.Missing:1", False),
+    ("*notgt:~*req.Missing:1", True),
+    # Int values (Diameter Unsigned32, numeric vars) take the generated comparison.
+    ("*gt:~*req.CC-Request-Type:1", True),
+    ("*gt:~*req.CC-Request-Type:2", False),
+    ("*gte:~*req.CC-Request-Type:2.0", True),
+    ("*lt:~*req.CC-Request-Type:2.5", True),
+    ("*lte:~*req.CC-Request-Type:1.99", False),
+    ("*eq:~*req.CC-Request-Type:2.00", True),
+    ("*noteq:~*req.CC-Request-Type:2", False),
+    ("*gt:~*req.CC-Request-Type:5;1", True),
+    ("*notgt:~*req.CC-Request-Type:5;1", False),
+    ("*gt:~*req.CC-Request-Type:1s", False),
+    ("*gt:~*vars.Zero:0", False),
+    ("*gt:~*vars.Big:99999999999999999999", True),
+    ("*gt:~*vars.Flag:0", False),
     ("*string:~*req.Avp:y", True),
     ("*string:~*req.Account:~*req.Subject", True),
     ("*string:~*req.Account:~*req.Called", False),
