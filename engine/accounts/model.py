@@ -225,14 +225,38 @@ class _AccountData(msgspec.Struct, omit_defaults=True):
     action_triggers: list[_TriggerData] = []
 
 
-def balance_to_row(acc: Account, b: Balance) -> BalanceRow:
-    data = _BalanceData(
-        expiry=format_time(b.expiry) if b.expiry else "", weight=str(b.weight),
+# Every debit rewrites the account row and the balance rows it touched, although only
+# update_time and the value changed: the JSON of a balance's attributes and of each trigger
+# is remembered by content. Keys hold a Decimal by id(), with the Decimal itself kept alive
+# in the entry (so the id cannot be reused while cached): Decimal("10") == Decimal("10.0")
+# but they are written differently. Equal datetimes render the same UTC text, and
+# frozensets render sorted, so those are keyed by value. Bounded; cleared when full.
+_ROW_CACHE_MAX = 4096
+_BALANCE_DATA: dict[tuple[Any, ...], tuple[str, Decimal]] = {}
+_TRIGGER_DATA: dict[tuple[Any, ...], tuple["_TriggerData", Decimal, Decimal]] = {}
+
+
+def _balance_data(b: Balance) -> str:
+    """The ``data`` JSON of a balance row (everything but identity and value)."""
+    weight = b.weight
+    key = (id(weight), b.expiry, b.destination_ids, b.categories, b.rating_subject,
+           b.shared_groups, b.timing_ids, b.blocker, b.disabled)
+    hit = _BALANCE_DATA.get(key)
+    if hit is not None:
+        return hit[0]
+    text = msgspec.json.encode(_BalanceData(
+        expiry=format_time(b.expiry) if b.expiry else "", weight=str(weight),
         destination_ids=sorted(b.destination_ids), categories=sorted(b.categories),
         rating_subject=b.rating_subject, shared_groups=sorted(b.shared_groups),
-        timing_ids=sorted(b.timing_ids), blocker=b.blocker, disabled=b.disabled)
-    return BalanceRow(b.uuid, acc.tenant, acc.id, b.id, b.type, b.value,
-                      msgspec.json.encode(data).decode())
+        timing_ids=sorted(b.timing_ids), blocker=b.blocker, disabled=b.disabled)).decode()
+    if len(_BALANCE_DATA) >= _ROW_CACHE_MAX:
+        _BALANCE_DATA.clear()
+    _BALANCE_DATA[key] = (text, weight)
+    return text
+
+
+def balance_to_row(acc: Account, b: Balance) -> BalanceRow:
+    return BalanceRow(b.uuid, acc.tenant, acc.id, b.id, b.type, b.value, _balance_data(b))
 
 
 def balance_from_row(row: BalanceRow) -> Balance:
@@ -245,16 +269,32 @@ def balance_from_row(row: BalanceRow) -> Balance:
         timing_ids=frozenset(data.timing_ids), blocker=data.blocker, disabled=data.disabled)
 
 
+def _trigger_data(t: TriggerState) -> _TriggerData:
+    """A trigger as stored in the account row (see _ROW_CACHE_MAX for the caching)."""
+    threshold, weight = t.threshold_value, t.weight
+    key = (t.id, t.unique_id, t.threshold_type, id(threshold), t.recurrent, t.min_sleep,
+           t.balance_type, t.balance_id, t.actions_id, id(weight), t.balance_destination_ids,
+           t.balance_categories, t.executed, t.last_executed)
+    hit = _TRIGGER_DATA.get(key)
+    if hit is not None:
+        return hit[0]
+    data = _TriggerData(
+        id=t.id, unique_id=t.unique_id, threshold_type=t.threshold_type,
+        threshold_value=str(threshold), recurrent=t.recurrent,
+        min_sleep=t.min_sleep, balance_type=t.balance_type, balance_id=t.balance_id,
+        actions_id=t.actions_id, weight=str(weight),
+        balance_destination_ids=sorted(t.balance_destination_ids),
+        balance_categories=sorted(t.balance_categories), executed=t.executed,
+        last_executed=format_time(t.last_executed) if t.last_executed else "")
+    if len(_TRIGGER_DATA) >= _ROW_CACHE_MAX:
+        _TRIGGER_DATA.clear()
+    _TRIGGER_DATA[key] = (data, threshold, weight)
+    return data
+
+
 def account_to_row(acc: Account) -> AccountRow:
-    data = _AccountData(update_time=format_time(acc.update_time), action_triggers=[
-        _TriggerData(id=t.id, unique_id=t.unique_id, threshold_type=t.threshold_type,
-                     threshold_value=str(t.threshold_value), recurrent=t.recurrent,
-                     min_sleep=t.min_sleep, balance_type=t.balance_type, balance_id=t.balance_id,
-                     actions_id=t.actions_id, weight=str(t.weight),
-                     balance_destination_ids=sorted(t.balance_destination_ids),
-                     balance_categories=sorted(t.balance_categories), executed=t.executed,
-                     last_executed=format_time(t.last_executed) if t.last_executed else "")
-        for t in acc.action_triggers])
+    data = _AccountData(update_time=format_time(acc.update_time),
+                        action_triggers=[_trigger_data(t) for t in acc.action_triggers])
     return AccountRow(acc.tenant, acc.id, acc.allow_negative, acc.disabled,
                       msgspec.json.encode(data).decode())
 

@@ -167,9 +167,9 @@ class AccountService:
             return []
         acc.update_time = ch.now
         ops: list[WriteOp] = [PutAccount(account_to_row(acc))]
-        ops.extend(DeleteBalance(u) for u in ch.deleted)
-        ops.extend(PutBalance(balance_to_row(acc, b)) for b in ch.touched.values())
-        ops.extend(AppendLedger(e) for e in ch.ledger)
+        ops += [DeleteBalance(u) for u in ch.deleted]
+        ops += [PutBalance(balance_to_row(acc, b)) for b in ch.touched.values()]
+        ops += [AppendLedger(e) for e in ch.ledger]
         return ops
 
     async def _commit(self, ops: Sequence[WriteOp], keys: Iterable[tuple[str, str]]) -> None:

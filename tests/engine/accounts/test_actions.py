@@ -9,6 +9,7 @@ import pytest
 
 from engine.accounts import AccountService
 from engine.errors import ChargingError
+from tests.engine.accounts.conftest import T0
 
 SECOND = 10**9
 T = "cgrates.org"
@@ -63,6 +64,17 @@ async def test_trigger_state_survives_restart(service, storage, real_plan, rater
     await again.start()
     [trigger] = again.get(T, "1002").action_triggers
     assert trigger.threshold_value == 2 and trigger.actions_id == "ACT_RECHARGE"
+    assert (trigger.executed, trigger.last_executed) == (False, T0)  # fired, re-armed by its top-up
+    await service.set_balance(T, "1002", "*monetary", "-10", {"ID": "main"})  # fires; -5 stays low
+    again = AccountService(storage, lambda: rater_box["rater"])
+    await again.start()
+    [trigger] = again.get(T, "1002").action_triggers
+    assert (trigger.executed, trigger.last_executed) == (True, T0)
+    await service.set_balance(T, "1002", "*monetary", "7", {"ID": "main"})  # above 2: re-armed
+    again = AccountService(storage, lambda: rater_box["rater"])
+    await again.start()
+    [trigger] = again.get(T, "1002").action_triggers
+    assert (trigger.executed, trigger.last_executed) == (False, T0)
 
 
 async def test_multi_action_run_is_all_or_nothing(service, real_plan):

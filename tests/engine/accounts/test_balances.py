@@ -3,6 +3,7 @@ for bad input, nothing half-applied, everything in the ledger, state survives a 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -111,6 +112,29 @@ async def test_everything_survives_a_restart(service, storage):
     assert account_to_v2(again.get(T, "1001")) == account_to_v2(service.get(T, "1001"))
     free = next(b for b in again.get(T, "1001").all_balances() if b.id == "free")
     assert (free.expiry, free.categories, free.blocker) == (expiry, {"call", "premium"}, True)
+
+
+async def test_stored_rows_keep_each_balance_as_written_across_debits(service, storage):
+    """Balance rows are rewritten on every debit: two weights that are equal numbers written
+    differently (10 and 10.0) keep their own text, and the stored rows after the debits are
+    those a restart loads back exactly."""
+    await service.add_balance(T, "1001", "*monetary", 5, {"ID": "a", "Weight": "10"})
+    await service.add_balance(T, "1001", "*monetary", 5, {"ID": "b", "Weight": "10.0"})
+    await service.add_balance(T, "1001", "*monetary", 5, {"ID": "c", "Weight": "10.0",
+                                                          "DestinationIDs": "DST_2;DST_1"})
+    for _ in range(2):
+        for balance_id in "abc":
+            await service.debit_balance(T, "1001", "*monetary", 1, {"ID": balance_id})
+    [stored] = await storage.load_accounts()
+    data = {b.id: json.loads(b.data) for b in stored.balances}
+    assert data == {"a": {"weight": "10"}, "b": {"weight": "10.0"},
+                    "c": {"weight": "10.0", "destination_ids": ["DST_1", "DST_2"]}}
+    assert json.loads(stored.account.data) == {"update_time": "2026-03-02T10:00:00Z"}
+    again = AccountService(storage, lambda: None)
+    await again.start()
+    assert account_to_v2(again.get(T, "1001")) == account_to_v2(service.get(T, "1001"))
+    assert {b.id: (b.value, str(b.weight)) for b in again.get(T, "1001").all_balances()} == {
+        "a": (Decimal(3), "10"), "b": (Decimal(3), "10.0"), "c": (Decimal(3), "10.0")}
 
 
 async def test_audit_catches_a_tampered_balance(service, storage, tmp_path):
