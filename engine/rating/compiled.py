@@ -204,7 +204,6 @@ class CompiledPlan:
                           if any(b.timing.all_days and b.timing.start_ns == 0 for b in v)),
                 {k: max(b.weight for b in v) for k, v in grouped.items()},
             )
-        self.has_max_cost = any(dr.max_cost_strategy for drs in plan.destination_rates.values() for dr in drs)
         self.profiles: dict[str, tuple[RatingProfile, ...]] = plan.rating_profiles
         self.activation_times: dict[str, tuple[datetime, ...]] = {
             key: tuple(p.activation_time for p in profiles) for key, profiles in plan.rating_profiles.items()

@@ -162,6 +162,7 @@ class Affordable:
     reason: str = ""         # "" | INSUFFICIENT_CREDIT | MAX_COST
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Cumulative:
     """The call from its start up to a point ``x``: ``C(x)`` and what extending it needs.
@@ -228,7 +229,23 @@ def _ns(delta: timedelta) -> int:
 
 
 def _after(start: datetime, ns: int) -> datetime:
-    return start + timedelta(microseconds=ns // 1_000)
+    return start + _delta(ns)
+
+
+def _delta(ns: int) -> timedelta:
+    """``ns`` as a timedelta (microsecond precision, truncated). Remembered: the same few
+    offsets (rate group starts, debit slices) recur in every call, and building a timedelta
+    costs more than the addition it is for. Bounded; cleared when full."""
+    delta = _DELTAS.get(ns)
+    if delta is None:
+        if len(_DELTAS) >= _DELTAS_MAX:
+            _DELTAS.clear()
+        delta = _DELTAS[ns] = timedelta(0, 0, ns // 1_000)
+    return delta
+
+
+_DELTAS: dict[int, timedelta] = {}
+_DELTAS_MAX = 4096
 
 
 class Rater:
@@ -531,7 +548,7 @@ class Rater:
         voice = req.tor == VOICE
         offset = req.offset
         if voice and offset:
-            start -= timedelta(microseconds=offset // 1_000)
+            start -= _delta(offset)
         end = offset + req.usage
         segments = self._segments(req, start, end, trail)
         if trail is not None and (len(segments) > 1 or not _all_day(segments[0][2].bindings)):
@@ -540,8 +557,11 @@ class Rater:
         scale = self._c.scale
         charges: list[Charge] = []
         covered = 0
+        capped = False            # a binding with a MaxCost strategy priced part of the call
         for seg_start, seg_end, match in segments:
             for rel_start, rel_end, binding in self._timeline(start, seg_start, seg_end, match.bindings, voice):
+                if binding.destination_rate.max_cost_strategy:
+                    capped = True
                 pos = max(rel_start, covered)
                 slots = binding.slots
                 starts = binding.group_starts
@@ -576,7 +596,7 @@ class Rater:
             connect_fee = first_slot.slot.connect_fee
             fee = first_slot.connect_fee
         reached = exceeded = False
-        if self._c.has_max_cost and any(c.binding.destination_rate.max_cost_strategy for c in charges):
+        if capped and charges:
             reached, exceeded = _apply_max_cost(charges, fee)
         head = 0                       # charges[:head] are the call before this piece
         while head < len(charges) and charges[head].offset < offset:
@@ -686,7 +706,7 @@ def _cumulative(charges: list[Charge], count: int, fee: int, scale: int, compat:
     non-decreasing and every piece ``C(b) - C(a)`` is >= 0.
     """
     if count == 0:
-        return Cumulative(0, Decimal(0), None, Decimal(0))
+        return _NOTHING
     raw = fee
     rule: DestinationRate | None = None
     floor_cost = Decimal(0)
@@ -702,6 +722,9 @@ def _cumulative(charges: list[Charge], count: int, fee: int, scale: int, compat:
     assert rule is not None
     cost = round_scaled(raw, scale, rule.rounding_decimals, rule.rounding_method, compat=compat)
     return Cumulative(raw, max(cost, floor_cost), rule, floor_cost)
+
+
+_NOTHING = Cumulative(0, Decimal(0), None, Decimal(0))   # C(0): the call before it began
 
 
 def _scaled(amount: Decimal, scale: int) -> int:
