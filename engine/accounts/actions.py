@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 from engine.accounts.model import DEFAULT_BALANCE_ID, Account, Balance, account_to_v2
 from engine.errors import INSUFFICIENT_CREDIT, INVALID_ARGUMENT, ChargingError, mandatory_missing
+from engine.fastinit import fast_init
 from engine.storage.base import LedgerEntry
 from engine.units import parse_duration, parse_time, to_decimal
 
@@ -48,6 +49,7 @@ SKIPPED_ACTIONS = frozenset({"*cdrlog", "*http_post", "*http_post_async", "*publ
                              "*alter_sessions", "*force_disconnect_sessions", "*reset_counters"})
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LedgerRef:
     """Why a balance moved: ledger ``reason`` plus the session/run and a free reference."""

@@ -104,6 +104,10 @@ def _adopt(acc: Account, work: Account) -> None:
 _BALANCE_FIELDS = tuple(f.name for f in dataclasses.fields(Balance))
 
 
+def _trigger_weight(t: TriggerState) -> Decimal:
+    return t.weight
+
+
 class AccountService:
     """See module docstring. ``rater()`` returns the current Rater (it changes on reload)."""
 
@@ -430,11 +434,14 @@ class AccountService:
         acc = ch.account
         if not acc.action_triggers:
             return
-        plan = self._plan()
+        plan: Any = None  # looked up only when a trigger fires (most changes fire none)
         done: set[int] = set()
         for _ in range(_TRIGGER_DEPTH):
             fired = False
-            for t in sorted(acc.action_triggers, key=lambda t: t.weight, reverse=True):
+            triggers = acc.action_triggers
+            if len(triggers) > 1:
+                triggers = sorted(triggers, key=_trigger_weight, reverse=True)
+            for t in triggers:
                 if t.threshold_type not in (MIN_BALANCE, MAX_BALANCE):
                     continue
                 if not self._trigger_hit(t, acc, ch.now):
@@ -450,17 +457,26 @@ class AccountService:
                 done.add(id(t))
                 t.executed, t.last_executed = True, ch.now
                 ch.account_changed = True
+                if plan is None:
+                    plan = self._plan()
                 fired = self._fire(ch, plan, t) or fired
             if not fired:
                 return
 
     @staticmethod
     def _trigger_hit(t: TriggerState, acc: Account, now: datetime) -> bool:
-        balances = [b for b in acc.balances.get(t.balance_type, ())
-                    if b.usable_at(now) and (not t.balance_id or b.id == t.balance_id)]
-        if t.threshold_type == MIN_BALANCE:
-            return any(b.value <= t.threshold_value for b in balances)
-        return any(b.value >= t.threshold_value for b in balances)
+        """Whether a usable balance of the trigger's type (and ID, if it names one) is at or
+        beyond the threshold (Balance.usable_at inlined: this runs on every debit)."""
+        threshold, balance_id = t.threshold_value, t.balance_id
+        minimum = t.threshold_type == MIN_BALANCE
+        for b in acc.balances.get(t.balance_type, ()):
+            if b.disabled or (b.expiry is not None and b.expiry <= now):
+                continue
+            if balance_id and b.id != balance_id:
+                continue
+            if (b.value <= threshold) if minimum else (b.value >= threshold):
+                return True
+        return False
 
     def _fire(self, ch: AccountChange, plan: Any, t: TriggerState) -> bool:
         found = plan.actions.get(t.actions_id) if plan is not None else None
