@@ -293,6 +293,15 @@ def encode_message(msg: Message) -> bytes:
                          msg.application_id, msg.hop_by_hop, msg.end_to_end) + body
 
 
+def encode_answer(request: Message, parts: list[bytes]) -> bytes:
+    """An answer to ``request`` (same command, application and ids, P flag kept) from
+    already encoded AVPs: ``Message.answer()`` + ``encode`` without building the objects."""
+    body = b"".join(parts)
+    return _MSG_HDR.pack((1 << 24) | (HEADER_LEN + len(body)),
+                         ((request.flags & C.FLAG_PROXIABLE) << 24) | request.command_code,
+                         request.application_id, request.hop_by_hop, request.end_to_end) + body
+
+
 # --------------------------------------------------------------------------- decoding
 
 def message_length(head: bytes) -> int:

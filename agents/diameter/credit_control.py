@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
 
 from agents.diameter import constants as C
-from agents.diameter.codec import Avp, Message, decode_message, make_avp, placeholder_avp
-from agents.diameter.reply_encode import ReplyEncodeError, tree_to_avps
+from agents.diameter.codec import (Avp, Message, decode_message, encode_answer, encode_avp, make_avp,
+                                   placeholder_avp)
+from agents.diameter.reply_encode import Encoded, ReplyEncodeError, encode_item, encode_members, encoder
 from agents.diameter.view import MSCC, ccr_view, message_dict, unit_avps
 from engine.templating import MessageView
 
@@ -42,6 +43,7 @@ _CCA_FIXED = {"Session-Id", "Result-Code", "Origin-Host", "Origin-Realm", "Auth-
 # MSCC members a single-service (no MSCC) answer carries at the top level.
 _IDS = struct.Struct("!II")     # hop-by-hop and end-to-end ids, header bytes 12-20
 _UNIT_REPLY = {"Granted-Service-Unit", "Validity-Time", "Final-Unit-Indication", "Cost-Information"}
+_MSCC_ENCODER = encoder(MSCC)
 
 
 @dataclass
@@ -165,9 +167,10 @@ class CreditControlServer:
         self.by_origin_id: dict[str, str] = {}
         self.duplicates = DuplicateCache(config.duplicate_ttl, config.duplicate_max)
         # Our identity, the same in every answer: built once.
-        self._identity = [make_avp("Origin-Host", config.origin_host), make_avp("Origin-Realm", config.origin_realm),
-                          make_avp("Auth-Application-Id", C.APP_CREDIT_CONTROL)]
-        self._result_codes: dict[int, Avp] = {}
+        self._identity = b"".join(encode_avp(a) for a in (
+            make_avp("Origin-Host", config.origin_host), make_avp("Origin-Realm", config.origin_realm),
+            make_avp("Auth-Application-Id", C.APP_CREDIT_CONTROL)))
+        self._result_codes: dict[int, bytes] = {}
         self._deadlines: list[tuple[float, str]] = []
         self._earliest: float | None = None
         # Called when a session's Tcc deadline is earlier than any before (re-arm the timer).
@@ -176,17 +179,12 @@ class CreditControlServer:
     # ------------------------------------------------------------------ CCR
 
     async def handle(self, msg: Message, peer: PeerInfo, extra_vars: dict[str, Any] | None = None) -> Message:
-        """The answer as a ``Message`` (tests, tools); the server sends ``handle_wire``'s bytes."""
-        answer, wire = await self._handle(msg, peer, extra_vars)
-        return answer if answer is not None else decode_message(wire)
+        """The answer as a ``Message`` (tests, tools): the bytes ``handle_wire`` sends, decoded."""
+        return decode_message(await self.handle_wire(msg, peer, extra_vars))
 
     async def handle_wire(self, msg: Message, peer: PeerInfo, extra_vars: dict[str, Any] | None = None) -> bytes:
         """The encoded answer. It is encoded once: the same bytes go to the duplicate cache
         and to the transport (a retransmission gets them back with its own ids)."""
-        return (await self._handle(msg, peer, extra_vars))[1]
-
-    async def _handle(self, msg: Message, peer: PeerInfo,
-                      extra_vars: dict[str, Any] | None) -> tuple[Message | None, bytes]:
         now = self.clock()
         pending = self.duplicates.lookup(msg, now)
         if pending is not None:
@@ -195,11 +193,10 @@ class CreditControlServer:
                             msg.get("Session-Id"), msg.get("CC-Request-Number"), peer.origin_host)
             if not isinstance(pending, bytes):
                 pending = await asyncio.shield(pending)
-            return None, _readdress(pending, msg)
+            return _readdress(pending, msg)
         fut = self.duplicates.reserve(msg, now)
         try:
-            answer = await self._answer(msg, peer, extra_vars or {})
-            wire = answer.encode()
+            wire = await self._answer(msg, peer, extra_vars or {})
         except BaseException as err:
             self.duplicates.forget(msg)
             if not fut.done():
@@ -208,9 +205,9 @@ class CreditControlServer:
             raise
         fut.set_result(wire)
         self.duplicates.complete(msg, wire)
-        return answer, wire
+        return wire
 
-    async def _answer(self, msg: Message, peer: PeerInfo, extra_vars: dict[str, Any]) -> Message:
+    async def _answer(self, msg: Message, peer: PeerInfo, extra_vars: dict[str, Any]) -> bytes:
         request_type = msg.get("CC-Request-Type")
         if request_type not in _VALID_REQUEST_TYPES:
             return self._failure(msg, C.DIAMETER_INVALID_AVP_VALUE, f"CC-Request-Type {request_type} is invalid",
@@ -256,73 +253,88 @@ class CreditControlServer:
         }
 
     def _assemble(self, msg: Message, units: list[Avp | None], outcomes: list[UnitOutcome],
-                  single_service: bool, peer: PeerInfo) -> Message:
-        cca = msg.answer()
-        top_extra: list[Avp] = []
+                  single_service: bool, peer: PeerInfo) -> bytes:
+        """The CCA from the units' replies, encoded: our fixed AVPs (pre-encoded where
+        they never change), the template's top-level AVPs, then one MSCC per unit."""
+        top_extra: list[Encoded] = []
         seen_top: set[str] = set()
-        msccs: list[Avp] = []
+        msccs: list[bytes] = []
         codes: list[int] = []
+        validities: list[Any] = []
         for unit, outcome in zip(units, outcomes):
             if not outcome.matched:
                 code = C.DIAMETER_UNABLE_TO_COMPLY
                 log.warning("diameter: CCR %s: no template processor answered (%s)",
                             msg.get("Session-Id"), outcome.error or "no match")
-                unit_reply: list[Avp] = []
-                top_reply: list[Avp] = []
+                unit_reply: list[Encoded] = []
+                top_reply: list[Encoded] = []
             else:
                 try:
-                    avps = tree_to_avps(outcome.reply_tree)
+                    top_items, unit_reply = _encode_reply(outcome.reply_tree)
                 except ReplyEncodeError as err:
                     log.error("diameter: template reply cannot be encoded: %s", err)
                     return self._failure(msg, C.DIAMETER_UNABLE_TO_COMPLY, f"reply: {err}", None)
-                top_code = next((a.value for a in avps if a.name == "Result-Code"), None)
-                unit_reply = [m for a in avps if a.name == MSCC for m in a.value]
-                top_reply = [a for a in avps if a.name not in _CCA_FIXED and a.name != MSCC]
-                unit_code = next((a.value for a in unit_reply if a.name == "Result-Code"), None)
+                top_code = next((i.value for i in top_items if i.name == "Result-Code"), None)
+                top_reply = [i for i in top_items if i.name not in _CCA_FIXED]
+                unit_code = next((i.value for i in unit_reply if i.name == "Result-Code"), None)
                 code = unit_code if unit_code is not None else (top_code if top_code is not None
                                                                 else C.DIAMETER_SUCCESS)
             codes.append(code)
             if single_service or unit is None:
-                for avp in unit_reply:
-                    if avp.name in _UNIT_REPLY and avp.name not in seen_top:
-                        top_extra.append(avp)
-                        seen_top.add(avp.name)
+                for item in unit_reply:
+                    if item.name in _UNIT_REPLY and item.name not in seen_top:
+                        top_extra.append(item)
+                        seen_top.add(item.name)
             else:
-                msccs.append(self._unit_answer(unit, unit_reply, code))
-            for avp in top_reply:
-                if avp.name not in seen_top:
-                    top_extra.append(avp)
-                    seen_top.add(avp.name)
+                msccs.append(self._unit_answer(unit, unit_reply, code, validities))
+            for item in top_reply:
+                if item.name not in seen_top:
+                    top_extra.append(item)
+                    seen_top.add(item.name)
         top_code = _merge_codes(codes)
-        cca.avps.append(msg.find("Session-Id"))
-        cca.avps.append(self._result_code(top_code))
-        cca.avps.extend(self._identity)
+        parts: list[bytes] = []
+        sid = msg.find("Session-Id")
+        if sid is not None:
+            parts.append(encode_avp(sid))
+        parts.append(self._result_code(top_code))
+        parts.append(self._identity)
         for name in ("CC-Request-Type", "CC-Request-Number"):
             echoed = msg.find(name)      # the request's own AVP, value unchanged
             if echoed is not None:
-                cca.avps.append(echoed)
-        cca.avps.extend(top_extra)
-        cca.avps.extend(msccs)
-        self._track(msg, units, outcomes, codes, cca, peer)
-        return cca
+                parts.append(encode_avp(echoed))
+        for item in top_extra:
+            parts.append(item.wire)
+            if item.name == "Validity-Time" and item.value:
+                validities.append(item.value)
+        parts.extend(msccs)
+        validity = float(max(validities)) if validities else 0.0
+        self._track(msg, units, outcomes, codes, top_code, validity, peer)
+        return encode_answer(msg, parts)
 
-    def _result_code(self, code: int) -> Avp:
-        """Result-Code AVPs are shared between answers (never mutated after creation)."""
-        avp = self._result_codes.get(code)
-        if avp is None:
-            avp = self._result_codes[code] = make_avp("Result-Code", code)
-        return avp
+    def _result_code(self, code: int) -> bytes:
+        """Result-Code AVPs, encoded once per code."""
+        wire = self._result_codes.get(code)
+        if wire is None:
+            wire = self._result_codes[code] = encode_avp(make_avp("Result-Code", code))
+        return wire
 
-    def _unit_answer(self, unit: Avp, reply: list[Avp], code: int) -> Avp:
-        members = [a for a in reply if a.name != "Result-Code"]
-        names = {a.name for a in members}
-        head: list[Avp] = []
+    def _unit_answer(self, unit: Avp, reply: list[Encoded], code: int, validities: list[Any]) -> bytes:
+        """This unit's MSCC: its Rating-Group/Service-Identifier (unless the template set
+        them), the template's members, its Result-Code. Collects its Validity-Time."""
+        members = [i for i in reply if i.name != "Result-Code"]
+        names = {i.name for i in members}
+        parts: list[bytes] = []
         for key in ("Rating-Group", "Service-Identifier"):
             if key not in names:
-                head.extend(unit.find_all(key))
-        return make_avp(MSCC, head + members + [self._result_code(code)])
+                parts.extend(encode_avp(avp) for avp in unit.find_all(key))
+        validity = next((i.value for i in members if i.name == "Validity-Time"), None)
+        if validity:
+            validities.append(validity)
+        parts.extend(i.wire for i in members)
+        parts.append(self._result_code(code))
+        return _MSCC_ENCODER.frame(b"".join(parts))
 
-    def _failure(self, msg: Message, code: int, reason: str, failed: Avp | None) -> Message:
+    def _failure(self, msg: Message, code: int, reason: str, failed: Avp | None) -> bytes:
         cca = msg.answer()
         cca.avps.append(msg.find("Session-Id"))
         cca.add("Result-Code", code)
@@ -336,9 +348,9 @@ class CreditControlServer:
         if failed is not None:
             cca.avps.append(make_avp("Failed-AVP", [failed]))
         log.warning("diameter: CCR %s answered %d: %s", msg.get("Session-Id"), code, reason)
-        return cca
+        return cca.encode()
 
-    def _missing(self, msg: Message, path: tuple[str, ...]) -> Message:
+    def _missing(self, msg: Message, path: tuple[str, ...]) -> bytes:
         """5005 with Failed-AVP holding an empty instance of what the template needed."""
         failed = placeholder_avp(path)
         return self._failure(msg, C.DIAMETER_MISSING_AVP, f"missing AVP {'.'.join(path)}", failed)
@@ -346,7 +358,7 @@ class CreditControlServer:
     # ------------------------------------------------------------------ session tracking
 
     def _track(self, msg: Message, units: list[Avp | None], outcomes: list[UnitOutcome], codes: list[int],
-               cca: Message, peer: PeerInfo) -> None:
+               top_code: int, validity: float, peer: PeerInfo) -> None:
         sid = str(msg.get("Session-Id"))
         request_type = msg.get("CC-Request-Type")
         if request_type == C.CC_EVENT:
@@ -354,7 +366,7 @@ class CreditControlServer:
         if request_type == C.CC_TERMINATION:
             self._drop(sid)
             return
-        granted = cca.get("Result-Code") == C.DIAMETER_SUCCESS
+        granted = top_code == C.DIAMETER_SUCCESS
         session = self.sessions.get(sid)
         if session is None:
             if not granted:
@@ -364,7 +376,7 @@ class CreditControlServer:
         session.last_request = msg
         session.last_number = int(msg.get("CC-Request-Number") or 0)
         session.last_seen = self.clock()
-        session.validity = _validity(cca) or float(self.config.validity_time) or self.config.default_tcc
+        session.validity = validity or float(self.config.validity_time) or self.config.default_tcc
         deadline = self._deadline(session)
         heapq.heappush(self._deadlines, (deadline, sid))
         if self._earliest is None or deadline < self._earliest:
@@ -445,11 +457,17 @@ def _merge_codes(codes: list[int]) -> int:
     return codes[0]
 
 
-def _validity(cca: Message) -> float:
-    values = [m.get("Validity-Time") for m in cca.find_all(MSCC) if m.get("Validity-Time")]
-    if cca.get("Validity-Time"):
-        values.append(cca.get("Validity-Time"))
-    return float(max(values)) if values else 0.0
+def _encode_reply(tree: list[tuple[str, Any]]) -> tuple[list[Encoded], list[Encoded]]:
+    """A unit's reply tree encoded: its top-level items (MSCC aside) and the members of its
+    MSCC item(s). Every item is encoded, so a bad value anywhere fails the whole reply."""
+    top: list[Encoded] = []
+    unit: list[Encoded] = []
+    for name, value in tree:
+        if name == MSCC:
+            unit.extend(encode_members(name, value))
+        else:
+            top.append(encode_item(name, value))
+    return top, unit
 
 
 def _readdress(original: bytes, request: Message) -> bytes:

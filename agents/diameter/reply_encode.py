@@ -1,42 +1,129 @@
-"""Turn a template's reply tree into AVPs, coercing values to each AVP's Diameter type.
+"""Turn a template's reply tree into AVP bytes, coercing values to each AVP's Diameter type.
 
 Templates produce Python values (Decimal seconds, int ns, bool, enum names); the wire
 wants Unsigned32/64, Enumerated, UTF8String ... as the dictionary says. Granted units are
 truncated, never rounded up: we must not grant more than the engine allowed.
+
+Reply items go straight to bytes (no ``Avp`` objects in between): every CCA carries them,
+so each AVP name gets an encoder built once from the dictionary (its header is a
+constant for the fixed-size types), and the credit-control layer assembles the CCA from
+the encoded pieces.
 """
 
 from __future__ import annotations
 
+import struct
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
-from agents.diameter.codec import Avp, make_avp
-from agents.diameter.dictionary import INTEGER_TYPES, TEXT_TYPES, by_name
+from agents.diameter.codec import Avp, encode_avp
+from agents.diameter.dictionary import FIXED_SIZE, INTEGER_TYPES, TEXT_TYPES, AvpDef, by_name
+
+_HDR = struct.Struct("!II")
+_U32 = struct.Struct("!I")
+_PACKERS: dict[str, Callable[[int], bytes]] = {
+    "Unsigned32": struct.Struct("!I").pack, "Integer32": struct.Struct("!i").pack,
+    "Enumerated": struct.Struct("!i").pack, "Unsigned64": struct.Struct("!Q").pack,
+    "Integer64": struct.Struct("!q").pack,
+}
 
 
 class ReplyEncodeError(ValueError):
     """A reply item the dictionary cannot express (unknown AVP name, wrong value)."""
 
 
-def tree_to_avps(tree: list[tuple[str, Any]]) -> list[Avp]:
-    out: list[Avp] = []
-    for name, value in tree:
-        out.append(item_to_avp(name, value))
-    return out
+class Encoded:
+    """One encoded reply item: its name, its bytes and, for a scalar, the coerced value
+    (the credit-control layer reads Result-Code and Validity-Time from it)."""
+
+    __slots__ = ("name", "wire", "value")
+
+    def __init__(self, name: str, wire: bytes, value: Any) -> None:
+        self.name = name
+        self.wire = wire
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Encoded({self.name}={self.value!r})"
 
 
-def item_to_avp(name: str, value: Any) -> Avp:
-    try:
-        defn = by_name(name)
-    except KeyError as err:
-        raise ReplyEncodeError(str(err)) from None
-    if defn.type == "Grouped":
-        if name == "Unit-Value" and not isinstance(value, list):
-            return make_avp(name, unit_value(value))
-        if not isinstance(value, list):
+class AvpEncoder:
+    """Encodes one AVP (by dictionary name) from a template value."""
+
+    __slots__ = ("defn", "name", "grouped", "_flag_word", "_vendor", "_head", "_pack", "_text")
+
+    def __init__(self, defn: AvpDef) -> None:
+        self.defn = defn
+        self.name = defn.name
+        self.grouped = defn.type == "Grouped"
+        flags = defn.flags
+        self._flag_word = ((flags | 0x80) << 24) if defn.vendor else ((flags & 0x7F) << 24)
+        self._vendor = _U32.pack(defn.vendor) if defn.vendor else b""
+        self._pack = _PACKERS.get(defn.type)
+        self._text = defn.type in TEXT_TYPES
+        size = FIXED_SIZE.get(defn.type)
+        # Fixed-size integer types: the whole header is a constant.
+        self._head = self.frame_head(size) if size is not None and self._pack is not None else None
+
+    def frame_head(self, data_len: int) -> bytes:
+        length = (12 if self._vendor else 8) + data_len
+        return _HDR.pack(self.defn.code, self._flag_word | length) + self._vendor
+
+    def frame(self, data: bytes) -> bytes:
+        """Header + data + padding to 4 bytes."""
+        pad = -len(data) & 3
+        return self.frame_head(len(data)) + data + (b"\x00" * pad if pad else b"")
+
+    def scalar(self, value: Any) -> tuple[bytes, Any]:
+        """(bytes, coerced value) for a non-grouped AVP."""
+        defn = self.defn
+        coerced = coerce(defn.type, self.name, value, defn.enum_value)
+        pack = self._pack
+        if pack is not None:
+            try:
+                data = pack(coerced)
+            except struct.error as err:
+                raise ReplyEncodeError(f"{self.name}: {value!r} does not fit {defn.type}: {err}") from None
+            head = self._head
+            return (head + data if head is not None else self.frame(data)), coerced
+        if self._text:
+            return self.frame(coerced.encode("utf-8")), coerced
+        # OctetString, Address, Time, Float: the codec's general value encoding.
+        return encode_avp(Avp(defn.code, defn.vendor, defn.flags, coerced, defn)), coerced
+
+
+_ENCODERS: dict[str, AvpEncoder] = {}
+
+
+def encoder(name: str) -> AvpEncoder:
+    """The encoder for an AVP name (built on first use); ReplyEncodeError if unknown."""
+    enc = _ENCODERS.get(name)
+    if enc is None:
+        try:
+            defn = by_name(name)
+        except KeyError as err:
+            raise ReplyEncodeError(str(err)) from None
+        enc = _ENCODERS[name] = AvpEncoder(defn)
+    return enc
+
+
+def encode_item(name: str, value: Any) -> Encoded:
+    """One reply item (a grouped AVP's value is a list of ``(name, value)``) as bytes."""
+    enc = _ENCODERS.get(name) or encoder(name)
+    if enc.grouped:
+        return Encoded(name, enc.frame(b"".join([item.wire for item in encode_members(name, value)])), None)
+    wire, coerced = enc.scalar(value)
+    return Encoded(name, wire, coerced)
+
+
+def encode_members(name: str, value: Any) -> list[Encoded]:
+    """The members of grouped item ``name``, each encoded."""
+    if type(value) is not list:
+        if name == "Unit-Value":
+            value = unit_value(value)
+        else:
             raise ReplyEncodeError(f"{name} is a grouped AVP, got {value!r}")
-        return make_avp(name, tree_to_avps(value))
-    return make_avp(name, coerce(defn.type, name, value, defn.enum_value))
+    return [encode_item(member, member_value) for member, member_value in value]
 
 
 def coerce(kind: str, name: str, value: Any, enum_value: Any = None) -> Any:
@@ -62,6 +149,8 @@ def coerce(kind: str, name: str, value: Any, enum_value: Any = None) -> Any:
 
 
 def _to_int(value: Any) -> int:
+    if type(value) is int:
+        return value
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):

@@ -226,3 +226,59 @@ async def test_real_kamailio_ccr_is_accepted_and_mapped(caplog) -> None:
     assert unit.get("Rating-Group") == 100 and unit.find("Granted-Service-Unit").get("CC-Time") == 10
     assert (captured["Account"], captured["Destination"], captured["ToR"]) == ("1007", "1002", "*voice")
     assert captured["OriginID"] == event.message.get("Session-Id") + "_100"
+
+
+class FixedReply:
+    """A mapper answering every unit with the same reply tree."""
+
+    def __init__(self, tree: list) -> None:
+        self.tree = tree
+
+    async def map_unit(self, view: MessageView, variables: dict[str, Any]) -> UnitOutcome:
+        return UnitOutcome(self.tree, {"OriginID": "x"})
+
+
+async def test_a_reply_the_dictionary_cannot_express_is_5012_naming_it() -> None:
+    for tree, reason in (
+        ([("No-Such-AVP", 1)], "reply: \"unknown Diameter AVP 'No-Such-AVP'\""),
+        ([("Multiple-Services-Credit-Control", [("Validity-Time", "soon")])], "reply: Validity-Time: cannot encode"),
+        ([("Multiple-Services-Credit-Control", [("Validity-Time", 2**40)])], "reply: Validity-Time: 1099511627776 does not fit"),
+        ([("Multiple-Services-Credit-Control", 5)], "reply: Multiple-Services-Credit-Control is a grouped AVP"),
+    ):
+        cca = await CreditControlServer(FixedReply(tree), CcConfig("localhost", "test"), Clock()).handle(
+            ccr("s;20", C.CC_INITIAL, 0, msccs=[{"rg": 1}]), PEER)
+        assert cca.get("Result-Code") == C.DIAMETER_UNABLE_TO_COMPLY
+        assert cca.get("Error-Message").startswith(reason), cca.get("Error-Message")
+        assert (cca.get("Session-Id"), cca.get("CC-Request-Type")) == ("s;20", C.CC_INITIAL)
+
+
+async def test_cca_bytes_of_a_data_update_are_pinned() -> None:
+    """The whole CCA of a CCR-U through templates/diameter.yaml (dry-run grant), byte for
+    byte: Session-Id, Result-Code, Origin-Host/Realm, Auth-Application-Id, the echoed
+    CC-Request-Type/Number, then the MSCC {Rating-Group, GSU {CC-Total-Octets},
+    Validity-Time, Result-Code}."""
+    from pathlib import Path
+
+    from agents.diameter.mapping import TemplateMapper
+    from engine.templating import load_template
+
+    template = load_template(Path(__file__).parents[3] / "templates" / "diameter.yaml", agent="diameter")
+    cc = CreditControlServer(TemplateMapper(template, None), CcConfig("ocs", "test", validity_time=300), Clock())
+    req = ccr("pgw;1;7", C.CC_UPDATE, 3, msccs=[{"rg": 10, "rsu": {"CC-Total-Octets": 1048576},
+                                                  "usu": {"CC-Total-Octets": 4096}}], e2e=0x2A)
+    req.hop_by_hop = 0x1234
+    wire = await cc.handle_wire(req, PEER)
+    assert wire.hex() == (
+        "010000b0" "40000110" "00000004" "00001234" "0000002a"
+        "00000107" "4000000f" "7067773b313b3700"                       # Session-Id
+        "0000010c" "4000000c" "000007d1"                               # Result-Code 2001
+        "00000108" "4000000b" "6f637300"                               # Origin-Host ocs
+        "00000128" "4000000c" "74657374"                               # Origin-Realm test
+        "00000102" "4000000c" "00000004"                               # Auth-Application-Id 4
+        "000001a0" "4000000c" "00000002"                               # CC-Request-Type UPDATE
+        "0000019f" "4000000c" "00000003"                               # CC-Request-Number 3
+        "000001c8" "40000044"                                          # MSCC
+        "000001b0" "4000000c" "0000000a"                               # Rating-Group 10
+        "000001af" "40000018" "000001a5" "40000010" "0000000000100000" # GSU {CC-Total-Octets}
+        "000001c0" "4000000c" "0000012c"                               # Validity-Time 300
+        "0000010c" "4000000c" "000007d1")                              # Result-Code 2001
