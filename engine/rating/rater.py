@@ -23,7 +23,6 @@ included, so a prepaid call that the slices let run can always be settled within
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
@@ -41,7 +40,7 @@ from engine.errors import (
 from engine.event import VOICE
 from engine.fastinit import fast_init
 from engine.rating.compiled import DAY_NS, Binding, CompiledPlan, CompiledSlot
-from engine.rating.rounding import max_raw_within, round_scaled, to_decimal
+from engine.rating.rounding import max_scaled_within, round_scaled, to_decimal
 from engine.tariffplan.model import (
     ANY,
     MAX_COST_DISCONNECT,
@@ -343,7 +342,13 @@ class Rater:
         raw, rule, floor_cost = prior.raw, prior.rule, prior.cost_floor
         if req.offset == 0:
             raw = _scaled(result.connect_fee, scale)   # any usage at all pays the connect fee
-        target = None if credit is None else Fraction(credit) + Fraction(prior.cost)
+        target: tuple[int, int] | None = None     # credit + C(offset), as numerator, denominator
+        if credit is not None:
+            credit_num, credit_den = credit.as_integer_ratio()
+            prior_num, prior_den = prior.cost.as_integer_ratio()
+            target = (credit_num * prior_den + prior_num * credit_den, credit_den * prior_den)
+        limit: int | None = None   # a raw scaled total x is affordable iff x <= limit
+        limit_rule: DestinationRate | None = None
         for charge in result.charges:
             rate = charge.binding.destination_rate
             if rule is None:
@@ -352,11 +357,9 @@ class Rater:
                 floor_cost = max(floor_cost, round_scaled(raw, scale, rule.rounding_decimals,
                                                           rule.rounding_method, compat=compat))
                 rule = rate
-            limit: int | None = None   # a raw scaled total x is affordable iff x <= limit
-            if target is not None:
-                bound, inclusive = max_raw_within(target, rule.rounding_decimals, rule.rounding_method)
-                scaled = bound * scale
-                limit = math.floor(scaled) if inclusive else math.ceil(scaled) - 1
+            if target is not None and rule is not limit_rule:
+                limit = max_scaled_within(*target, rule.rounding_decimals, rule.rounding_method, scale)
+                limit_rule = rule
             unit = charge.unit_scaled
             strategy = rate.max_cost_strategy
             cap = charge.binding.max_cost
@@ -729,4 +732,8 @@ _NOTHING = Cumulative(0, Decimal(0), None, Decimal(0))   # C(0): the call before
 
 def _scaled(amount: Decimal, scale: int) -> int:
     """``amount`` in 1/scale units (exact: the caller's scale already absorbed its denominator)."""
-    return int(Fraction(amount) * scale) if amount else 0
+    if not amount:
+        return 0
+    numerator, denominator = amount.as_integer_ratio()
+    whole = abs(numerator) * scale // denominator
+    return whole if numerator > 0 else -whole

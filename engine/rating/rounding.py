@@ -48,19 +48,21 @@ def half_up(value: Fraction, decimals: int) -> Fraction:
     return Fraction(quotient, scale)
 
 
-def max_raw_within(credit: Fraction, decimals: int, method: str) -> tuple[Fraction, bool]:
-    """The largest unrounded cost whose rounded value stays within ``credit``.
+def max_scaled_within(numerator: int, denominator: int, decimals: int, method: str, scale: int) -> int:
+    """The largest raw total ``x`` (in ``1/scale`` units) whose rounded value stays within
+    ``numerator / denominator``: ``round(x / scale, decimals, method) <= credit``.
 
-    Returns ``(bound, inclusive)``: a raw cost ``x`` rounds to at most
-    ``credit`` iff ``x <= bound`` (inclusive) or ``x < bound`` (exclusive).
+    Integer arithmetic only (called per affordability check): with ``g`` the credit floored
+    to the decimals grid, ``*up`` allows ``x / scale <= g``, ``*middle`` ``x / scale < g + ½
+    step`` and ``*down`` ``x / scale < g + 1 step``.
     """
-    step = Fraction(1, 10**decimals)
-    floor_grid = Fraction((credit.numerator * 10**decimals) // credit.denominator, 10**decimals)
+    grid = 10**decimals
+    floor_grid = (numerator * grid) // denominator
     if method == ROUND_UP:
-        return floor_grid, True
+        return (floor_grid * scale) // grid
     if method == ROUND_MIDDLE:
-        return floor_grid + step / 2, False
-    return floor_grid + step, False
+        return -((-(2 * floor_grid + 1) * scale) // (2 * grid)) - 1
+    return -((-(floor_grid + 1) * scale) // grid) - 1
 
 
 def to_decimal(value: Fraction, places: int = 12) -> Decimal:
