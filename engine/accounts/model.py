@@ -138,9 +138,11 @@ class Account:
             yield from balances
 
     def find_balance(self, uuid: str) -> Balance | None:
-        for balance in self.all_balances():
-            if balance.uuid == uuid:
-                return balance
+        # plain loops, not all_balances(): a generator costs more than the scan (every debit)
+        for balances in self.balances.values():
+            for balance in balances:
+                if balance.uuid == uuid:
+                    return balance
         return None
 
     def add_balance(self, balance: Balance) -> None:
