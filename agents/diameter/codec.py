@@ -335,76 +335,107 @@ def decode_message(data: bytes) -> Message:
     return msg
 
 
-def decode_avps(data: bytes, start: int, end: int, parents: tuple[bytes, ...] = ()) -> list[Avp]:
+# How each known AVP is decoded, found with one dict lookup per AVP: (definition, kind,
+# fixed data size or -1). Vendor-less AVPs are keyed by code alone (no tuple to build).
+_K_OTHER, _K_U32, _K_I32, _K_U64, _K_TEXT, _K_IDENTITY, _K_GROUPED = range(7)
+_KIND_CODES = {"Unsigned32": _K_U32, "Integer32": _K_I32, "Enumerated": _K_I32, "Unsigned64": _K_U64,
+               "UTF8String": _K_TEXT, "DiameterURI": _K_TEXT, "DiameterIdentity": _K_IDENTITY,
+               "Grouped": _K_GROUPED}
+_Plan = tuple[AvpDef, int, int]
+_PLAN_BY_CODE: dict[int, _Plan] = {}
+_PLAN_BY_KEY: dict[tuple[int, int], _Plan] = {}
+for (_code, _vendor), _defn in BY_KEY.items():
+    _plan = (_defn, _KIND_CODES.get(_defn.type, _K_OTHER), FIXED_SIZE.get(_defn.type, -1))
+    if _vendor:
+        _PLAN_BY_KEY[(_code, _vendor)] = _plan
+    else:
+        _PLAN_BY_CODE[_code] = _plan
+
+
+def decode_avps(data: bytes, start: int, end: int) -> list[Avp]:
+    """The AVPs in ``data[start:end]``, strictly: AvpError names the first bad one.
+
+    The common types are decoded inline (this loop runs for every AVP of every message);
+    an error inside a grouped AVP is wrapped in the group's header on its way out."""
     out: list[Avp] = []
+    append = out.append
     pos = start
     unpack = _HDR.unpack_from
+    u32 = _U32.unpack_from
+    by_code = _PLAN_BY_CODE
     while pos < end:
         if end - pos < 8:
             raise AvpError(C.DIAMETER_INVALID_AVP_LENGTH, "AVP", f"{end - pos} trailing bytes, too short for an AVP header",
-                           _wrap(data[pos:end], parents))
+                           _wrap(data[pos:end]))
         code, word = unpack(data, pos)
         flags = word >> 24
         length = word & 0xFFFFFF
         if flags & 0x80:
             if end - pos < 12:
                 raise AvpError(C.DIAMETER_INVALID_AVP_LENGTH, f"AVP {code}", "vendor AVP header truncated",
-                               _wrap(data[pos:end], parents))
-            vendor = _U32.unpack_from(data, pos + 8)[0]
+                               _wrap(data[pos:end]))
+            vendor = u32(data, pos + 8)[0]
             head = 12
+            plan = _PLAN_BY_KEY.get((code, vendor)) if vendor else by_code.get(code)
         else:
             vendor = 0
             head = 8
-        defn = BY_KEY.get((code, vendor))
-        if length < head or pos + length > end:
-            name = defn.name if defn else f"AVP {code}/{vendor}"
+            plan = by_code.get(code)
+        data_end = pos + length
+        if length < head or data_end > end:
+            name = plan[0].name if plan else f"AVP {code}/{vendor}"
             why = "length below its header" if length < head else f"length {length} runs past the end"
             raw = data[pos:min(end, pos + max(length, head))]
-            raise AvpError(C.DIAMETER_INVALID_AVP_LENGTH, name, why, _wrap(raw, parents))
+            raise AvpError(C.DIAMETER_INVALID_AVP_LENGTH, name, why, _wrap(raw))
         data_start = pos + head
-        data_end = pos + length
-        if defn is None:
-            value: Any = data[data_start:data_end]
+        if plan is None:
+            append(Avp(code, vendor, flags, data[data_start:data_end], None))
         else:
-            value = _decode_value(defn, data, data_start, data_end, pos, parents)
-        out.append(Avp(code, vendor, flags, value, defn))
+            defn, kind, fixed = plan
+            if fixed >= 0 and length - head != fixed:
+                raise AvpError(C.DIAMETER_INVALID_AVP_LENGTH, defn.name,
+                               f"{defn.type} needs {fixed} bytes, got {length - head}", _wrap(data[pos:data_end]))
+            if kind == _K_U32:
+                value: Any = u32(data, data_start)[0]
+            elif kind == _K_GROUPED:
+                value = _decode_group(defn, data, pos, data_start, data_end)
+            elif kind == _K_TEXT or kind == _K_IDENTITY:
+                try:
+                    value = data[data_start:data_end].decode("utf-8")
+                except UnicodeDecodeError:
+                    if kind == _K_IDENTITY:
+                        raise AvpError(C.DIAMETER_INVALID_AVP_VALUE, defn.name, "not valid UTF-8",
+                                       _wrap(data[pos:data_end])) from None
+                    # Real gateways put binary in some 3GPP "UTF8String" AVPs (3GPP-Session-
+                    # Stop-Indicator is 0xff): keep the bytes rather than refuse the request.
+                    value = data[data_start:data_end]
+            elif kind == _K_I32:
+                value = _I32.unpack_from(data, data_start)[0]
+            elif kind == _K_U64:
+                value = _U64.unpack_from(data, data_start)[0]
+            else:
+                value = _decode_value(defn, data, data_start, data_end, pos)
+            append(Avp(code, vendor, flags, value, defn))
         pos = data_end + (-length & 3)
     return out
 
 
-def _decode_value(defn: AvpDef, data: bytes, start: int, end: int, avp_pos: int,
-                  parents: tuple[bytes, ...]) -> Any:
-    kind = defn.type
-    size = end - start
-    fixed = FIXED_SIZE.get(kind)
-    if fixed is not None and size != fixed:
-        raise AvpError(C.DIAMETER_INVALID_AVP_LENGTH, defn.name, f"{kind} needs {fixed} bytes, got {size}",
-                       _wrap(data[avp_pos:end], parents))
-    if kind == "Unsigned32":
-        return _U32.unpack_from(data, start)[0]
-    if kind == "Enumerated" or kind == "Integer32":
-        return _I32.unpack_from(data, start)[0]
-    if kind in TEXT_TYPES:
-        try:
-            return data[start:end].decode("utf-8")
-        except UnicodeDecodeError:
-            if kind == "DiameterIdentity":
-                raise AvpError(C.DIAMETER_INVALID_AVP_VALUE, defn.name, "not valid UTF-8",
-                               _wrap(data[avp_pos:end], parents)) from None
-            # Real gateways put binary in some 3GPP "UTF8String" AVPs (3GPP-Session-Stop-
-            # Indicator is 0xff): keep the bytes rather than refuse the whole request.
-            return data[start:end]
-    if kind == "Grouped":
-        header = data[avp_pos:start]
+def _decode_group(defn: AvpDef, data: bytes, avp_pos: int, start: int, end: int) -> Any:
+    try:
+        return decode_avps(data, start, end)
+    except AvpError as err:
         if defn.code == 279:
             # Failed-AVP carries an AVP that was malformed by definition: keep it raw.
-            try:
-                return decode_avps(data, start, end, parents + (header,))
-            except AvpError:
-                return data[start:end]
-        return decode_avps(data, start, end, parents + (header,))
-    if kind == "Unsigned64":
-        return _U64.unpack_from(data, start)[0]
+            return data[start:end]
+        # RFC 6733 §7.5: for a grouped AVP, Failed-AVP is the group holding only the
+        # offending member, so each enclosing group adds its header on the way out.
+        err.failed_avp = _enclose(data[avp_pos:start], err.failed_avp or b"")
+        raise
+
+
+def _decode_value(defn: AvpDef, data: bytes, start: int, end: int, avp_pos: int) -> Any:
+    """The less common types (the loop above decodes the rest); sizes already checked."""
+    kind = defn.type
     if kind == "Integer64":
         return _I64.unpack_from(data, start)[0]
     if kind == "Time":
@@ -413,7 +444,7 @@ def _decode_value(defn: AvpDef, data: bytes, start: int, end: int, avp_pos: int,
         unix = seconds - NTP_OFFSET if seconds & 0x80000000 else seconds + (1 << 32) - NTP_OFFSET
         return datetime.fromtimestamp(unix, timezone.utc)
     if kind == "Address":
-        return _decode_address(defn, data, start, end, avp_pos, parents)
+        return _decode_address(defn, data, start, end, avp_pos)
     if kind == "Float32":
         return _F32.unpack_from(data, start)[0]
     if kind == "Float64":
@@ -421,30 +452,29 @@ def _decode_value(defn: AvpDef, data: bytes, start: int, end: int, avp_pos: int,
     return data[start:end]
 
 
-def _decode_address(defn: AvpDef, data: bytes, start: int, end: int, avp_pos: int,
-                    parents: tuple[bytes, ...]) -> Any:
+def _decode_address(defn: AvpDef, data: bytes, start: int, end: int, avp_pos: int) -> Any:
     size = end - start
     if size < 2:
         raise AvpError(C.DIAMETER_INVALID_AVP_LENGTH, defn.name, "Address shorter than its family",
-                       _wrap(data[avp_pos:end], parents))
+                       _wrap(data[avp_pos:end]))
     family = int.from_bytes(data[start:start + 2], "big")
     raw = data[start + 2:end]
     if family == 1:
         if len(raw) != 4:
             raise AvpError(C.DIAMETER_INVALID_AVP_LENGTH, defn.name, f"IPv4 address of {len(raw)} bytes",
-                           _wrap(data[avp_pos:end], parents))
+                           _wrap(data[avp_pos:end]))
         return str(ipaddress.IPv4Address(raw))
     if family == 2:
         if len(raw) != 16:
             raise AvpError(C.DIAMETER_INVALID_AVP_LENGTH, defn.name, f"IPv6 address of {len(raw)} bytes",
-                           _wrap(data[avp_pos:end], parents))
+                           _wrap(data[avp_pos:end]))
         return str(ipaddress.IPv6Address(raw))
     return (family, bytes(raw))
 
 
-def _wrap(raw: bytes, parents: tuple[bytes, ...]) -> bytes:
-    """Failed-AVP content: the offending AVP inside copies of its enclosing group headers
-    (RFC 6733 §7.5: for a grouped AVP, the group holding only the offending member)."""
+def _wrap(raw: bytes) -> bytes:
+    """Failed-AVP content for the offending AVP itself (its enclosing groups add their
+    headers in ``_decode_group``): its length field fixed to what we carry, padded."""
     inner = bytes(raw)
     if len(inner) >= 8:
         # Keep the AVP self-consistent: its length field says how much we carry.
@@ -453,11 +483,13 @@ def _wrap(raw: bytes, parents: tuple[bytes, ...]) -> bytes:
         head = 12 if flags & 0x80 else 8
         if declared != len(inner) and len(inner) >= head:
             inner = inner[:4] + bytes([flags]) + len(inner).to_bytes(3, "big") + inner[8:]
-    inner += b"\x00" * (-len(inner) & 3)
-    for header in reversed(parents):
-        length = len(header) + len(inner)
-        inner = header[:5] + length.to_bytes(3, "big") + header[8:] + inner
-    return inner
+    return inner + b"\x00" * (-len(inner) & 3)
+
+
+def _enclose(header: bytes, inner: bytes) -> bytes:
+    """``inner`` inside a copy of a grouped AVP's header, its length adjusted."""
+    length = len(header) + len(inner)
+    return header[:5] + length.to_bytes(3, "big") + header[8:] + inner
 
 
 def iter_avps(avps: Iterable[Avp], path: tuple[str, ...]) -> Iterator[Avp]:

@@ -172,23 +172,34 @@ class PeerConnection:
         """Feed bytes; returns the events they produced (answers are queued for sending)."""
         if self.state == CLOSED:
             return []
-        self._in += data
+        # Frames are cut from the bytes received (no buffer copy) unless a partial frame
+        # is waiting from an earlier read; what is left over waits for the next read.
+        if self._in:
+            self._in += data
+            buf = bytes(self._in)
+            self._in.clear()
+        else:
+            buf = data if type(data) is bytes else bytes(data)
+        size = len(buf)
+        pos = 0
         events: list[Event] = []
-        while len(self._in) >= 4 and self.state != CLOSED:
+        while size - pos >= 4 and self.state != CLOSED:
             try:
-                length = message_length(bytes(self._in[:4]))
+                length = message_length(buf[pos:pos + 4])
             except HeaderError as err:
                 # The stream can no longer be framed: answer if a header is there, then close.
-                if len(self._in) >= HEADER_LEN:
-                    self._answer_error(decode_header(bytes(self._in[:HEADER_LEN])), err)
+                if size - pos >= HEADER_LEN:
+                    self._answer_error(decode_header(buf[pos:pos + HEADER_LEN]), err)
                 events.append(self._close(f"unframable input: {err.reason}"))
+                return events
+            if size - pos < length:
                 break
-            if len(self._in) < length:
-                break
-            frame = bytes(self._in[:length])
-            del self._in[:length]
+            frame = buf if length == size else buf[pos:pos + length]
+            pos += length
             self._last_rx = now
             events.extend(self._handle_frame(frame, now))
+        if pos < size and self.state != CLOSED:
+            self._in += memoryview(buf)[pos:]
         return events
 
     def send_request(self, msg: Message, now: float) -> Message:
