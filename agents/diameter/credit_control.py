@@ -83,6 +83,7 @@ class CcSession:
     validity: float
     origin_ids: set[str] = field(default_factory=set)
     units: dict[Any, Avp] = field(default_factory=dict)    # RG (or None) -> a zero USU for Tcc
+    scheduled: float | None = None   # the Tcc deadline of its entry in the supervision heap
 
 
 @dataclass
@@ -378,11 +379,15 @@ class CreditControlServer:
         session.last_seen = self.clock()
         session.validity = validity or float(self.config.validity_time) or self.config.default_tcc
         deadline = self._deadline(session)
-        heapq.heappush(self._deadlines, (deadline, sid))
-        if self._earliest is None or deadline < self._earliest:
-            self._earliest = deadline
-            if self.on_earlier_deadline is not None:
-                self.on_earlier_deadline()
+        if session.scheduled is None or deadline < session.scheduled:
+            # A deadline that only moved later keeps its heap entry: next_deadline moves
+            # it when it reaches the top, so the heap holds one entry per session.
+            session.scheduled = deadline
+            heapq.heappush(self._deadlines, (deadline, sid))
+            if self._earliest is None or deadline < self._earliest:
+                self._earliest = deadline
+                if self.on_earlier_deadline is not None:
+                    self.on_earlier_deadline()
         for unit, outcome, code in zip(units, outcomes, codes):
             key = unit.get("Rating-Group") if unit is not None else None
             if code != C.DIAMETER_SUCCESS:
@@ -409,16 +414,24 @@ class CreditControlServer:
         return session.last_seen + self.config.tcc_multiplier * session.validity
 
     def next_deadline(self) -> float | None:
-        """Earliest Tcc deadline. A heap with lazy deletion: an entry is stale when its
-        session is gone or has been heard from since (its deadline moved later)."""
+        """Earliest Tcc deadline. A heap with one live entry per session (``scheduled``),
+        moved lazily: an update does not touch the heap; an entry reaching the top whose
+        session has been heard from since is pushed back to the session's new deadline,
+        and one whose session is gone (or was rescheduled earlier) is dropped."""
         heap = self._deadlines
         while heap:
             deadline, sid = heap[0]
             session = self.sessions.get(sid)
-            if session is not None and self._deadline(session) == deadline:
-                self._earliest = deadline
-                return deadline
-            heapq.heappop(heap)
+            if session is None or session.scheduled != deadline:
+                heapq.heappop(heap)
+                continue
+            actual = self._deadline(session)
+            if actual > deadline:
+                session.scheduled = actual
+                heapq.heapreplace(heap, (actual, sid))
+                continue
+            self._earliest = deadline
+            return deadline
         self._earliest = None
         return None
 

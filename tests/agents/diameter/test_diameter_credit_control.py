@@ -156,6 +156,40 @@ async def test_silent_session_is_terminated_through_the_mapper_after_tcc() -> No
     assert cc.sessions == {} and cc.by_origin_id == {}
 
 
+async def test_supervision_keeps_one_entry_per_session_however_many_updates() -> None:
+    """Updates move the Tcc deadline later without growing the supervision heap (it held
+    one entry per CCR before: millions at a busy gateway); a shorter Validity-Time still
+    brings the deadline forward at once."""
+    mapper = RecordingMapper()
+    clock = Clock()
+    cc = server(mapper, clock)
+    await cc.handle(ccr("s;14", C.CC_INITIAL, 0, msccs=[{"rg": 5, "rsu": {"CC-Total-Octets": 1}}]), PEER)
+    await cc.handle(ccr("s;15", C.CC_INITIAL, 0, msccs=[{"rg": 5, "rsu": {"CC-Total-Octets": 1}}]), PEER)
+    for n in range(1, 101):
+        clock.now += 1
+        await cc.handle(ccr("s;14", C.CC_UPDATE, n, msccs=[{"rg": 5, "rsu": {"CC-Total-Octets": 1}}]), PEER)
+    assert len(cc._deadlines) == 2
+    # s;15 was last heard at 1000 (Validity-Time 10 x 2): it expires first, s;14 later.
+    assert cc.next_deadline() == 1020.0
+    clock.now = 1021.0
+    assert await cc.supervise(clock.now) == ["s;15"]
+    assert cc.next_deadline() == 1120.0 and len(cc._deadlines) == 1
+    assert await cc.supervise(1119.0) == [] and await cc.supervise(1121.0) == ["s;14"]
+
+
+async def test_a_shorter_validity_time_brings_the_tcc_deadline_forward() -> None:
+    clock = Clock()
+    grant = FixedReply([("Multiple-Services-Credit-Control", [("Validity-Time", 100)])])
+    cc = CreditControlServer(grant, CcConfig("localhost", "test"), clock)
+    await cc.handle(ccr("s;16", C.CC_INITIAL, 0, msccs=[{"rg": 1}]), PEER)
+    assert cc.next_deadline() == 1200.0
+    clock.now = 1010.0
+    grant.tree = [("Multiple-Services-Credit-Control", [("Validity-Time", 5)])]
+    await cc.handle(ccr("s;16", C.CC_UPDATE, 1, msccs=[{"rg": 1}]), PEER)
+    assert cc.next_deadline() == 1020.0
+    assert await cc.supervise(1021.0) == ["s;16"] and cc.next_deadline() is None
+
+
 async def test_termination_forgets_the_session() -> None:
     cc = server(RecordingMapper())
     await cc.handle(ccr("s;12", C.CC_INITIAL, 0, msccs=[{"rg": 1, "rsu": {"CC-Total-Octets": 1}}]), PEER)
