@@ -99,31 +99,19 @@ def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: 
     if usage < 0:
         raise ChargingError(INVALID_ARGUMENT, f"negative usage {usage}")
     parts: list[BalanceCharge] = []
-    dest_cache: list[frozenset[str]] = []
-
-    def dest_ids() -> frozenset[str]:
-        if not dest_cache:
-            dest_cache.append(rater.destination_ids(req.destination) if rater else frozenset())
-        return dest_cache[0]
-
-    def applies(b: Balance) -> bool:
-        # Balance.usable_at / matches_category / has_destination_filter, with the common
-        # no-filter cases decided inline (this runs per balance, several times per session)
-        if b.disabled or (b.expiry is not None and b.expiry <= when):
-            return False
-        if b.categories and not b.matches_category(req.category):
-            return False
-        if b.timing_ids and not timing_active(b.timing_ids, rater, when):
-            return False
-        return not b.destination_ids or not b.has_destination_filter or b.matches_destination(dest_ids())
+    dest_cache: list[frozenset[str]] = []  # the call's destination ids, looked up if a filter needs them
 
     covered = 0
     blocked = False
-    if req.tor != MONETARY:
-        for b in _by_weight(account.balances.get(req.tor, ())):
+    units = account.balances.get(req.tor) if req.tor != MONETARY else None
+    if units:
+        for b in _by_weight(units):
             if covered >= usage:
                 break
-            if not applies(b):
+            if b.disabled or (b.expiry is not None and b.expiry <= when):  # Balance.usable_at
+                continue
+            if (b.categories or b.timing_ids or b.destination_ids) and not _filters_allow(
+                    b, req, rater, when, dest_cache):
                 continue
             take, consumed = _unit_take(b, usage - covered)
             if take > 0:
@@ -137,9 +125,14 @@ def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: 
     if remaining == 0 and covered > 0:
         return DebitPlan(usage=usage, cost=Decimal(0), parts=parts, unit_usage=covered)
 
-    monetary = [b for b in _by_weight(account.balances.get(MONETARY, ())) if applies(b)]
+    # The usable monetary balances by weight, up to and including the first blocker.
     payers: list[Balance] = []
-    for b in monetary:
+    for b in _by_weight(account.balances.get(MONETARY, ())):
+        if b.disabled or (b.expiry is not None and b.expiry <= when):  # Balance.usable_at
+            continue
+        if (b.categories or b.timing_ids or b.destination_ids) and not _filters_allow(
+                b, req, rater, when, dest_cache):
+            continue
         payers.append(b)
         if b.blocker:
             break
@@ -175,6 +168,23 @@ def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: 
     parts.extend(_pay(account, payers, cost, unlimited))
     return DebitPlan(usage=covered + paid_usage, cost=cost, parts=parts, reason=reason,
                      unit_usage=covered, rating=rating)
+
+
+def _filters_allow(b: Balance, req: Any, rater: Any, when: datetime,
+                   dest_cache: list[frozenset[str]]) -> bool:
+    """The balance's category, timing and destination filters admit the request. Callers
+    skip the call for a balance without filters (the common case: it runs per balance of
+    every plan); the call's destination ids are looked up once per plan, and only if a
+    balance filters on them."""
+    if b.categories and not b.matches_category(req.category):
+        return False
+    if b.timing_ids and not timing_active(b.timing_ids, rater, when):
+        return False
+    if not b.destination_ids or not b.has_destination_filter:
+        return True
+    if not dest_cache:
+        dest_cache.append(rater.destination_ids(req.destination) if rater else frozenset())
+    return b.matches_destination(dest_cache[0])
 
 
 def timing_active(timing_ids: frozenset[str], rater: Any, when: datetime) -> bool:
@@ -270,10 +280,12 @@ def _pay(account: Account, payers: list[Balance], cost: Decimal, unlimited: bool
     for b in payers:
         if left <= 0:
             break
-        take = min(left, b.value if b.value >= 0 else _ZERO)
-        if take > 0:
-            parts.append(BalanceCharge(b.uuid, b.id, b.type, take))
-            left -= take
+        value = b.value
+        if value <= 0:  # nothing to take (a debt is not spent further)
+            continue
+        take = value if value < left else left  # min(left, value): left when equal
+        parts.append(BalanceCharge(b.uuid, b.id, b.type, take))
+        left -= take
     if left > 0:
         if not unlimited:
             raise ChargingError(INSUFFICIENT_CREDIT, reason=f"{account.key} is short of {left}")

@@ -112,6 +112,25 @@ async def test_expired_balance_is_skipped(service, acc, make_req):
     assert grant.usage == 1070 * SECOND and grant.reason == "INSUFFICIENT_CREDIT"
 
 
+async def test_monetary_filters_blocker_and_disabled_money_decide_who_pays(service, acc, make_req):
+    """Money for another destination or category (the plan rates only "call"), or disabled,
+    does not pay; a monetary blocker pays what it can and stops the fall-through to lighter
+    balances ("main", 10.00, is never reached)."""
+    await service.add_balance(T, "1001", "*monetary", "5", {"ID": "intl", "Weight": 50,
+                                                            "DestinationIDs": "DST_49"})
+    await service.add_balance(T, "1001", "*monetary", "5", {"ID": "premium", "Weight": 40,
+                                                            "Categories": "premium"})
+    await service.add_balance(T, "1001", "*monetary", "5", {"ID": "off", "Weight": 35,
+                                                            "Disabled": True})
+    await service.add_balance(T, "1001", "*monetary", "0.05", {"ID": "capped", "Weight": 30,
+                                                               "Blocker": True})
+    plan = service.plan_debit(acc, make_req(60), partial=True)
+    assert (plan.usage, plan.cost, plan.reason) == (5 * SECOND, Decimal("0.05"), "INSUFFICIENT_CREDIT")
+    assert [(p.balance_id, p.amount) for p in plan.parts] == [("capped", Decimal("0.05"))]
+    plan = service.plan_debit(acc, make_req(60, "4930"), partial=False)
+    assert [(p.balance_id, p.amount) for p in plan.parts] == [("intl", Decimal("0.60"))]
+
+
 async def test_insufficient_credit_debits_nothing(service, acc, make_req):
     await service.add_balance(T, "1001", "*voice", 30 * SECOND, {"ID": "free", "Weight": 20})
     before = await ledger_reasons(service)
