@@ -293,6 +293,10 @@ class Rater:
         return self._rated(req)
 
     def _rated(self, req: RatingRequest) -> CostResult:
+        """The answer to hand out for ``req``: ``_priced`` re-based onto ``req`` itself."""
+        return _rebased(self._priced(req), req)
+
+    def _priced(self, req: RatingRequest) -> CostResult:
         """``_compute`` remembered: a session prices the same piece several times (authorize,
         then initiate's plan, grant check and debit; terminate's preview and settle), and calls
         of the same subject, destination and length differ only in their start.
@@ -303,8 +307,11 @@ class Rater:
         per shape (the request without its start and ``cost_so_far``, which is informational)
         and re-based for any start in that window (only the charges' start times move). Other
         answers are kept per equal request. Only UTC starts are kept (the tzinfo of ``start``
-        shows in the charges); the answer always carries the caller's own request object.
-        Errors are not kept."""
+        shows in the charges). Errors are not kept.
+
+        The answer may be the one kept for another request of the same shape (its ``request``
+        and its charges' start times are then that request's): everything else in it is
+        ``req``'s, which is all max_affordable reads; ``_rated`` re-bases it for callers."""
         start = req.start
         if start.tzinfo is not timezone.utc:
             return self._compute(req)
@@ -313,11 +320,11 @@ class Rater:
         if entry is not None:
             low, high, found = entry
             if (low is None or low <= start) and (high is None or start < high):
-                return _rebased(found, req)
+                return found
         results = self._results
         found = results.get(req)
         if found is not None:
-            return _rebased(found, req)
+            return found
         trail: list[tuple[datetime | None, datetime | None] | None] = []
         found = self._compute(req, trail)
         if _TIMED in trail:
@@ -340,7 +347,7 @@ class Rater:
         ``credit`` None means unlimited (only MaxCost ``*disconnect`` can cut). The answer
         is found per charge with division, never by trying increments.
         """
-        result = self._rated(req)
+        result = self._priced(req)     # its charges' start times are not read here
         if req.usage == 0:
             return Affordable(0, Decimal(0), "")
         if (credit is None or result.cost <= credit) and not result.disconnect_exceeded:
