@@ -50,7 +50,7 @@ _MSCC_ENCODER = encoder(MSCC)
 class UnitOutcome:
     """What mapping one credit-control unit produced."""
 
-    reply_tree: list[tuple[str, Any]] = field(default_factory=list)
+    reply_tree: list[Any] = field(default_factory=list)    # (name, value) pairs or [name, value] entries
     request: dict[str, Any] = field(default_factory=dict)
     matched: bool = True
     missing: tuple[str, ...] | None = None     # a mandatory source path was absent (5005)
@@ -58,6 +58,8 @@ class UnitOutcome:
 
 
 class UnitMapper(Protocol):
+    """Maps one unit; ``variables`` is that unit's own dict (the mapper may add to it)."""
+
     async def map_unit(self, view: MessageView, variables: dict[str, Any]) -> UnitOutcome: ...
 
 
@@ -99,62 +101,89 @@ class CcConfig:
     duplicate_max: int = 100_000
 
 
+class InFlight:
+    """A request being answered. A retransmission arriving meanwhile waits for the answer;
+    the future is only made then (most requests never see a duplicate)."""
+
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: asyncio.Future[bytes] | None = None
+
+    async def wait(self) -> bytes:
+        if self.future is None:
+            self.future = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(self.future)
+
+    def done(self, wire: bytes) -> None:
+        if self.future is not None and not self.future.done():
+            self.future.set_result(wire)
+
+    def failed(self, err: BaseException) -> None:
+        if self.future is not None and not self.future.done():
+            self.future.set_exception(err)
+            self.future.exception()    # retrieved: the waiters may be gone
+
+
 class DuplicateCache:
     """Answers by (Origin-Host, End-to-End-Id, Session-Id) and by (Session-Id,
     CC-Request-Number, CC-Request-Type).
 
-    While the original is being answered the entry is a future (a retransmission waits for
-    it); afterwards it is the encoded answer: one bytes object per entry, which the garbage
-    collector never has to walk (100k cached Message trees made gen-2 pauses long).
+    While the original is being answered the entry is an ``InFlight`` (a retransmission
+    waits for it); afterwards it is the encoded answer: one bytes object per entry, which
+    the garbage collector never has to walk (100k cached Message trees made gen-2 pauses
+    long). Callers compute a message's ``keys`` once and pass them to every method.
     """
 
     def __init__(self, ttl: float, max_entries: int) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._answers: OrderedDict[tuple, tuple[float, "asyncio.Future[bytes] | bytes"]] = OrderedDict()
+        self._answers: OrderedDict[tuple, tuple[float, InFlight | bytes]] = OrderedDict()
 
     @staticmethod
     def keys(msg: Message) -> list[tuple]:
         # Origin-Host + End-to-End-Id identify a retransmission (RFC 6733 §6.1.3); the
         # Session-Id guards against a client that reuses End-to-End ids after a restart.
-        keys: list[tuple] = [("e2e", msg.get("Origin-Host"), msg.end_to_end, msg.get("Session-Id"))]
-        sid, number = msg.get("Session-Id"), msg.get("CC-Request-Number")
+        sid = msg.get("Session-Id")
+        keys: list[tuple] = [("e2e", msg.get("Origin-Host"), msg.end_to_end, sid)]
+        number = msg.get("CC-Request-Number")
         if sid is not None and number is not None:
             keys.append(("ccr", sid, number, msg.get("CC-Request-Type")))
         return keys
 
-    def lookup(self, msg: Message, now: float) -> "asyncio.Future[bytes] | bytes | None":
+    def lookup(self, keys: list[tuple], now: float) -> InFlight | bytes | None:
         self._expire(now)
-        for key in self.keys(msg):
+        for key in keys:
             entry = self._answers.get(key)
             if entry is not None:
                 return entry[1]
         return None
 
-    def reserve(self, msg: Message, now: float) -> "asyncio.Future[bytes]":
-        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        for key in self.keys(msg):
-            self._answers[key] = (now, fut)
+    def reserve(self, keys: list[tuple], now: float) -> InFlight:
+        pending = InFlight()
+        for key in keys:
+            self._answers[key] = (now, pending)
         while len(self._answers) > self.max_entries:
             self._answers.popitem(last=False)
-        return fut
+        return pending
 
-    def complete(self, msg: Message, encoded: bytes) -> None:
-        for key in self.keys(msg):
+    def complete(self, keys: list[tuple], encoded: bytes) -> None:
+        for key in keys:
             entry = self._answers.get(key)
             if entry is not None:
                 self._answers[key] = (entry[0], encoded)
 
-    def forget(self, msg: Message) -> None:
-        for key in self.keys(msg):
+    def forget(self, keys: list[tuple]) -> None:
+        for key in keys:
             self._answers.pop(key, None)
 
     def _expire(self, now: float) -> None:
-        while self._answers:
-            key, (stamp, _) = next(iter(self._answers.items()))
+        answers = self._answers
+        while answers:
+            stamp = answers[next(iter(answers))][0]
             if now - stamp < self.ttl:
                 break
-            self._answers.popitem(last=False)
+            answers.popitem(last=False)
 
 
 class CreditControlServer:
@@ -187,28 +216,28 @@ class CreditControlServer:
         """The encoded answer. It is encoded once: the same bytes go to the duplicate cache
         and to the transport (a retransmission gets them back with its own ids)."""
         now = self.clock()
-        pending = self.duplicates.lookup(msg, now)
+        duplicates = self.duplicates
+        keys = duplicates.keys(msg)
+        pending = duplicates.lookup(keys, now)
         if pending is not None:
             if not msg.is_retransmit:
                 log.warning("diameter: duplicate CCR %s #%s from %s without the T flag",
                             msg.get("Session-Id"), msg.get("CC-Request-Number"), peer.origin_host)
             if not isinstance(pending, bytes):
-                pending = await asyncio.shield(pending)
+                pending = await pending.wait()
             return _readdress(pending, msg)
-        fut = self.duplicates.reserve(msg, now)
+        in_flight = duplicates.reserve(keys, now)
         try:
-            wire = await self._answer(msg, peer, extra_vars or {})
+            wire = await self._answer(msg, peer, extra_vars)
         except BaseException as err:
-            self.duplicates.forget(msg)
-            if not fut.done():
-                fut.set_exception(err)
-                fut.exception()    # retrieved: nobody else may be waiting
+            duplicates.forget(keys)
+            in_flight.failed(err)
             raise
-        fut.set_result(wire)
-        self.duplicates.complete(msg, wire)
+        in_flight.done(wire)
+        duplicates.complete(keys, wire)
         return wire
 
-    async def _answer(self, msg: Message, peer: PeerInfo, extra_vars: dict[str, Any]) -> bytes:
+    async def _answer(self, msg: Message, peer: PeerInfo, extra_vars: dict[str, Any] | None) -> bytes:
         request_type = msg.get("CC-Request-Type")
         if request_type not in _VALID_REQUEST_TYPES:
             return self._failure(msg, C.DIAMETER_INVALID_AVP_VALUE, f"CC-Request-Type {request_type} is invalid",
@@ -219,39 +248,42 @@ class CreditControlServer:
                                  msg.find("Requested-Action"))
         units = unit_avps(msg)
         single_service = msg.find(MSCC) is None
-        variables = self._vars(msg, peer)
-        variables.update(extra_vars)
         base = message_dict(msg)     # the top-level AVPs, converted once for all units
         if len(units) == 1:          # the common case: no task per unit
-            outcomes = [await self._map(msg, units[0], variables, base)]
+            outcomes = [await self._map(msg, units[0], peer, extra_vars, base)]
         else:
-            outcomes = list(await asyncio.gather(*(self._map(msg, unit, variables, base) for unit in units)))
+            outcomes = list(await asyncio.gather(*(self._map(msg, unit, peer, extra_vars, base)
+                                                   for unit in units)))
         for outcome in outcomes:
             if outcome.missing is not None:
                 return self._missing(msg, outcome.missing)
         return self._assemble(msg, units, outcomes, single_service, peer)
 
-    async def _map(self, msg: Message, unit: Avp | None, variables: dict[str, Any],
+    async def _map(self, msg: Message, unit: Avp | None, peer: PeerInfo, extra_vars: dict[str, Any] | None,
                    base: dict[str, Any]) -> UnitOutcome:
-        unit_vars = dict(variables)
-        if unit is not None:
-            rating_group = unit.get("Rating-Group", "")
-            unit_vars["RatingGroup"] = rating_group
-            unit_vars["ServiceIdentifier"] = unit.get("Service-Identifier", "")
-            unit_vars["ZeroRated"] = rating_group in self.config.zero_rated
         try:
-            return await self.mapper.map_unit(ccr_view(msg, unit, base), unit_vars)
+            return await self.mapper.map_unit(ccr_view(msg, unit, base), self._vars(msg, peer, unit, extra_vars))
         except Exception as err:   # the engine or a template bug must not kill the peer
             log.exception("diameter: mapping CCR %s failed", msg.get("Session-Id"))
             return UnitOutcome(matched=False, error=f"SERVER_ERROR: {err}")
 
-    def _vars(self, msg: Message, peer: PeerInfo) -> dict[str, Any]:
-        return {
+    def _vars(self, msg: Message, peer: PeerInfo, unit: Avp | None,
+              extra_vars: dict[str, Any] | None) -> dict[str, Any]:
+        """``~*vars`` of one unit: a new dict the mapper may add to (``*link``)."""
+        variables = {
             "*cmd": "CCR", "*app": "Credit Control", "*appid": msg.application_id,
             "OriginHost": peer.origin_host, "OriginRealm": peer.origin_realm,
             "RemoteHost": peer.remote, "Tenant": self.config.tenant,
             "ValidityTime": self.config.validity_time, "ZeroRated": False,
         }
+        if extra_vars:
+            variables.update(extra_vars)
+        if unit is not None:
+            rating_group = unit.get("Rating-Group", "")
+            variables["RatingGroup"] = rating_group
+            variables["ServiceIdentifier"] = unit.get("Service-Identifier", "")
+            variables["ZeroRated"] = rating_group in self.config.zero_rated
+        return variables
 
     def _assemble(self, msg: Message, units: list[Avp | None], outcomes: list[UnitOutcome],
                   single_service: bool, peer: PeerInfo) -> bytes:
@@ -470,7 +502,7 @@ def _merge_codes(codes: list[int]) -> int:
     return codes[0]
 
 
-def _encode_reply(tree: list[tuple[str, Any]]) -> tuple[list[Encoded], list[Encoded]]:
+def _encode_reply(tree: list[Any]) -> tuple[list[Encoded], list[Encoded]]:
     """A unit's reply tree encoded: its top-level items (MSCC aside) and the members of its
     MSCC item(s). Every item is encoded, so a bad value anywhere fails the whole reply."""
     top: list[Encoded] = []

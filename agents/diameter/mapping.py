@@ -72,7 +72,7 @@ class TemplateMapper:
 
     async def map_unit(self, view: MessageView, variables: dict[str, Any]) -> UnitOutcome:
         if self.link is not None:
-            variables = {**variables, "*link": self.link}
+            variables["*link"] = self.link       # the unit's own dict (UnitMapper contract)
         try:
             outcome = await self.runner.run(view, variables, dry_run=self.dry_run)
         except TemplateFieldError as err:
@@ -80,4 +80,5 @@ class TemplateMapper:
         if not outcome.matched:
             return UnitOutcome(matched=False, error="no processor matched")
         error = outcome.engine_reply.error if outcome.engine_reply is not None else ""
-        return UnitOutcome(outcome.reply_tree, dict(outcome.request), True, None, error)
+        # The reply's live entries, not a frozen copy: the agent encodes them right away.
+        return UnitOutcome(outcome.rep.entries(), outcome.request, True, None, error)

@@ -108,7 +108,8 @@ def encoder(name: str) -> AvpEncoder:
 
 
 def encode_item(name: str, value: Any) -> Encoded:
-    """One reply item (a grouped AVP's value is a list of ``(name, value)``) as bytes."""
+    """One reply item as bytes. A grouped AVP's value is a list of ``(name, value)``
+    pairs (``ReplyBuilder.tree()``) or of ``[name, value]`` entries (``entries()``)."""
     enc = _ENCODERS.get(name) or encoder(name)
     if enc.grouped:
         return Encoded(name, enc.frame(b"".join([item.wire for item in encode_members(name, value)])), None)
@@ -118,7 +119,7 @@ def encode_item(name: str, value: Any) -> Encoded:
 
 def encode_members(name: str, value: Any) -> list[Encoded]:
     """The members of grouped item ``name``, each encoded."""
-    if type(value) is not list:
+    if not isinstance(value, list):
         if name == "Unit-Value":
             value = unit_value(value)
         else:

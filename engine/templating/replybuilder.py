@@ -124,6 +124,12 @@ class ReplyBuilder:
         """Nested ``[(name, value | [(name, ...), ...]), ...]`` in insertion order."""
         return _freeze(self.root)
 
+    def entries(self) -> list:
+        """The tree itself, without the copy ``tree()`` makes: ``[name, value]`` entries
+        whose group values are lists of entries. For a consumer that reads it once, right
+        away (an agent encoding its answer); it must not be modified."""
+        return self.root
+
     def items(self) -> list[ReplyItem]:
         """Flat leaves in tree order."""
         return list(self._iter(self.root, ()))
