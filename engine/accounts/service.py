@@ -108,6 +108,26 @@ def _trigger_weight(t: TriggerState) -> Decimal:
     return t.weight
 
 
+_ZERO = Decimal(0)
+
+
+def _differences(want: dict[str, BalanceCharge], had: dict[str, BalanceCharge]) -> list[BalanceCharge]:
+    """Per balance, what the exact plan takes minus what was already taken (positive: debit
+    more, negative: refund), balances of the plan first, then those only charged before."""
+    deltas: list[BalanceCharge] = []
+    for uuid, w in want.items():
+        h = had.get(uuid)
+        amount = w.amount - (h.amount if h else _ZERO)
+        if amount != 0:
+            deltas.append(BalanceCharge(w.balance_uuid, w.balance_id, w.balance_type, amount,
+                                        w.usage - (h.usage if h else 0), w.create))
+    for uuid, h in had.items():
+        if uuid not in want and h.amount != 0:
+            deltas.append(BalanceCharge(h.balance_uuid, h.balance_id, h.balance_type,
+                                        _ZERO - h.amount, 0 - h.usage, False))
+    return deltas
+
+
 class AccountService:
     """See module docstring. ``rater()`` returns the current Rater (it changes on reload)."""
 
@@ -592,24 +612,19 @@ class AccountService:
         plan = self.plan_settle(acc, whole_call, charged)
         if extra_ops_for is not None:
             extra_ops = [*extra_ops, *extra_ops_for(plan)]
-        want = net_by_balance(plan.parts)
-        had = net_by_balance(list(charged))
-        deltas: list[BalanceCharge] = []
-        for uuid in list(want) + [u for u in had if u not in want]:
-            w, h = want.get(uuid), had.get(uuid)
-            ident = w or h
-            assert ident is not None
-            amount = (w.amount if w else Decimal(0)) - (h.amount if h else Decimal(0))
-            usage = (w.usage if w else 0) - (h.usage if h else 0)
-            if amount != 0:
-                deltas.append(BalanceCharge(ident.balance_uuid, ident.balance_id, ident.balance_type,
-                                            amount, usage, bool(w and w.create)))
+        deltas = _differences(net_by_balance(plan.parts), net_by_balance(charged))
         ch = self._apply(acc, deltas, ref)
-        await self._commit([*self._ops(ch), *extra_ops], [(acc.tenant, acc.id)])
-        money = [d.amount for d in deltas if d.balance_type == MONETARY]
-        return SettleResult(plan=plan, deltas=deltas,
-                            debited=sum((a for a in money if a > 0), Decimal(0)),
-                            refunded=-sum((a for a in money if a < 0), Decimal(0)))
+        ops = self._ops(ch)
+        ops += extra_ops
+        await self._commit(ops, [(acc.tenant, acc.id)])
+        debited = refunded = _ZERO
+        for d in deltas:
+            if d.balance_type == MONETARY:
+                if d.amount > 0:
+                    debited += d.amount
+                elif d.amount < 0:
+                    refunded += d.amount
+        return SettleResult(plan, deltas, debited, -refunded)
 
     # --- audit ---------------------------------------------------------------------------------
 
