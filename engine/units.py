@@ -263,22 +263,48 @@ _EPOCH_MAX = 10**21     # beyond any epoch in seconds, ms or µs that datetime c
 
 
 def format_time(value: datetime | None) -> str:
-    """RFC3339 with nanosecond-free precision; the zero time as CGRateS renders it."""
+    """RFC3339 with nanosecond-free precision; the zero time as CGRateS renders it.
+
+    The text is ``datetime.isoformat`` with ``Z`` for ``+00:00``, built here from a remembered
+    ``YYYY-MM-DDTHH:MM:`` per minute (isoformat of an aware datetime is ~1 µs). Whole-second
+    UTC times (a session's setup/answer time, balance expiries) are rendered about 20 times
+    per session (events, account rows, EventCost, snapshots), so their text is remembered
+    too; times with microseconds are clock readings (update times, wall stamps), rendered
+    once or twice and not worth hashing. Both memos are bounded (cleared when full).
+    """
     if value is None:
         return "0001-01-01T00:00:00Z"
     if value.tzinfo is timezone.utc and value.__class__ is datetime:
-        # The same few times (a session's setup/answer time, balance expiries) are rendered
-        # about 20 times per session (events, account rows, EventCost, snapshots): remember
-        # the text of recent UTC datetimes. Bounded; cleared when full.
+        micro = value.microsecond
+        if micro:
+            minute = value.toordinal() * 1440 + value.hour * 60 + value.minute
+            head = _MINUTES.get(minute)
+            if head is None:
+                head = _minute_head(value, minute)
+            return head + _TWO_DIGITS[value.second] + ".%06dZ" % micro
         text = _FORMATTED.get(value)
         if text is None:
             if len(_FORMATTED) >= _FORMATTED_MAX:
                 _FORMATTED.clear()
-            text = _FORMATTED[value] = value.isoformat()[:-6] + "Z"
+            head = _minute_head(value, value.toordinal() * 1440 + value.hour * 60 + value.minute)
+            text = _FORMATTED[value] = head + _TWO_DIGITS[value.second] + "Z"
         return text
     text = value.astimezone(timezone.utc).isoformat()
     return text.replace("+00:00", "Z")
 
 
+def _minute_head(value: datetime, minute: int) -> str:
+    """``YYYY-MM-DDTHH:MM:`` of ``value`` (UTC), remembered under ``minute`` (minutes since day 1)."""
+    head = _MINUTES.get(minute)
+    if head is None:
+        if len(_MINUTES) >= _MINUTES_MAX:
+            _MINUTES.clear()
+        head = _MINUTES[minute] = value.isoformat()[:17]
+    return head
+
+
 _FORMATTED: dict[datetime, str] = {}
 _FORMATTED_MAX = 8192
+_MINUTES: dict[int, str] = {}
+_MINUTES_MAX = 4096
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))

@@ -1,6 +1,6 @@
 """Durations, times and money at the API edge follow CGRateS conventions exactly."""
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -107,3 +107,21 @@ def test_money_never_becomes_nan_or_infinite(bad) -> None:
     with pytest.raises(ChargingError) as err:
         to_decimal(bad)
     assert err.value.code == INVALID_ARGUMENT
+
+
+def test_times_render_as_rfc3339_utc_with_z() -> None:
+    assert format_time(datetime(2026, 3, 2, 10, 0, 7, tzinfo=timezone.utc)) == "2026-03-02T10:00:07Z"
+    assert format_time(datetime(2026, 3, 2, 10, 0, 7, 5, tzinfo=timezone.utc)) == "2026-03-02T10:00:07.000005Z"
+    assert format_time(datetime(5, 1, 1, 0, 0, 59, 120000, tzinfo=timezone.utc)) == "0005-01-01T00:00:59.120000Z"
+    assert format_time(datetime(2026, 3, 2, 11, 0, tzinfo=timezone(timedelta(hours=1)))) == "2026-03-02T10:00:00Z"
+    assert format_time(None) == "0001-01-01T00:00:00Z"
+
+
+@given(st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=-3))]),
+                    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)))
+def test_format_time_is_isoformat_in_utc(value: datetime) -> None:
+    """Rendered twice (the second time from what the first one remembered), always the same
+    text as isoformat in UTC with Z."""
+    expected = value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    assert format_time(value) == expected
+    assert format_time(value) == expected
