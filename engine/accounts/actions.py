@@ -184,11 +184,13 @@ class AccountChange:
             self.entry(b, amount, reason)
 
     def entry(self, b: Balance, amount: Decimal, reason: str | None = None) -> None:
-        acc = self.account
+        acc, ref = self.account, self.ref
+        # positional (LedgerEntry field order: ts, tenant, account, balance_uuid, balance_id,
+        # balance_type, amount, value_after, reason, cgrid, run_id, ref): keywords cost
+        # ~0.4 us more, and there is one entry per balance per debit
         self.ledger.append(LedgerEntry(
-            ts=self.now, tenant=acc.tenant, account=acc.id, balance_uuid=b.uuid, balance_id=b.id,
-            balance_type=b.type, amount=amount, value_after=b.value, reason=reason or self.ref.reason,
-            cgrid=self.ref.cgrid, run_id=self.ref.run_id, ref=self.ref.ref))
+            self.now, acc.tenant, acc.id, b.uuid, b.id, b.type, amount, b.value,
+            reason or ref.reason, ref.cgrid, ref.run_id, ref.ref))
 
     def create_balance(self, btype: str, params: BalanceParams) -> Balance:
         b = Balance(uuid=params.uuid or str(uuidlib.uuid4()), id=params.id or DEFAULT_BALANCE_ID,

@@ -353,6 +353,18 @@ async def test_debit_applies_the_plan_made_for_it(service, acc, make_req):
     assert await service.audit(T, "1001") == []
 
 
+async def test_the_ledger_row_names_the_balance_the_session_and_the_grant(service, acc, make_req):
+    main = next(b for b in acc.all_balances() if b.id == "main")
+    await service.debit(acc, make_req(30), partial=True,
+                        ref=LedgerRef("session debit", "cg-7", "*default", "debit:1:30000000000"))
+    row = (await service.storage.ledger(T, "1001"))[-1]
+    assert (row.tenant, row.account, row.balance_uuid, row.balance_id, row.balance_type) == (
+        T, "1001", main.uuid, "main", "*monetary")
+    assert (row.amount, row.value_after, row.reason) == (Decimal("-0.30"), Decimal("9.70"), "session debit")
+    assert (row.cgrid, row.run_id, row.ref) == ("cg-7", "*default", "debit:1:30000000000")
+    assert row.ts == make_req(0).start  # the service clock of the fixture
+
+
 async def test_a_plan_made_before_another_debit_is_planned_again(service, acc, make_req):
     """Another session spent the money in between: the stale plan (10 s for 0.10) must not be
     applied; the debit grants only what the 0.05 left buys."""
