@@ -41,6 +41,7 @@ from engine.errors import (
 from engine.event import VOICE
 from engine.fastinit import fast_init
 from engine.rating.compiled import DAY_NS, Binding, CompiledPlan, CompiledSlot
+from engine.rating.event_cost import build_event_cost
 from engine.rating.rounding import max_scaled_within, round_scaled, to_decimal
 from engine.tariffplan.model import (
     ANY,
@@ -228,8 +229,6 @@ class CostResult:
 
     def to_event_cost(self, cgrid: str = "", run_id: str = "") -> dict[str, Any]:
         """The CGRateS EventCost JSON shape (what GetCost returns and CDRs carry as CostDetails)."""
-        from engine.rating.event_cost import build_event_cost
-
         return build_event_cost(self, cgrid, run_id)
 
 
