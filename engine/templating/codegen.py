@@ -49,7 +49,7 @@ def compile_fields(fields: list[Field], processor_id: str | None) -> FieldRunner
     """One function running ``fields`` in order (blockers honoured)."""
     ns: dict[str, Any] = {"M": MISSING, "S": SKIPPED, "DictView": DictView, "is_empty": is_empty,
                           "CE": _CONVERSION_ERRORS, "log": log, "PID": processor_id, "FA": first_at,
-                          "EMPTYABLE": (str, bytes, bytearray, list, dict, tuple)}
+                          "EMPTYABLE": (str, bytes, bytearray, list, dict, tuple), "U": _UNKNOWN}
     lines = ["def run(ctx):",
              "    req = ctx.req",
              "    data = req.data if type(req) is DictView else None",
@@ -59,9 +59,14 @@ def compile_fields(fields: list[Field], processor_id: str | None) -> FieldRunner
     for i, fld in enumerate(fields):
         body = _field_code(fld, i, ns, roots_used, processor_id)
         if body is not None and fld.filters:
-            # Field filters: one generated matcher guarding the field's straight-line code.
-            ns[f"FM{i}"] = compile_filters(fld.filters, f"{processor_id}.{fld.tag}")
-            body = [f"    if FM{i}(ctx):"] + ["    " + line for line in body]
+            # Field filters inline, each guarding the next and then the field's code.
+            guarded: list[str] = []
+            indent = ""
+            for j, flt in enumerate(fld.filters):
+                guarded.extend(indent + line for line in _filter_code(flt, f"{i}_{j}", ns))
+                guarded.append(f"{indent}    if ok:")
+                indent += "    "
+            body = guarded + [indent + line for line in body]
         if body is None:
             ns[f"A{i}"] = fld.apply
             if fld.blocker:
@@ -185,7 +190,7 @@ _INLINE_KINDS = {"*string": "v in X{i}", "*prefix": "v.startswith(X{i})", "*suff
 
 
 def compile_filters(filters: list[Filter], processor_id: str | None) -> Matcher:
-    """One function: True when every filter passes (simple string filters inlined)."""
+    """One function: True when every filter passes (simple filters inlined)."""
     ns: dict[str, Any] = {"M": MISSING, "DictView": DictView, "U": _UNKNOWN}
     lines = ["def match(ctx):",
              "    req = ctx.req",
@@ -193,73 +198,8 @@ def compile_filters(filters: list[Filter], processor_id: str | None) -> Matcher:
              "    if type(data) is not dict:",
              "        data = None"]
     for i, flt in enumerate(filters):
-        ns[f"T{i}"] = flt.check
-        element = flt.element
-        path = element.path if element is not None else None
-        simple = (flt.kind in _INLINE_KINDS and flt.constants is not None and element is not None
-                  and not element.transforms and path is not None and not path.has_selectors
-                  and len(path.segments) == 1 and path.root != "*rep")
-        presence = (flt.kind in ("*empty", "*exists") and element is not None
-                    and not element.transforms and path is not None and not path.has_selectors
-                    and len(path.segments) == 1 and path.root != "*rep")
-        compare = _numeric_constants(flt) if (
-            flt.kind in _COMPARE_OPS and element is not None and not element.transforms
-            and path is not None and not path.has_selectors and len(path.segments) == 1
-            and path.root != "*rep") else None
-        if compare is not None:
-            assert path is not None
-            # An int read (Diameter Unsigned32, a vars number) against numeric constants
-            # compares exactly as the closure's Decimal order keys do; others: the closure.
-            for k, constant in enumerate(compare):
-                ns[f"X{i}_{k}"] = constant
-            test = " or ".join(f"v {_COMPARE_OPS[flt.kind]} X{i}_{k}" for k in range(len(compare)))
-            _read_single(lines, path.root, path.names[0])
-            lines.append("    if type(v) is int:")
-            lines.append(f"        if {test}:" if flt.negate else f"        if not ({test}):")
-            lines.append("            return False")
-            lines.append("    elif v is M:")
-            lines.append("        pass" if flt.negate else "        return False")
-            lines.append(f"    elif not T{i}(ctx):")
-            lines.append("        return False")
-            continue
-        if presence:
-            assert path is not None
-            _read_single(lines, path.root, path.names[0])
-            # Empty for *empty: missing or ""; *exists: present. Other shapes: the closure.
-            if flt.kind == "*empty":
-                lines.append("    if v is M or v == '':")
-                lines.append("        hit = True")
-                lines.append("    elif type(v) is str:")
-                lines.append("        hit = False")
-            else:
-                lines.append("    if v is M:")
-                lines.append("        hit = False")
-                lines.append("    elif v is not U and type(v) is not list:")
-                lines.append("        hit = True")
-            lines.append("    else:")
-            lines.append(f"        hit = T{i}(ctx) is not {flt.negate!r}")
-            lines.append(f"    if hit is {flt.negate!r}:")
-            lines.append("        return False")
-            continue
-        if not simple:
-            lines.append(f"    if not T{i}(ctx):")
-            lines.append("        return False")
-            continue
-        assert path is not None and flt.constants is not None
-        ns[f"X{i}"] = frozenset(flt.constants) if flt.kind == "*string" else flt.constants
-        _read_single(lines, path.root, path.names[0])
-        test = _INLINE_KINDS[flt.kind].format(i=i)
-        lines.append("    if type(v) is int:")
-        lines.append("        v = str(v)")
-        lines.append("    if type(v) is str:")
-        lines.append(f"        if {test}:" if flt.negate else f"        if not {test}:")
-        lines.append("            return False")
-        lines.append("    elif v is M:")
-        if not flt.negate:
-            lines.append("        return False")
-        else:
-            lines.append("        pass")
-        lines.append(f"    elif not T{i}(ctx):")
+        lines.extend(_filter_code(flt, str(i), ns))
+        lines.append("    if not ok:")
         lines.append("        return False")
     lines.append("    return True")
     source = "\n".join(lines) + "\n"
@@ -267,6 +207,76 @@ def compile_filters(filters: list[Filter], processor_id: str | None) -> Matcher:
     match = ns["match"]
     match.source = source
     return match
+
+
+def _inlinable(flt: Filter) -> bool:
+    """A filter on one plain name (no selectors, converters or reply path)."""
+    element = flt.element
+    path = element.path if element is not None else None
+    return (element is not None and not element.transforms and path is not None
+            and not path.has_selectors and len(path.segments) == 1 and path.root != "*rep")
+
+
+def _filter_code(flt: Filter, key: str, ns: dict[str, Any]) -> list[str]:
+    """Lines (function-body indentation) setting ``ok`` to the filter's verdict, negation
+    included. Common shapes are tested inline on the raw value; any value they do not
+    cover goes to the filter's own closure ``T<key>``, so the verdict is always the
+    closure's. Needs ``ctx`` and ``data`` (the DictView's dict or None) in scope."""
+    ns[f"T{key}"] = flt.check
+    negate = flt.negate
+    closure = f"T{key}(ctx)"
+    if not _inlinable(flt):
+        return [f"    ok = {closure}"]
+    assert flt.element is not None and flt.element.path is not None
+    path = flt.element.path
+    lines: list[str] = []
+    compare = _numeric_constants(flt) if flt.kind in _COMPARE_OPS else None
+    if compare is not None:
+        # An int read (Diameter Unsigned32, a vars number) against numeric constants
+        # compares exactly as the closure's Decimal order keys do.
+        for k, constant in enumerate(compare):
+            ns[f"X{key}_{k}"] = constant
+        test = " or ".join(f"v {_COMPARE_OPS[flt.kind]} X{key}_{k}" for k in range(len(compare)))
+        _read_single(lines, path.root, path.names[0])
+        lines.append("    if type(v) is int:")
+        lines.append(f"        ok = not ({test})" if negate else f"        ok = {test}")
+        lines.append("    elif v is M:")
+        lines.append(f"        ok = {negate!r}")
+        lines.append("    else:")
+        lines.append(f"        ok = {closure}")
+        return lines
+    if flt.kind in ("*empty", "*exists"):
+        _read_single(lines, path.root, path.names[0])
+        # Empty for *empty: missing or ""; *exists: present. Other shapes: the closure.
+        if flt.kind == "*empty":
+            lines.append("    if v is M or v == '':")
+            lines.append(f"        ok = {not negate!r}")
+            lines.append("    elif type(v) is str:")
+            lines.append(f"        ok = {negate!r}")
+        else:
+            lines.append("    if v is M:")
+            lines.append(f"        ok = {negate!r}")
+            lines.append("    elif v is not U and type(v) is not list:")
+            lines.append(f"        ok = {not negate!r}")
+        lines.append("    else:")
+        lines.append(f"        ok = {closure}")
+        return lines
+    if flt.kind not in _INLINE_KINDS or flt.constants is None:
+        return [f"    ok = {closure}"]
+    ns[f"X{key}"] = frozenset(flt.constants) if flt.kind == "*string" else flt.constants
+    _read_single(lines, path.root, path.names[0])
+    test = _INLINE_KINDS[flt.kind].format(i=key)
+    lines.append("    if type(v) is int:")
+    lines.append("        v = str(v)")
+    lines.append("    elif type(v) is bool:")
+    lines.append("        v = 'true' if v else 'false'")
+    lines.append("    if type(v) is str:")
+    lines.append(f"        ok = not {test}" if negate else f"        ok = {test}")
+    lines.append("    elif v is M:")
+    lines.append(f"        ok = {negate!r}")
+    lines.append("    else:")
+    lines.append(f"        ok = {closure}")
+    return lines
 
 
 _COMPARE_OPS = {"*gt": ">", "*gte": ">=", "*lt": "<", "*lte": "<=", "*eq": "=="}

@@ -3,7 +3,7 @@
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine.templating import DictView, TemplateFieldError, TemplateRunner, parse_template
@@ -161,4 +161,39 @@ async def test_explain_path_gives_the_same_outcome_as_the_compiled_path(message)
             results.append((out.processors, out.request, out.opts, out.reply_tree))
         except TemplateFieldError as err:
             results.append((err.processor_id, err.tag))
+    assert results[0] == results[1]
+
+
+FIELD_FILTERS = parse_template("""
+processors:
+  - id: P
+    filters: ['*notstring:~*req.Session-Id:never', '*notgt:~*req.CC-Request-Number:99']
+    request_fields:
+      - {tag: S, path: '*cgreq.S', type: '*constant', value: s, filters: ['*string:~*req.A:1;true']}
+      - {tag: P, path: '*cgreq.P', type: '*constant', value: p, filters: ['*notprefix:~*req.B:x']}
+      - {tag: E, path: '*cgreq.E', type: '*constant', value: e, filters: ['*empty:~*req.C:']}
+      - {tag: X, path: '*cgreq.X', type: '*constant', value: x, filters: ['*notexists:~*req.A:']}
+      - {tag: G, path: '*cgreq.G', type: '*constant', value: g, filters: ['*gt:~*req.A:5', '*lte:~*req.B:2;-7']}
+      - {tag: V, path: '*cgreq.V', value: '~*req.B', filters: ['*suffix:~*req.C:0', '*noteq:~*req.A:0']}
+      - {tag: K, path: '*cgreq.K', type: '*constant', value: k, filters: ['*exists:~*req.B:'], blocker: true}
+      - {tag: L, path: '*cgreq.L', type: '*constant', value: l}
+""", file="field_filters.yaml")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(message=st.dictionaries(st.sampled_from(KEYS), messages, max_size=5))
+@example(message={"A": True, "B": False, "C": ""})
+@example(message={"A": 7, "B": 2, "C": "10"})
+@example(message={"A": 6, "B": Decimal("-7"), "C": None})
+@example(message={"A": "1", "B": "xy", "C": ["a"]})
+@example(message={"A": 0, "B": [1, 2], "C": b""})
+@example(message={"Session-Id": "s", "CC-Request-Number": 100})
+async def test_inlined_field_filters_agree_with_the_filter_closures(message):
+    """Field and processor filters are generated inline; ``explain`` runs their closures."""
+    from engine.templating.explain import ExplainTrace
+
+    results = []
+    for trace in (None, ExplainTrace()):
+        out = await TemplateRunner(FIELD_FILTERS, None).run(DictView(message), {}, trace=trace)
+        results.append((out.processors, out.request))
     assert results[0] == results[1]
