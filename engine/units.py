@@ -51,6 +51,30 @@ def parse_duration(value: Any) -> int:
     infinities and anything beyond a Go duration's range (``MAX_DURATION``, about 292
     years either way) are ``ChargingError(INVALID_ARGUMENT)``.
     """
+    kind = value.__class__
+    if kind is int:
+        if -MAX_DURATION <= value <= MAX_DURATION:
+            return value
+    elif kind is str:
+        # "95s", "5m", "1h": what templates render from a RADIUS/Diameter seconds counter,
+        # and bare nanoseconds ("60")
+        text = value.strip()
+        unit = _WHOLE_UNIT_NS.get(text[-1:])
+        if unit is not None:
+            digits = text[:-1]
+            if digits.isdigit() and digits.isascii():
+                ns = int(digits) * unit
+                if ns <= MAX_DURATION:
+                    return ns
+        elif text.isdigit() and text.isascii():
+            ns = int(text)
+            if ns <= MAX_DURATION:
+                return ns
+    return _parse_duration(value)
+
+
+def _parse_duration(value: Any) -> int:
+    """``parse_duration`` of everything its fast paths do not answer (and their errors)."""
     if value is None:
         return 0
     if isinstance(value, bool):
@@ -76,11 +100,6 @@ def parse_duration(value: Any) -> int:
         return UNLIMITED
     if _INT_RE.fullmatch(text):
         return _in_range(int(text), value)
-    unit = _WHOLE_UNIT_NS.get(text[-1])
-    if unit is not None and text[-2:-1].isdigit():
-        digits = text[:-1]
-        if digits.isascii() and digits.isdigit():   # "95s", "5m", "1h": the common template output
-            return _in_range(int(digits) * unit, value)
     sign = 1
     if text[0] in "+-":
         sign = -1 if text[0] == "-" else 1

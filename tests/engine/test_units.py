@@ -22,6 +22,12 @@ from engine.units import (
         ("1.5s", 1500 * MILLISECOND),
         ("100ms", 100 * MILLISECOND),
         ("60", 60),  # a bare numeric string is nanoseconds, CGRateS's trap kept on purpose
+        (" 95s ", 95 * SECOND),
+        ("+95s", 95 * SECOND),
+        ("-5m", -5 * 60 * SECOND),
+        ("0s", 0),
+        ("-60", -60),
+        ("007h", 7 * HOUR),
         (10800000000000, 3 * HOUR),
         ("", 0),
         ("*unlimited", UNLIMITED),
@@ -31,7 +37,7 @@ def test_parse_duration(text, ns) -> None:
     assert parse_duration(text) == ns
 
 
-@pytest.mark.parametrize("bad", ["ten seconds", "5x", "1m30", True, [1]])
+@pytest.mark.parametrize("bad", ["ten seconds", "5x", "1m30", "s", "\u0663s", "\u0663", True, [1]])
 def test_bad_duration_is_a_clear_error(bad) -> None:
     with pytest.raises(ChargingError, match="invalid duration"):
         parse_duration(bad)
