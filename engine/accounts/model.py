@@ -238,7 +238,7 @@ class _AccountData(msgspec.Struct, omit_defaults=True):
 # frozensets render sorted, so those are keyed by value. Bounded; cleared when full.
 _ROW_CACHE_MAX = 4096
 _BALANCE_DATA: dict[tuple[Any, ...], tuple[str, Decimal]] = {}
-_TRIGGER_DATA: dict[tuple[Any, ...], tuple["_TriggerData", Decimal, Decimal]] = {}
+_TRIGGER_JSON: dict[tuple[Any, ...], tuple[str, Decimal, Decimal]] = {}
 
 
 def _balance_data(b: Balance) -> str:
@@ -274,34 +274,37 @@ def balance_from_row(row: BalanceRow) -> Balance:
         timing_ids=frozenset(data.timing_ids), blocker=data.blocker, disabled=data.disabled)
 
 
-def _trigger_data(t: TriggerState) -> _TriggerData:
-    """A trigger as stored in the account row (see _ROW_CACHE_MAX for the caching)."""
+def _trigger_json(t: TriggerState) -> str:
+    """A trigger as stored in the account row, as JSON (see _ROW_CACHE_MAX for the caching)."""
     threshold, weight = t.threshold_value, t.weight
     key = (t.id, t.unique_id, t.threshold_type, id(threshold), t.recurrent, t.min_sleep,
            t.balance_type, t.balance_id, t.actions_id, id(weight), t.balance_destination_ids,
            t.balance_categories, t.executed, t.last_executed)
-    hit = _TRIGGER_DATA.get(key)
+    hit = _TRIGGER_JSON.get(key)
     if hit is not None:
         return hit[0]
-    data = _TriggerData(
+    text = msgspec.json.encode(_TriggerData(
         id=t.id, unique_id=t.unique_id, threshold_type=t.threshold_type,
         threshold_value=str(threshold), recurrent=t.recurrent,
         min_sleep=t.min_sleep, balance_type=t.balance_type, balance_id=t.balance_id,
         actions_id=t.actions_id, weight=str(weight),
         balance_destination_ids=sorted(t.balance_destination_ids),
         balance_categories=sorted(t.balance_categories), executed=t.executed,
-        last_executed=format_time(t.last_executed) if t.last_executed else "")
-    if len(_TRIGGER_DATA) >= _ROW_CACHE_MAX:
-        _TRIGGER_DATA.clear()
-    _TRIGGER_DATA[key] = (data, threshold, weight)
-    return data
+        last_executed=format_time(t.last_executed) if t.last_executed else "")).decode()
+    if len(_TRIGGER_JSON) >= _ROW_CACHE_MAX:
+        _TRIGGER_JSON.clear()
+    _TRIGGER_JSON[key] = (text, threshold, weight)
+    return text
 
 
 def account_to_row(acc: Account) -> AccountRow:
-    data = _AccountData(update_time=format_time(acc.update_time),
-                        action_triggers=[_trigger_data(t) for t in acc.action_triggers])
-    return AccountRow(acc.tenant, acc.id, acc.allow_negative, acc.disabled,
-                      msgspec.json.encode(data).decode())
+    """The account row; ``data`` is exactly the msgspec JSON of ``_AccountData`` (what
+    ``account_from_rows`` decodes), assembled from the remembered trigger JSON. The update
+    time is format_time text (digits, ``-:.TZ``): nothing in it needs JSON escaping."""
+    data = '{"update_time":"' + format_time(acc.update_time) + '"'
+    if acc.action_triggers:
+        data += ',"action_triggers":[' + ",".join([_trigger_json(t) for t in acc.action_triggers]) + "]"
+    return AccountRow(acc.tenant, acc.id, acc.allow_negative, acc.disabled, data + "}")
 
 
 def account_from_rows(row: AccountRow, balances: Iterable[BalanceRow]) -> Account:
