@@ -90,6 +90,7 @@ class Binding:
     weight: Decimal
     price_key: tuple[Fraction, Decimal]
     max_cost: int           # scaled like CompiledSlot prices
+    always: bool = False    # its timing is active at every instant (all days, from 00:00)
 
     def slot_index(self, offset: int) -> int:
         """Index of the slot with the greatest GroupIntervalStart <= offset."""
@@ -195,13 +196,13 @@ class CompiledPlan:
                         price_key=(Fraction(first.rate) / first.rate_unit if first.rate else Fraction(0),
                                    first.connect_fee),
                         max_cost=int(Fraction(dr.max_cost) * scale),
+                        always=timing.all_days and timing.start_ns == 0,
                     )
                     grouped.setdefault(dr.destination_id, []).append(binding)
             self.plans[plan_id] = PlanDestinations(
                 plan_id,
                 {k: tuple(v) for k, v in grouped.items()},
-                frozenset(k for k, v in grouped.items()
-                          if any(b.timing.all_days and b.timing.start_ns == 0 for b in v)),
+                frozenset(k for k, v in grouped.items() if any(b.always for b in v)),
                 {k: max(b.weight for b in v) for k, v in grouped.items()},
             )
         self.profiles: dict[str, tuple[RatingProfile, ...]] = plan.rating_profiles

@@ -172,9 +172,7 @@ class Affordable:
     reason: str = ""         # "" | INSUFFICIENT_CREDIT | MAX_COST
 
 
-@fast_init
-@dataclass(frozen=True, slots=True)
-class Cumulative:
+class Cumulative(NamedTuple):
     """The call from its start up to a point ``x``: ``C(x)`` and what extending it needs.
 
     ``raw`` is the exact total so far in ``1/scale`` units (connect fee and MaxCost *free
@@ -490,7 +488,7 @@ class Rater:
     def _timeline(self, start: datetime, rel_start: int, rel_end: int,
                   bindings: tuple[Binding, ...], voice: bool) -> list[tuple[int, int, Binding]]:
         """Cut [rel_start, rel_end) where the winning binding changes (voice) or pick one (others)."""
-        if len(bindings) == 1 and bindings[0].timing.all_days and bindings[0].timing.start_ns == 0:
+        if len(bindings) == 1 and bindings[0].always:
             return [(rel_start, rel_end, bindings[0])]
         local = _after(start, rel_start).astimezone(self.tz)
         if not voice or rel_end == rel_start:
@@ -577,6 +575,7 @@ class Rater:
         charges: list[Charge] = []
         covered = 0
         capped = False            # a binding with a MaxCost strategy priced part of the call
+        first_slot: CompiledSlot | None = None   # the slot of the first charge (connect fee)
         for seg_start, seg_end, match in segments:
             for rel_start, rel_end, binding in self._timeline(start, seg_start, seg_end, match.bindings, voice):
                 if binding.destination_rate.max_cost_strategy:
@@ -590,6 +589,8 @@ class Rater:
                     while index > 0 and starts[index] > pos:
                         index -= 1
                     slot: CompiledSlot = slots[index]
+                    if first_slot is None:
+                        first_slot = slot
                     piece_end = rel_end if index == last or starts[index + 1] >= rel_end else starts[index + 1]
                     count = -((pos - piece_end) // slot.increment)
                     unit = slot.unit_cost_compat if compat else slot.unit_cost
@@ -609,9 +610,7 @@ class Rater:
         first_match = segments[0][2]
         connect_fee = Decimal(0)
         fee = 0
-        if end > 0 and charges:
-            first = charges[0]
-            first_slot = first.binding.slots[first.binding.slot_index(first.offset)]
+        if end > 0 and first_slot is not None:
             connect_fee = first_slot.slot.connect_fee
             fee = first_slot.connect_fee
         reached = exceeded = False
@@ -636,7 +635,7 @@ class Rater:
 
 def _all_day(bindings: tuple[Binding, ...]) -> bool:
     """One binding active at every instant: ``_timeline`` needs no clock (its first case)."""
-    return len(bindings) == 1 and bindings[0].timing.all_days and bindings[0].timing.start_ns == 0
+    return len(bindings) == 1 and bindings[0].always
 
 
 def _window(trail: list[Any], req: RatingRequest) -> tuple[datetime | None, datetime | None]:
