@@ -213,11 +213,22 @@ def parse_time(value: Any, tz: timezone = timezone.utc) -> datetime | None:
     """
     if value.__class__ is str and value[-1:] == "Z" and not value.startswith("0001-01-01"):
         # Fast path for RFC3339 UTC ("2026-03-02T10:00:07Z"), what templates and agents send;
-        # anything fromisoformat refuses takes the general route below.
+        # anything fromisoformat refuses takes the general route below. Every message of a
+        # session repeats its SetupTime/AnswerTime text: the datetime (immutable) is
+        # remembered, so a session's events share one object, whose hash format_time's memo
+        # then finds already computed. Bounded; cleared when full.
+        parsed = _PARSED.get(value)
+        if parsed is not None:
+            return parsed
         try:
-            return datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value)
         except ValueError:
             pass
+        else:
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[value] = parsed
+            return parsed
     if value is None or value == "":
         return None
     if value.__class__ is int:
@@ -277,6 +288,8 @@ def _from_epoch(value: int | float | Decimal) -> datetime:
         raise ChargingError(INVALID_ARGUMENT, f"time out of range {value!r}") from None
 
 
+_PARSED: dict[str, datetime] = {}
+_PARSED_MAX = 4096
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _EPOCH_MAX = 10**21     # beyond any epoch in seconds, ms or µs that datetime can hold
 

@@ -131,3 +131,14 @@ def test_format_time_is_isoformat_in_utc(value: datetime) -> None:
     expected = value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
     assert format_time(value) == expected
     assert format_time(value) == expected
+
+
+def test_a_repeated_time_text_parses_to_the_same_time_and_bad_text_stays_an_error() -> None:
+    text = "2026-03-02T10:00:07Z"
+    first, again = parse_time(text), parse_time("".join(text))
+    assert first == again == datetime(2026, 3, 2, 10, 0, 7, tzinfo=timezone.utc)
+    assert format_time(again) == text
+    for _ in range(2):
+        with pytest.raises(ChargingError):
+            parse_time("2026-13-02T10:00:07Z")
+    assert parse_time("0001-01-01T00:00:00Z") is None
