@@ -307,6 +307,11 @@ async def _run_loader(port: int, sessions: int, accounts: int, seconds: float, r
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    from chargeway.app import tune_gc
+
+    # Every phase under the collector settings `chargeway serve` uses (the full path
+    # re-applies them once its plan is loaded); the echo and dry-run phases ran untuned.
+    tune_gc()
     results: dict[str, Any] = {"sessions": args.sessions, "seconds": args.seconds, "sync": args.sync}
     echo_server = await asyncio.get_running_loop().create_server(EchoProtocol, "127.0.0.1", 0)
     echo_port = echo_server.sockets[0].getsockname()[1]

@@ -44,6 +44,8 @@ class _Connection(asyncio.Protocol):
         self.tasks: set[asyncio.Task] = set()
         self.remote = ""
         self._flush_soon: asyncio.Handle | None = None
+        # Who the peer is (its CER identity and address), built once per connection.
+        self.info: PeerInfo | None = None
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -142,13 +144,14 @@ class _Connection(asyncio.Protocol):
             if old is not None and old is not self:
                 log.info("diameter: %s reconnected; the newer connection is used", event.origin_host)
             self.server.peers[event.origin_host] = self
+            self.info = PeerInfo(event.origin_host, event.origin_realm, self.remote)
         elif isinstance(event, ConnectionClosed):
             self._flush()
 
     async def _answer(self, msg: Message) -> None:
         peer = self.peer
         assert peer is not None
-        info = PeerInfo(peer.peer_host, peer.peer_realm, self.remote)
+        info = self.info if self.info is not None else PeerInfo(peer.peer_host, peer.peer_realm, self.remote)
         try:
             wire = await self.server.cc.handle_wire(msg, info)
         except asyncio.CancelledError:
