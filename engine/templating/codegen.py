@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Callable
 
-from engine.templating.coerce import is_empty, number
+from engine.templating.coerce import is_empty, number, text
 from engine.templating.context import MISSING, Ctx
 from engine.templating.errors import ConversionError
 from engine.templating.fields import _CONVERSION_ERRORS, SKIPPED, Field, log
@@ -86,12 +86,17 @@ def compile_fields(fields: list[Field], processor_id: str | None) -> FieldRunner
     return run
 
 
+_CONCAT_KINDS = ("*composed", "*prefix", "*suffix")
+
+
 def _field_code(fld: Field, i: int, ns: dict[str, Any], roots_used: set[str],
                 processor_id: str | None) -> list[str] | None:
-    if fld.width or fld.kind not in ("*variable", "*constant"):
+    if fld.width:
         return None
     items = fld.value.items
-    if len(items) != 1:
+    if fld.kind in _CONCAT_KINDS or (fld.kind in ("*variable", "*constant") and len(items) != 1):
+        return _joined_field_code(fld, i, ns, roots_used, processor_id)
+    if fld.kind not in ("*variable", "*constant") or len(items) != 1:
         return None
     target = fld.target
     flat = target.root != "*rep" and len(target.names) == 1
@@ -170,6 +175,48 @@ def _field_code(fld: Field, i: int, ns: dict[str, Any], roots_used: set[str],
         if fld.blocker:
             body.append("return")
     out.extend("        " + line for line in body)
+    return out
+
+
+def _joined_field_code(fld: Field, i: int, ns: dict[str, Any], roots_used: set[str],
+                       processor_id: str | None) -> list[str] | None:
+    """A value of several parts (``_;~*vars.RatingGroup``) and/or one joined to what the
+    flat target already holds (``*composed``, ``*prefix``, ``*suffix``): the value's own
+    ``first`` computes it, the rest is inline (what ``build_apply`` does, step for step)."""
+    target = fld.target
+    if target.root == "*rep" or len(target.names) != 1:
+        return None
+    root = target.root[1:]
+    roots_used.add(root)
+    key = repr(target.names[0])
+    ns[f"F{i}"] = fld.value.first
+    ns[f"FAIL{i}"] = _failer(fld, processor_id)
+    ns.setdefault("text", text)
+    out = ["    try:",
+           f"        v = F{i}(ctx)",
+           "    except CE as err:"]
+    if fld.mandatory:
+        out.append(f"        raise FAIL{i}(f'invalid ({{err}})') from None")
+    else:
+        out.append(f"        log.warning('template processor %s field %s: skipped, %s', PID, {fld.tag!r}, err)")
+        out.append("        v = M")
+    if fld.mandatory:
+        out.append("    if v is M or is_empty(v):")
+        out.append(f"        raise FAIL{i}('missing')")
+    else:
+        out.append("    if v is not M:")
+    body: list[str] = []
+    if fld.kind == "*composed":
+        body += [f"cur = t_{root}.get({key})", "if cur is not None:", "    v = text(cur) + text(v)"]
+    elif fld.kind == "*prefix":
+        body += [f"cur = t_{root}.get({key})", "v = text(v) + ('' if cur is None else text(cur))"]
+    elif fld.kind == "*suffix":
+        body += [f"cur = t_{root}.get({key})", "v = ('' if cur is None else text(cur)) + text(v)"]
+    body.append(f"t_{root}[{key}] = v")
+    if fld.blocker:
+        body.append("return")
+    indent = "    " if fld.mandatory else "        "
+    out.extend(indent + line for line in body)
     return out
 
 
