@@ -275,6 +275,9 @@ class Rater:
         # instant. The plan is immutable and a new plan gets a new Rater, so the cache
         # never outlives the data it came from; it is bounded by clearing when full.
         self._matches: dict[tuple[str, int, str], Match] = {}
+        self._same_matches: dict[tuple[str, str, str, str], Match] = {}
+        # (id of an all-day Match, tor, usage, offset) -> (that Match, an answer priced by it)
+        self._by_match: dict[tuple[int, str, int, int], tuple[Match, CostResult]] = {}
         # see _rated: answers that hold for any start in a window, and answers for one start
         self._shapes: dict[tuple[Any, ...], tuple[datetime | None, datetime | None, CostResult]] = {}
         self._results: dict[RatingRequest, CostResult] = {}
@@ -438,6 +441,10 @@ class Rater:
             if timeless:
                 if len(self._matches) >= MATCH_CACHE_SIZE:
                     self._matches.clear()
+                    self._same_matches.clear()
+                # one object per (profile, plan, destination, prefix): numbers matched alike
+                # share it, and _compute re-uses prices by it
+                match = self._same_matches.setdefault((key, profile.rating_plan_id, dest_id, prefix), match)
                 self._matches[cache_key] = match
             return match
         if depth < FALLBACK_DEPTH:
@@ -568,8 +575,19 @@ class Rater:
             start -= _delta(offset)
         end = offset + req.usage
         segments = self._segments(req, start, end, trail)
-        if trail is not None and (len(segments) > 1 or not _all_day(segments[0][2].bindings)):
-            trail.append(_TIMED)
+        steady: tuple[int, str, int, int] | None = None
+        if trail is not None:
+            if len(segments) > 1 or not _all_day(segments[0][2].bindings):
+                trail.append(_TIMED)
+            elif _TIMED not in trail:
+                # One all-day rate for the whole call: the price depends only on the match, not
+                # on the number that reached it nor on the start. Another number of the same
+                # destination (same profile, plan and prefix) may have been priced already.
+                match = segments[0][2]
+                steady = (id(match), req.tor, req.usage, offset)
+                known = self._by_match.get(steady)
+                if known is not None and known[0] is match:
+                    return _rebased(known[1], req)
         compat = self.cgrates_compat
         scale = self._c.scale
         charges: list[Charge] = []
@@ -626,11 +644,16 @@ class Rater:
         # positional (hot path): request, cost, usage, rated_usage, connect_fee, rating_plan_id,
         # destination_id, prefix, subject_key, charges, max_cost_reached, raw_scaled, scale,
         # rounding_method, rounding_decimals, cgrates_compat, disconnect_exceeded, prior
-        return CostResult(req, total.cost - prior.cost, req.usage, rated,
-                          connect_fee if offset == 0 else Decimal(0), first_match.rating_plan_id,
-                          first_match.destination_id, first_match.prefix, first_match.subject_key,
-                          tuple(charges[head:]), reached, total.raw - prior.raw, scale,
-                          rule.rounding_method, rule.rounding_decimals, compat, exceeded, prior)
+        result = CostResult(req, total.cost - prior.cost, req.usage, rated,
+                            connect_fee if offset == 0 else Decimal(0), first_match.rating_plan_id,
+                            first_match.destination_id, first_match.prefix, first_match.subject_key,
+                            tuple(charges[head:]), reached, total.raw - prior.raw, scale,
+                            rule.rounding_method, rule.rounding_decimals, compat, exceeded, prior)
+        if steady is not None:
+            if len(self._by_match) >= SHAPE_CACHE_SIZE:
+                self._by_match.clear()
+            self._by_match[steady] = (first_match, result)
+        return result
 
 
 def _all_day(bindings: tuple[Binding, ...]) -> bool:
@@ -672,7 +695,7 @@ def _rebased(found: CostResult, req: RatingRequest) -> CostResult:
     charges = found.charges
     shift = req.start - found.request.start
     if shift:
-        charges = tuple([_charge((c.start + shift, *c[1:])) for c in charges])
+        charges = tuple([_charge((c.start + shift,) + c[1:]) for c in charges])
     return CostResult(req, found.cost, found.usage, found.rated_usage, found.connect_fee,
                       found.rating_plan_id, found.destination_id, found.prefix, found.subject_key,
                       charges, found.max_cost_reached, found.raw_scaled, found.scale,

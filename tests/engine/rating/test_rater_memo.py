@@ -54,8 +54,15 @@ SHAPES = [
     ("9999", "+49301234", 0, 0, "call", "*voice"),
     ("9999", "+49301234", 45, 15, "call", "*voice"),
     ("9999", "555", 10, 0, "call", "*voice"),        # no rate: an error, never kept
+    ("1001", "10029", 95, 0, "call", "*voice"),     # other numbers matched by prefix 1002
+    ("1001", "1002555", 30, 60, "call", "*voice"),
+    ("1003", "556", 125, 0, "call", "*voice"),
+    ("9999", "+4915999", 61, 0, "call", "*voice"),
+    ("9999", "+4930555", 45, 15, "call", "*voice"),
+    ("1004", "10011", 90, 0, "call", "*voice"),
     ("1001", "1", 3, 0, "sms", "*sms"),
     ("1001", "any", 3 * 1048576, 0, "data", "*data"),
+    ("1001", "other", 3 * 1048576, 0, "data", "*data"),
 ]
 
 
@@ -123,6 +130,23 @@ def test_a_call_shape_priced_at_a_new_start_moves_its_charges(plan: TariffPlan) 
     assert [c.start for c in b.charges] == [EDGES[-1] + timedelta(hours=1), EDGES[-1] + timedelta(hours=1, minutes=1)]
     assert b.to_event_cost("x")["StartTime"] == "2026-03-02T11:00:00Z"
     assert b.to_event_cost("x")["Charges"] == a.to_event_cost("x")["Charges"]
+
+
+def test_numbers_matched_by_one_prefix_share_a_price_with_their_own_request(plan: TariffPlan) -> None:
+    """+4915123 and +4916777 both rate as DST_DE_MOBILE (prefixes +4915, +4916 are one
+    destination but two prefixes), +4915999 by the same prefix as +4915123: each answer names
+    its own request, start and prefix, at the same price."""
+    rater = Rater(plan)
+    a = RatingRequest("cgrates.org", "call", "9999", "+4915123", EDGES[-1], 61 * S)
+    b = RatingRequest("cgrates.org", "call", "9999", "+4915999", EDGES[-1] + timedelta(minutes=7), 61 * S)
+    c = RatingRequest("cgrates.org", "call", "9999", "+4916777", EDGES[-1], 61 * S)
+    ra, rb, rc = rater.rate(a), rater.rate(b), rater.rate(c)
+    assert (ra.request, rb.request, rc.request) == (a, b, c)
+    assert ra.cost == rb.cost == rc.cost == Decimal("0.25")   # 0.10 connect + 61 s at 0.15/min, *down 2
+    assert [ch.start for ch in rb.charges] == [EDGES[-1] + timedelta(minutes=7)]
+    assert (ra.prefix, rb.prefix, rc.prefix) == ("+4915", "+4915", "+4916")
+    assert json.dumps(rb.to_event_cost("x")) == json.dumps(ra.to_event_cost("x")).replace(
+        "2026-03-02T10:00:00Z", "2026-03-02T10:07:00Z")
 
 
 def test_each_event_cost_is_a_fresh_document(plan: TariffPlan) -> None:
