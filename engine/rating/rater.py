@@ -64,6 +64,8 @@ _ONE_MICROSECOND = timedelta(microseconds=1)
 # In a ``_compute`` trail: the price depends on the time of day/date (a timed destination
 # match, a timeline with more than one binding, a call cut by an activation time).
 _TIMED = None
+# Rater._shapes entry of a shape whose price depended on the clock: see Rater._results.
+_CLOCKED: tuple[None, None, None] = (None, None, None)
 
 
 @fast_init
@@ -278,7 +280,7 @@ class Rater:
         self._same_matches: dict[tuple[str, str, str, str], Match] = {}
         # (id of an all-day Match, tor, usage, offset) -> (that Match, an answer priced by it)
         self._by_match: dict[tuple[int, str, int, int], tuple[Match, CostResult]] = {}
-        # see _rated: answers that hold for any start in a window, and answers for one start
+        # see _priced: answers that hold for any start in a window, and answers for one start
         self._shapes: dict[tuple[Any, ...], tuple[datetime | None, datetime | None, CostResult]] = {}
         self._results: dict[RatingRequest, CostResult] = {}
 
@@ -309,28 +311,35 @@ class Rater:
         answers are kept per equal request. Only UTC starts are kept (the tzinfo of ``start``
         shows in the charges). Errors are not kept.
 
-        The answer may be the one kept for another request of the same shape (its ``request``
-        and its charges' start times are then that request's): everything else in it is
-        ``req``'s, which is all max_affordable reads; ``_rated`` re-bases it for callers."""
+        The answer may be the one kept for another request of the same shape or destination
+        match (its ``request`` and its charges' start times are then that request's):
+        everything else in it is ``req``'s, which is all max_affordable reads; ``_rated``
+        re-bases it for callers. A shape never seen is computed without probing the per-request
+        memo (hashing a request costs ~1 µs); a shape found to depend on the clock leaves a
+        marker so that its requests are looked up there."""
         start = req.start
         if start.tzinfo is not timezone.utc:
             return self._compute(req)
         shape = (req.tenant, req.category, req.subject, req.destination, req.tor, req.usage, req.offset)
         entry = self._shapes.get(shape)
+        results = self._results
         if entry is not None:
             low, high, found = entry
-            if (low is None or low <= start) and (high is None or start < high):
+            if found is not None and (low is None or low <= start) and (high is None or start < high):
                 return found
-        results = self._results
-        found = results.get(req)
-        if found is not None:
-            return found
+            found = results.get(req)
+            if found is not None:
+                return found
         trail: list[tuple[datetime | None, datetime | None] | None] = []
         found = self._compute(req, trail)
         if _TIMED in trail:
             if len(results) >= RESULT_CACHE_SIZE:
                 results.clear()
             results[req] = found
+            if entry is None:
+                if len(self._shapes) >= SHAPE_CACHE_SIZE:
+                    self._shapes.clear()
+                self._shapes[shape] = _CLOCKED
         else:
             if len(self._shapes) >= SHAPE_CACHE_SIZE:
                 self._shapes.clear()
@@ -560,9 +569,11 @@ class Rater:
         of the call. Pieces therefore add up exactly to the whole call, rounding included, and
         each piece is priced at what settling the whole call will charge for it.
 
-        ``trail`` (optional) receives the windows of call starts the answer holds for (the
-        activation periods consulted), or ``_TIMED`` when the answer depends on the time of
-        day or date, or on an activation time inside the call (see ``_rated``).
+        ``trail`` (optional, from ``_priced``) receives the windows of call starts the answer
+        holds for (the activation periods consulted), or ``_TIMED`` when the answer depends on
+        the time of day or date, or on an activation time inside the call. With a trail, the
+        answer may be one priced earlier for another number of the same destination match, as
+        ``_priced`` allows.
         """
         if req.usage < 0:
             raise ChargingError(INVALID_ARGUMENT, f"negative usage {req.usage}")
@@ -587,7 +598,7 @@ class Rater:
                 steady = (id(match), req.tor, req.usage, offset)
                 known = self._by_match.get(steady)
                 if known is not None and known[0] is match:
-                    return _rebased(known[1], req)
+                    return known[1]
         compat = self.cgrates_compat
         scale = self._c.scale
         charges: list[Charge] = []
