@@ -55,7 +55,10 @@ class AvpError(DiameterError):
 
 
 class Avp:
-    """One AVP. ``value`` is typed for known AVPs (Grouped: list of Avp), bytes otherwise."""
+    """One AVP. ``value`` is typed for known AVPs (Grouped: list of Avp), bytes otherwise.
+
+    Decoded AVPs may be shared between messages (see ``_SHARED``): treat them, and a
+    grouped AVP's member list, as read-only; build a new AVP to change anything."""
 
     __slots__ = ("code", "vendor", "flags", "value", "defn")
 
@@ -352,17 +355,31 @@ for (_code, _vendor), _defn in BY_KEY.items():
         _PLAN_BY_CODE[_code] = _plan
 
 
+# Decoded AVPs by their wire bytes. Most AVPs of a CCR repeat from one message to the
+# next (Origin-Host/Realm, Service-Context-Id, CC-Request-Type, the session's Session-Id,
+# the subscriber's Subscription-Id group ...): the same bytes decode to the same AVP, so
+# it is decoded once and shared. Shared AVPs are never modified (nothing in the agent
+# mutates a decoded AVP: answers and synthetic requests build new ones). Bounded: cleared
+# when full; AVPs over _SHARED_LEN bytes are not kept.
+_SHARED: dict[bytes, Avp] = {}
+_SHARED_MAX = 8192
+_SHARED_LEN = 512
+
+
 def decode_avps(data: bytes, start: int, end: int) -> list[Avp]:
     """The AVPs in ``data[start:end]``, strictly: AvpError names the first bad one.
 
     The common types are decoded inline (this loop runs for every AVP of every message);
-    an error inside a grouped AVP is wrapped in the group's header on its way out."""
+    an error inside a grouped AVP is wrapped in the group's header on its way out. An AVP
+    whose bytes were decoded before is the same (shared) object: only valid AVPs are kept,
+    so the same bytes always give the same result, errors included."""
     out: list[Avp] = []
     append = out.append
     pos = start
     unpack = _HDR.unpack_from
     u32 = _U32.unpack_from
     by_code = _PLAN_BY_CODE
+    shared = _SHARED
     while pos < end:
         if end - pos < 8:
             raise AvpError(C.DIAMETER_INVALID_AVP_LENGTH, "AVP", f"{end - pos} trailing bytes, too short for an AVP header",
@@ -388,8 +405,17 @@ def decode_avps(data: bytes, start: int, end: int) -> list[Avp]:
             raw = data[pos:min(end, pos + max(length, head))]
             raise AvpError(C.DIAMETER_INVALID_AVP_LENGTH, name, why, _wrap(raw))
         data_start = pos + head
+        if length <= _SHARED_LEN:
+            raw = data[pos:data_end]
+            avp = shared.get(raw)
+            if avp is not None:
+                append(avp)
+                pos = data_end + (-length & 3)
+                continue
+        else:
+            raw = b""
         if plan is None:
-            append(Avp(code, vendor, flags, data[data_start:data_end], None))
+            avp = Avp(code, vendor, flags, data[data_start:data_end], None)
         else:
             defn, kind, fixed = plan
             if fixed >= 0 and length - head != fixed:
@@ -415,7 +441,12 @@ def decode_avps(data: bytes, start: int, end: int) -> list[Avp]:
                 value = _U64.unpack_from(data, data_start)[0]
             else:
                 value = _decode_value(defn, data, data_start, data_end, pos)
-            append(Avp(code, vendor, flags, value, defn))
+            avp = Avp(code, vendor, flags, value, defn)
+        append(avp)
+        if raw:
+            if len(shared) >= _SHARED_MAX:
+                shared.clear()
+            shared[raw] = avp
         pos = data_end + (-length & 3)
     return out
 

@@ -266,3 +266,22 @@ async def test_python_diameter_reads_the_cca_our_server_assembles() -> None:
             for m in msccs] == [(1, 1000, 60, 2001), (2, 2000, 60, 2001)]
     assert msccs[1].final_unit_indication.final_unit_action == 0
     assert (theirs.cost_information.unit_value.value_digits, theirs.cost_information.unit_value.exponent) == (123, -4)
+
+
+def test_repeated_avps_are_decoded_once_and_values_never_leak_between_messages() -> None:
+    from agents.diameter import codec
+    from tests.agents.diameter.diameter_helpers import ccr
+
+    first = decode_message(ccr("s;1", 2, 1, subscriber="491700", msccs=[{"rg": 1, "usu": {"CC-Time": 5}}]).encode())
+    second = decode_message(ccr("s;1", 2, 2, subscriber="491700", msccs=[{"rg": 1, "usu": {"CC-Time": 9}}]).encode())
+    # Same bytes: the same AVP object (Session-Id, the whole Subscription-Id group).
+    assert first.find("Session-Id") is second.find("Session-Id")
+    assert first.find("Subscription-Id") is second.find("Subscription-Id")
+    # Different bytes: each message has its own values.
+    assert (first.get("CC-Request-Number"), second.get("CC-Request-Number")) == (1, 2)
+    usu = [m.find("Multiple-Services-Credit-Control").find("Used-Service-Unit").get("CC-Time") for m in (first, second)]
+    assert usu == [5, 9]
+    # Bounded: many distinct AVPs never grow the table past its limit.
+    for n in range(codec._SHARED_MAX + 10):
+        decode_message(ccr(f"s;{n}", 2, n).encode())
+    assert len(codec._SHARED) <= codec._SHARED_MAX
