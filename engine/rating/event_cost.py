@@ -103,7 +103,7 @@ def build_event_cost(result: "CostResult", cgrid: str, run_id: str) -> dict[str,
     return doc
 
 
-def _render(result: "CostResult", cgrid: str, run_id: str) -> dict[str, Any]:
+def _render(result: CostResult, cgrid: str, run_id: str) -> dict[str, Any]:
     rating: dict[str, Any] = {}
     rates: dict[str, Any] = {}
     timings: dict[str, Any] = {}
