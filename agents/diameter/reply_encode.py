@@ -28,6 +28,11 @@ _PACKERS: dict[str, Callable[[int], bytes]] = {
 }
 
 
+# Values each integer type holds (an int in range needs no coercion).
+_RANGES = {"Unsigned32": (0, 2**32 - 1), "Integer32": (-2**31, 2**31 - 1), "Enumerated": (-2**31, 2**31 - 1),
+           "Unsigned64": (0, 2**64 - 1), "Integer64": (-2**63, 2**63 - 1)}
+
+
 class ReplyEncodeError(ValueError):
     """A reply item the dictionary cannot express (unknown AVP name, wrong value)."""
 
@@ -50,7 +55,7 @@ class Encoded:
 class AvpEncoder:
     """Encodes one AVP (by dictionary name) from a template value."""
 
-    __slots__ = ("defn", "name", "grouped", "_flag_word", "_vendor", "_head", "_pack", "_text")
+    __slots__ = ("defn", "name", "grouped", "_flag_word", "_vendor", "_head", "_pack", "_text", "_low", "_high")
 
     def __init__(self, defn: AvpDef) -> None:
         self.defn = defn
@@ -64,6 +69,7 @@ class AvpEncoder:
         size = FIXED_SIZE.get(defn.type)
         # Fixed-size integer types: the whole header is a constant.
         self._head = self.frame_head(size) if size is not None and self._pack is not None else None
+        self._low, self._high = _RANGES.get(defn.type, (0, -1))
 
     def frame_head(self, data_len: int) -> bytes:
         length = (12 if self._vendor else 8) + data_len
@@ -76,6 +82,8 @@ class AvpEncoder:
 
     def scalar(self, value: Any) -> tuple[bytes, Any]:
         """(bytes, coerced value) for a non-grouped AVP."""
+        if type(value) is int and self._head is not None and self._low <= value <= self._high:
+            return self._head + self._pack(value), value      # the usual case: an int that fits
         defn = self.defn
         coerced = coerce(defn.type, self.name, value, defn.enum_value)
         pack = self._pack
