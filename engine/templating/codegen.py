@@ -298,7 +298,7 @@ def _filter_code(flt: Filter, key: str, ns: dict[str, Any]) -> list[str]:
         if flt.kind == "*empty":
             lines.append("    if v is M or v == '':")
             lines.append(f"        ok = {not negate!r}")
-            lines.append("    elif type(v) is str:")
+            lines.append("    elif type(v) is str or type(v) is int or type(v) is bool:")   # never empty
             lines.append(f"        ok = {negate!r}")
         else:
             lines.append("    if v is M:")
