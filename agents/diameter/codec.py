@@ -131,6 +131,13 @@ class Message:
                 index[avp.defn.name] = avp
         self._index = index
 
+    def has_all(self, names: frozenset[str]) -> bool:
+        """True when every name is among the top-level AVPs (one set test once indexed)."""
+        index = self._index
+        if index is None:
+            return names <= {a.defn.name for a in self.avps if a.defn is not None}
+        return names <= index.keys()
+
     @property
     def is_request(self) -> bool:
         return bool(self.flags & C.FLAG_REQUEST)
