@@ -58,16 +58,20 @@ class Avp:
     """One AVP. ``value`` is typed for known AVPs (Grouped: list of Avp), bytes otherwise.
 
     Decoded AVPs may be shared between messages (see ``_SHARED``): treat them, and a
-    grouped AVP's member list, as read-only; build a new AVP to change anything."""
+    grouped AVP's member list, as read-only; build a new AVP to change anything.
+    ``wire`` is a decoded AVP's own bytes (zero-padded) when encoding it again gives
+    exactly those bytes, so echoing it in an answer costs nothing; None otherwise."""
 
-    __slots__ = ("code", "vendor", "flags", "value", "defn")
+    __slots__ = ("code", "vendor", "flags", "value", "defn", "wire")
 
-    def __init__(self, code: int, vendor: int, flags: int, value: Any, defn: AvpDef | None) -> None:
+    def __init__(self, code: int, vendor: int, flags: int, value: Any, defn: AvpDef | None,
+                 wire: bytes | None = None) -> None:
         self.code = code
         self.vendor = vendor
         self.flags = flags
         self.value = value
         self.defn = defn
+        self.wire = wire
 
     @property
     def name(self) -> str:
@@ -285,6 +289,9 @@ def _encode_address(value: Any) -> bytes:
 
 
 def encode_avp(avp: Avp) -> bytes:
+    wire = avp.wire
+    if wire is not None:
+        return wire
     data = _encode_value(avp)
     if avp.vendor:
         length = 12 + len(data)
@@ -368,6 +375,8 @@ for (_code, _vendor), _defn in BY_KEY.items():
 # it is decoded once and shared. Shared AVPs are never modified (nothing in the agent
 # mutates a decoded AVP: answers and synthetic requests build new ones). Bounded: cleared
 # when full; AVPs over _SHARED_LEN bytes are not kept.
+_EXACT_KINDS = frozenset({_K_U32, _K_I32, _K_U64, _K_TEXT, _K_IDENTITY})
+_PADDING = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")     # by length % 4
 _SHARED: dict[bytes, Avp] = {}
 _SHARED_MAX = 8192
 _SHARED_LEN = 512
@@ -421,8 +430,13 @@ def decode_avps(data: bytes, start: int, end: int) -> list[Avp]:
                 continue
         else:
             raw = b""
+        # Re-encoding gives these very bytes for raw and integer/text values under a
+        # header whose V bit matches the vendor (a V bit with vendor 0 is re-encoded
+        # without the vendor field): keep them as the AVP's wire form.
+        same = raw and (vendor or head == 8)
         if plan is None:
-            avp = Avp(code, vendor, flags, data[data_start:data_end], None)
+            avp = Avp(code, vendor, flags, data[data_start:data_end], None,
+                      (raw + _PADDING[length & 3]) if same else None)
         else:
             defn, kind, fixed = plan
             if fixed >= 0 and length - head != fixed:
@@ -448,7 +462,8 @@ def decode_avps(data: bytes, start: int, end: int) -> list[Avp]:
                 value = _U64.unpack_from(data, data_start)[0]
             else:
                 value = _decode_value(defn, data, data_start, data_end, pos)
-            avp = Avp(code, vendor, flags, value, defn)
+            avp = Avp(code, vendor, flags, value, defn,
+                      (raw + _PADDING[length & 3]) if same and kind in _EXACT_KINDS else None)
         append(avp)
         if raw:
             if len(shared) >= _SHARED_MAX:

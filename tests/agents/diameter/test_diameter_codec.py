@@ -285,3 +285,17 @@ def test_repeated_avps_are_decoded_once_and_values_never_leak_between_messages()
     for n in range(codec._SHARED_MAX + 10):
         decode_message(ccr(f"s;{n}", 2, n).encode())
     assert len(codec._SHARED) <= codec._SHARED_MAX
+
+
+def test_decoded_avps_echo_their_own_bytes_only_when_re_encoding_gives_them() -> None:
+    """Session-Id echoed in a CCA is the request's bytes (junk padding zeroed); an AVP whose
+    header would be re-encoded differently (V bit with vendor 0) is encoded as before."""
+    from agents.diameter.codec import encode_avp
+
+    sid = struct.pack("!II", 263, (0x40 << 24) | 13) + b"s;1;2" + b"\xaa\xbb\xcc"     # junk padding
+    odd = struct.pack("!III", 415, (0xC0 << 24) | 16, 0) + struct.pack("!I", 7)      # V bit, vendor 0
+    msg = decode_message(_frame(sid + odd))
+    session_id, number = msg.avps
+    assert session_id.wire == sid[:13] + b"\x00\x00\x00" and encode_avp(session_id) == session_id.wire
+    assert number.wire is None and number.value == 7
+    assert encode_avp(number) == struct.pack("!II", 415, (0x40 << 24) | 12) + struct.pack("!I", 7)
