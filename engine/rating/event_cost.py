@@ -86,7 +86,7 @@ def _unit_cost(numerator: int, denominator: int) -> int | float:
 
 def build_event_cost(result: "CostResult", cgrid: str, run_id: str) -> dict[str, Any]:
     """The EventCost of ``result``: rendered the first time, parsed from that rendering after."""
-    rendered = result.rendered
+    rendered = result.priced.rendered
     if rendered and rendered[0]:
         usage, cost, charges, rating, filters, rates, timings = orjson.loads(rendered[0])
         return {"CGRID": cgrid, "RunID": run_id, "StartTime": format_time(result.request.start),
@@ -113,7 +113,7 @@ def _render(result: CostResult, cgrid: str, run_id: str) -> dict[str, Any]:
     filter_ids: dict[Any, str] = {}
     rating_ids: dict[Any, str] = {}
     charges: list[dict[str, Any]] = []
-    for index, charge in enumerate(result.charges):
+    for index, charge in enumerate(result.priced.charges):   # start times are not rendered
         binding = charge.binding
         docs = _docs(binding)
         match = charge.match

@@ -29,6 +29,7 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 from functools import partial
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from engine.errors import (
@@ -192,10 +193,15 @@ class Cumulative(NamedTuple):
 
 @fast_init
 @dataclass(frozen=True, slots=True)
-class CostResult:
-    """The priced request; ``cost`` is rounded per the DestinationRate, the rest is the breakdown."""
+class Priced:
+    """What a piece of usage costs, apart from who asked: every CostResult field but ``request``.
 
-    request: RatingRequest = field(repr=False)
+    The Rater shares one Priced between the CostResults of all the requests it answers (equal
+    shapes at other starts, other numbers of the same destination match); ``charges`` carry
+    the start times of the call that began ``start`` (minus the offset for voice).
+    """
+
+    start: datetime            # ``request.start`` of the request this was computed for
     cost: Decimal
     usage: int
     rated_usage: int           # usage covered by the charged increments (>= usage)
@@ -212,11 +218,98 @@ class CostResult:
     rounding_decimals: int
     cgrates_compat: bool = False
     disconnect_exceeded: bool = field(default=False, repr=False)
-    # The call before this piece (``C(offset)``): set by the Rater, read by max_affordable.
+    # The call before this piece (``C(offset)``): read by max_affordable.
     prior: Cumulative | None = field(default=None, repr=False)
-    # What to_event_cost rendered once, shared by the answers re-based from one computation
-    # (their EventCosts differ only in CGRID, RunID and StartTime).
+    # What to_event_cost rendered once (EventCosts of one Priced differ only in CGRID,
+    # RunID and StartTime).
     rendered: list[bytes] = field(default_factory=list, repr=False, compare=False)
+
+
+# CostResult reads these from its Priced (one property each, defined below the class).
+_PRICED_FIELDS = ("cost", "usage", "rated_usage", "connect_fee", "rating_plan_id", "destination_id",
+                  "prefix", "subject_key", "max_cost_reached", "raw_scaled", "scale", "rounding_method",
+                  "rounding_decimals", "cgrates_compat", "disconnect_exceeded", "prior", "rendered")
+_COMPARED_FIELDS = tuple(name for name in _PRICED_FIELDS if name != "rendered")
+_REPR_FIELDS = ("cost", "usage", "rated_usage", "connect_fee", "rating_plan_id", "destination_id", "prefix",
+                "subject_key", "max_cost_reached", "raw_scaled", "scale", "rounding_method",
+                "rounding_decimals", "cgrates_compat")
+
+
+class CostResult:
+    """The priced request; ``cost`` is rounded per the DestinationRate, the rest is the breakdown.
+
+    Immutable. Its fields are those of its ``priced`` (shared with the other answers of the
+    same price) plus the caller's ``request``; ``charges`` are moved to ``request.start``
+    when first read (most callers read only the cost), so answering a request from a kept
+    price builds three slots, not twenty fields and a tuple of charges.
+    """
+
+    __slots__ = ("_charges", "priced", "request")
+
+    request: RatingRequest
+    priced: Priced
+    # the fields of Priced, as read-only properties (see _PRICED_FIELDS)
+    cost: Decimal
+    usage: int
+    rated_usage: int
+    connect_fee: Decimal
+    rating_plan_id: str
+    destination_id: str
+    prefix: str
+    subject_key: str
+    max_cost_reached: bool
+    raw_scaled: int
+    scale: int
+    rounding_method: str
+    rounding_decimals: int
+    cgrates_compat: bool
+    disconnect_exceeded: bool
+    prior: Cumulative | None
+    rendered: list[bytes]
+
+    def __init__(self, request: RatingRequest, priced: Priced) -> None:
+        _set_request(self, request)
+        _set_priced(self, priced)
+        _set_charges(self, priced.charges if request.start is priced.start else None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"CostResult is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"CostResult is immutable: cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CostResult, (self.request, self.priced))
+
+    @property
+    def charges(self) -> tuple[Charge, ...]:
+        """The charges, their start times those of this request's call."""
+        charges = self._charges
+        if charges is None:
+            priced = self.priced
+            shift = self.request.start - priced.start
+            charges = priced.charges
+            if shift:
+                charges = tuple([_charge((c.start + shift,) + c[1:]) for c in charges])
+            _set_charges(self, charges)
+        return charges
+
+    def _view(self) -> tuple[Any, ...]:
+        """What equality and hashing compare: the request, its charges and the price fields."""
+        priced = self.priced
+        return (self.request, self.charges, *(getattr(priced, name) for name in _COMPARED_FIELDS))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CostResult):
+            return NotImplemented
+        return self._view() == other._view()
+
+    def __hash__(self) -> int:
+        return hash(self._view())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self.priced, name)!r}" for name in _REPR_FIELDS)
+        return f"CostResult({shown})"
 
     @property
     def raw_cost(self) -> Fraction:
@@ -230,6 +323,14 @@ class CostResult:
     def to_event_cost(self, cgrid: str = "", run_id: str = "") -> dict[str, Any]:
         """The CGRateS EventCost JSON shape (what GetCost returns and CDRs carry as CostDetails)."""
         return build_event_cost(self, cgrid, run_id)
+
+
+for _name in _PRICED_FIELDS:
+    setattr(CostResult, _name, property(attrgetter(f"priced.{_name}")))
+del _name
+_set_request = CostResult.__dict__["request"].__set__
+_set_priced = CostResult.__dict__["priced"].__set__
+_set_charges = CostResult.__dict__["_charges"].__set__
 
 
 def _ns(delta: timedelta) -> int:
@@ -356,7 +457,7 @@ class Rater:
         ``credit`` None means unlimited (only MaxCost ``*disconnect`` can cut). The answer
         is found per charge with division, never by trying increments.
         """
-        result = self._priced(req)     # its charges' start times are not read here
+        result = self._priced(req).priced     # its charges' start times are not read here
         if req.usage == 0:
             return Affordable(0, Decimal(0), "")
         if (credit is None or result.cost <= credit) and not result.disconnect_exceeded:
@@ -652,14 +753,14 @@ class Rater:
         total = _cumulative(charges, len(charges), fee, scale, compat)
         rule = total.rule or first_match.bindings[0].destination_rate
         rated = covered - offset if req.usage else 0
-        # positional (hot path): request, cost, usage, rated_usage, connect_fee, rating_plan_id,
+        # positional (hot path): start, cost, usage, rated_usage, connect_fee, rating_plan_id,
         # destination_id, prefix, subject_key, charges, max_cost_reached, raw_scaled, scale,
         # rounding_method, rounding_decimals, cgrates_compat, disconnect_exceeded, prior
-        result = CostResult(req, total.cost - prior.cost, req.usage, rated,
-                            connect_fee if offset == 0 else Decimal(0), first_match.rating_plan_id,
-                            first_match.destination_id, first_match.prefix, first_match.subject_key,
-                            tuple(charges[head:]), reached, total.raw - prior.raw, scale,
-                            rule.rounding_method, rule.rounding_decimals, compat, exceeded, prior)
+        result = CostResult(req, Priced(
+            req.start, total.cost - prior.cost, req.usage, rated, connect_fee if offset == 0 else Decimal(0),
+            first_match.rating_plan_id, first_match.destination_id, first_match.prefix, first_match.subject_key,
+            tuple(charges[head:]), reached, total.raw - prior.raw, scale, rule.rounding_method,
+            rule.rounding_decimals, compat, exceeded, prior))
         if steady is not None:
             if len(self._by_match) >= SHAPE_CACHE_SIZE:
                 self._by_match.clear()
@@ -699,19 +800,11 @@ def _later(moment: datetime, shift: timedelta) -> datetime | None:
 
 
 def _rebased(found: CostResult, req: RatingRequest) -> CostResult:
-    """``found`` (an answer for an equal shape) for ``req``: its own request, and the charges
-    moved to ``req``'s start (every other field is the same for every start it holds for)."""
+    """``found`` (an answer for an equal shape or destination match) as the answer to ``req``:
+    the same Priced, ``req`` as its request (the charges move to its start when read)."""
     if found.request is req:
         return found
-    charges = found.charges
-    shift = req.start - found.request.start
-    if shift:
-        charges = tuple([_charge((c.start + shift,) + c[1:]) for c in charges])
-    return CostResult(req, found.cost, found.usage, found.rated_usage, found.connect_fee,
-                      found.rating_plan_id, found.destination_id, found.prefix, found.subject_key,
-                      charges, found.max_cost_reached, found.raw_scaled, found.scale,
-                      found.rounding_method, found.rounding_decimals, found.cgrates_compat,
-                      found.disconnect_exceeded, found.prior, found.rendered)
+    return CostResult(req, found.priced)
 
 
 def _time_of_day(moment: datetime) -> int:

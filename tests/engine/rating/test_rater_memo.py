@@ -11,6 +11,7 @@ times included), the EventCost document, and what a credit buys.
 from __future__ import annotations
 
 import json
+import pickle
 import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -147,6 +148,23 @@ def test_numbers_matched_by_one_prefix_share_a_price_with_their_own_request(plan
     assert (ra.prefix, rb.prefix, rc.prefix) == ("+4915", "+4915", "+4916")
     assert json.dumps(rb.to_event_cost("x")) == json.dumps(ra.to_event_cost("x")).replace(
         "2026-03-02T10:00:00Z", "2026-03-02T10:07:00Z")
+
+
+def test_an_answer_is_an_immutable_value(plan: TariffPlan) -> None:
+    """Answers from a kept price compare, hash and pickle like the computed answer, and
+    cannot be changed."""
+    rater = Rater(plan)
+    req = RatingRequest("cgrates.org", "call", "1001", "1002", EDGES[-1] + timedelta(hours=2), 95 * S)
+    rater.rate(RatingRequest("cgrates.org", "call", "1001", "1002", EDGES[-1], 95 * S))
+    kept, computed = rater.rate(req), Rater(plan)._compute(req)
+    assert kept == computed and hash(kept) == hash(computed) and repr(kept) == repr(computed)
+    copy = pickle.loads(pickle.dumps(kept))
+    assert copy == kept and copy.charges == computed.charges and copy.request == req
+    with pytest.raises(AttributeError):
+        kept.cost = Decimal(0)  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        kept.request = req  # type: ignore[misc]
+    assert kept != rater.rate(RatingRequest("cgrates.org", "call", "1001", "1002", EDGES[-1], 96 * S))
 
 
 def test_each_event_cost_is_a_fresh_document(plan: TariffPlan) -> None:
