@@ -457,18 +457,18 @@ class Rater:
         ``credit`` None means unlimited (only MaxCost ``*disconnect`` can cut). The answer
         is found per charge with division, never by trying increments.
         """
-        result = self._priced(req).priced     # its charges' start times are not read here
+        priced = self._priced(req).priced     # its charges' start times are not read here
         if req.usage == 0:
             return Affordable(0, Decimal(0), "")
-        if (credit is None or result.cost <= credit) and not result.disconnect_exceeded:
-            return Affordable(req.usage, result.cost, "")
-        scale = result.scale
+        if (credit is None or priced.cost <= credit) and not priced.disconnect_exceeded:
+            return Affordable(req.usage, priced.cost, "")
+        scale = priced.scale
         compat = self.cgrates_compat
-        prior = result.prior
+        prior = priced.prior
         assert prior is not None
         raw, rule, floor_cost = prior.raw, prior.rule, prior.cost_floor
         if req.offset == 0:
-            raw = _scaled(result.connect_fee, scale)   # any usage at all pays the connect fee
+            raw = _scaled(priced.connect_fee, scale)   # any usage at all pays the connect fee
         target: tuple[int, int] | None = None     # credit + C(offset), as numerator, denominator
         if credit is not None:
             credit_num, credit_den = credit.as_integer_ratio()
@@ -476,7 +476,7 @@ class Rater:
             target = (credit_num * prior_den + prior_num * credit_den, credit_den * prior_den)
         limit: int | None = None   # a raw scaled total x is affordable iff x <= limit
         limit_rule: DestinationRate | None = None
-        for charge in result.charges:
+        for charge in priced.charges:
             rate = charge.binding.destination_rate
             if rule is None:
                 rule = rate
@@ -518,7 +518,7 @@ class Rater:
                                                      rule.rounding_method, compat=compat))
                 return Affordable(usage, total - prior.cost, reason)
             raw += charge.charged_scaled
-        return Affordable(req.usage, result.cost, "")
+        return Affordable(req.usage, priced.cost, "")
 
     # --- lookup ----------------------------------------------------------------------
 
