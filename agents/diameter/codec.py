@@ -60,9 +60,11 @@ class Avp:
     Decoded AVPs may be shared between messages (see ``_SHARED``): treat them, and a
     grouped AVP's member list, as read-only; build a new AVP to change anything.
     ``wire`` is a decoded AVP's own bytes (zero-padded) when encoding it again gives
-    exactly those bytes, so echoing it in an answer costs nothing; None otherwise."""
+    exactly those bytes, so echoing it in an answer costs nothing; None otherwise.
+    ``view`` is a grouped AVP's members as the template view's dict, made on first use
+    (agents/diameter/view.py): shared like the AVP, and read-only like it."""
 
-    __slots__ = ("code", "vendor", "flags", "value", "defn", "wire")
+    __slots__ = ("code", "vendor", "flags", "value", "defn", "wire", "view")
 
     def __init__(self, code: int, vendor: int, flags: int, value: Any, defn: AvpDef | None,
                  wire: bytes | None = None) -> None:
@@ -72,6 +74,7 @@ class Avp:
         self.value = value
         self.defn = defn
         self.wire = wire
+        self.view: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:

@@ -29,7 +29,7 @@ from agents.diameter import constants as C
 from agents.diameter.codec import (Avp, Message, decode_message, encode_answer, encode_avp, make_avp,
                                    placeholder_avp)
 from agents.diameter.reply_encode import Encoded, ReplyEncodeError, encode_item, encode_members, encoder
-from agents.diameter.view import MSCC, ccr_view, message_dict, unit_avps
+from agents.diameter.view import MSCC, ccr_view, split_ccr
 from engine.templating import MessageView
 
 log = logging.getLogger("chargeway.diameter.cc")
@@ -246,9 +246,7 @@ class CreditControlServer:
         if action is not None and action not in _VALID_ACTIONS:
             return self._failure(msg, C.DIAMETER_INVALID_AVP_VALUE, f"Requested-Action {action} is invalid",
                                  msg.find("Requested-Action"))
-        units = unit_avps(msg)
-        single_service = msg.find(MSCC) is None
-        base = message_dict(msg)     # the top-level AVPs, converted once for all units
+        base, units, single_service = split_ccr(msg)    # the top-level view: once for all units
         if len(units) == 1:          # the common case: no task per unit
             outcomes = [await self._map(msg, units[0], peer, extra_vars, base)]
         else:

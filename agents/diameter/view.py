@@ -25,7 +25,9 @@ _UNIT_AVPS = ("Requested-Service-Unit", "Used-Service-Unit", "Rating-Group", "Se
 
 def avp_dict(avps: list[Avp]) -> dict[str, Any]:
     """AVPs by name: a grouped AVP becomes a dict of its members, a repeated AVP a list of
-    its instances (the ``DictView`` convention). Unknown AVPs (no name) are left out."""
+    its instances (the ``DictView`` convention). Unknown AVPs (no name) are left out.
+    A grouped AVP's dict is made once and kept on it (``Avp.view``): decoded AVPs are
+    shared between messages, so a subscriber's Subscription-Id is converted once."""
     out: dict[str, Any] = {}
     for avp in avps:
         defn = avp.defn
@@ -33,7 +35,9 @@ def avp_dict(avps: list[Avp]) -> dict[str, Any]:
             continue
         value = avp.value
         if type(value) is list:
-            value = avp_dict(value)
+            value = avp.view
+            if value is None:
+                value = avp.view = avp_dict(avp.value)
         name = defn.name
         previous = out.get(name, _ABSENT)
         if previous is _ABSENT:
@@ -50,13 +54,25 @@ _ABSENT: Any = object()
 
 def unit_avps(msg: Message) -> list[Avp | None]:
     """The credit-control units of a CCR: its MSCCs, a synthetic one, or [None] (no units)."""
-    msccs = msg.find_all(MSCC)
+    return split_ccr(msg)[1]
+
+
+def split_ccr(message: Message) -> tuple[dict[str, Any], list[Avp | None], bool]:
+    """One pass over a CCR: ``message_dict``, ``unit_avps`` and whether it has no MSCC
+    (single-service: its units are answered at the top level)."""
+    others: list[Avp] = []
+    msccs: list[Avp] = []
+    for avp in message.avps:
+        defn = avp.defn
+        if defn is not None and defn.name == MSCC:
+            msccs.append(avp)
+        else:
+            others.append(avp)
+    base = avp_dict(others)
     if msccs:
-        return list(msccs)
-    loose = [a for a in msg.avps if a.defn is not None and a.defn.name in _UNIT_AVPS]
-    if loose:
-        return [make_avp(MSCC, loose)]
-    return [None]
+        return base, msccs, False
+    loose = [a for a in others if a.defn is not None and a.defn.name in _UNIT_AVPS]
+    return base, ([make_avp(MSCC, loose)] if loose else [None]), True
 
 
 def message_dict(message: Message) -> dict[str, Any]:
@@ -69,7 +85,11 @@ def ccr_view(message: Message, mscc: Avp | None, base: dict[str, Any] | None = N
     ``base`` is ``message_dict(message)`` when the caller already has it (several units)."""
     if mscc is None:
         return DictView(message_dict(message) if base is None else base)
-    unit = avp_dict(mscc.value) if type(mscc.value) is list else mscc.value
+    unit = mscc.value
+    if type(unit) is list:
+        unit = mscc.view
+        if unit is None:
+            unit = mscc.view = avp_dict(mscc.value)
     if base is None:
         data = message_dict(message)
         data[MSCC] = unit

@@ -281,6 +281,12 @@ def test_repeated_avps_are_decoded_once_and_values_never_leak_between_messages()
     assert (first.get("CC-Request-Number"), second.get("CC-Request-Number")) == (1, 2)
     usu = [m.find("Multiple-Services-Credit-Control").find("Used-Service-Unit").get("CC-Time") for m in (first, second)]
     assert usu == [5, 9]
+    # The template views: the shared group's dict is made once, each unit reads its own values.
+    from agents.diameter.view import ccr_view, unit_avps
+    views = [ccr_view(m, unit_avps(m)[0]) for m in (first, second)]
+    assert views[0].data["Subscription-Id"] is views[1].data["Subscription-Id"]
+    path = ("Multiple-Services-Credit-Control", "Used-Service-Unit", "CC-Time")
+    assert [v.values(path) for v in views] == [[5], [9]]
     # Bounded: many distinct AVPs never grow the table past its limit.
     for n in range(codec._SHARED_MAX + 10):
         decode_message(ccr(f"s;{n}", 2, n).encode())
