@@ -58,8 +58,14 @@ def _action(opts: Mapping | None) -> int | None:
     return int(str(opts[OPT_ACTION]))
 
 
-def _clean(opts: Mapping | None) -> dict:
-    return {k: v for k, v in (opts or {}).items() if k != OPT_ACTION}
+def _clean(opts: Mapping | None) -> Mapping:
+    """The opts without the facade's routing option (a copy only when it is there: the
+    runner builds fresh opts per message, so the usual CCR-I/U/T passes them as they are)."""
+    if not opts:
+        return {}
+    if OPT_ACTION not in opts:
+        return opts
+    return {k: v for k, v in opts.items() if k != OPT_ACTION}
 
 
 class TemplateMapper:
