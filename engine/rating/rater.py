@@ -24,7 +24,7 @@ included, so a prepaid call that the slices let run can always be settled within
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal
 from fractions import Fraction
@@ -191,14 +191,14 @@ class Cumulative(NamedTuple):
     cost_floor: Decimal
 
 
-@fast_init
-@dataclass(frozen=True, slots=True)
-class Priced:
+class Priced(NamedTuple):
     """What a piece of usage costs, apart from who asked: every CostResult field but ``request``.
 
     The Rater shares one Priced between the CostResults of all the requests it answers (equal
     shapes at other starts, other numbers of the same destination match); ``charges`` carry
-    the start times of the call that began ``start`` (minus the offset for voice).
+    the start times of the call that began ``start`` (minus the offset for voice). A named
+    tuple (built once per computed price, see ``_priced_of``); compare CostResults, not these
+    (``rendered`` is a cache).
     """
 
     start: datetime            # ``request.start`` of the request this was computed for
@@ -210,19 +210,22 @@ class Priced:
     destination_id: str
     prefix: str
     subject_key: str
-    charges: tuple[Charge, ...] = field(repr=False)
+    charges: tuple[Charge, ...]
     max_cost_reached: bool
     raw_scaled: int            # before rounding (after MaxCost *free), in 1/scale units
     scale: int
     rounding_method: str
     rounding_decimals: int
-    cgrates_compat: bool = False
-    disconnect_exceeded: bool = field(default=False, repr=False)
-    # The call before this piece (``C(offset)``): read by max_affordable.
-    prior: Cumulative | None = field(default=None, repr=False)
+    cgrates_compat: bool
+    disconnect_exceeded: bool
+    prior: Cumulative          # the call before this piece (``C(offset)``): read by max_affordable
     # What to_event_cost rendered once (EventCosts of one Priced differ only in CGRID,
     # RunID and StartTime).
-    rendered: list[bytes] = field(default_factory=list, repr=False, compare=False)
+    rendered: list[bytes]
+
+
+# Priced((start, cost, ...)) without the generated __new__'s argument handling (hot path).
+_priced_of = partial(tuple.__new__, Priced)
 
 
 # CostResult reads these from its Priced (one property each, defined below the class).
@@ -264,7 +267,7 @@ class CostResult:
     rounding_decimals: int
     cgrates_compat: bool
     disconnect_exceeded: bool
-    prior: Cumulative | None
+    prior: Cumulative
     rendered: list[bytes]
 
     def __init__(self, request: RatingRequest, priced: Priced) -> None:
@@ -755,12 +758,12 @@ class Rater:
         rated = covered - offset if req.usage else 0
         # positional (hot path): start, cost, usage, rated_usage, connect_fee, rating_plan_id,
         # destination_id, prefix, subject_key, charges, max_cost_reached, raw_scaled, scale,
-        # rounding_method, rounding_decimals, cgrates_compat, disconnect_exceeded, prior
-        result = CostResult(req, Priced(
+        # rounding_method, rounding_decimals, cgrates_compat, disconnect_exceeded, prior, rendered
+        result = CostResult(req, _priced_of((
             req.start, total.cost - prior.cost, req.usage, rated, connect_fee if offset == 0 else Decimal(0),
             first_match.rating_plan_id, first_match.destination_id, first_match.prefix, first_match.subject_key,
             tuple(charges[head:]), reached, total.raw - prior.raw, scale, rule.rounding_method,
-            rule.rounding_decimals, compat, exceeded, prior))
+            rule.rounding_decimals, compat, exceeded, prior, [])))
         if steady is not None:
             if len(self._by_match) >= SHAPE_CACHE_SIZE:
                 self._by_match.clear()
