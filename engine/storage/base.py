@@ -154,7 +154,9 @@ class CdrFilter:
 
 
 # --- write operations (applied in order, all in one transaction) -------------------------------
+# The ones every charged request builds use ``fast_init`` (engine/fastinit.py): same behaviour.
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PutAccount:
     row: AccountRow
@@ -168,6 +170,7 @@ class DeleteAccount:
     id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PutBalance:
     row: BalanceRow
@@ -178,11 +181,13 @@ class DeleteBalance:
     uuid: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AppendLedger:
     entry: LedgerEntry
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class InsertCdr:
     """Result in ``write``: True when inserted, False when (cgrid, run_id) already existed."""
@@ -190,17 +195,20 @@ class InsertCdr:
     row: CdrRow
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PutSession:
     cgrid: str
     blob: bytes
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DeleteSession:
     cgrid: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MarkProcessed:
     """Idempotency key (e.g. ``terminate:<cgrid>``). Result: True if new, False if the key
