@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/setup-venv.sh test
 q=""; [ -n "${QUICK:-}" ] && q="--quick"
 rc=0
-for b in rating_bench storage_bench template_bench api_bench diameter_bench radius_bench kamailio_bench; do
+for b in rating_bench storage_bench template_bench engine_bench api_bench diameter_bench radius_bench kamailio_bench; do
   [ -f "bench/$b.py" ] || continue
   echo "=== $b"
   .venv/bin/python -m "bench.$b" $q || rc=1
