@@ -204,6 +204,23 @@ def _put_accounts(conn: sqlite3.Connection, rows: Any) -> None:
                                     for a in rows])
 
 
+_PROCESSED_INSERT = "INSERT OR IGNORE INTO processed (key, value, created_at) VALUES (?,?,?)"
+
+
+def _insert_cdrs(conn: sqlite3.Connection, cdrs: list[tuple[list[Any], int, CdrRow]]) -> None:
+    """All CDR rows of a batch in one ``executemany``; each op's result True and its row's
+    order_id set. Inside one write transaction of the only writer, rows inserted together
+    get consecutive rowids ending at ``last_insert_rowid()``. A row already stored (its
+    (cgrid, run_id) exists) makes the batch fall back to op-by-op (``_JobFailed``)."""
+    if conn.executemany(_CDR_INSERT, [_cdr_params(c[2]) for c in cdrs]).rowcount != len(cdrs):
+        raise _JobFailed("a CDR was already stored")
+    (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
+    first = int(last) - len(cdrs) + 1
+    for offset, (results, index, row) in enumerate(cdrs):
+        results[index] = True
+        row.order_id = first + offset
+
+
 def _write_sessions(conn: sqlite3.Connection, snapshots: dict[str, bytes | None], now: str) -> None:
     """The final state of each session snapshot the batch touched: stored, or deleted."""
     puts = [(cgrid, blob, now) for cgrid, blob in snapshots.items() if blob is not None]
@@ -375,19 +392,35 @@ class SqliteStorage(Storage):
         of an account, a balance or a session snapshot in the batch is kept (32 concurrent
         debits of one account put the same rows 32 times; only their final values can be seen
         after COMMIT). A balance or account delete first flushes the pending puts it could
-        remove, so order across them holds."""
+        remove, so order across them holds.
+
+        CDR inserts and processed keys (every terminate writes one CDR and two keys) are also
+        written with one ``executemany`` each. Their per-op result is True ("new") when every
+        row of the batch went in, which is the rule; if any was already there, the batch is
+        redone op by op (``_run_isolated``) to tell which. Why: each ``execute`` hands the GIL
+        back and forth with the event loop, and under load every hand-back can wait for the
+        loop's switch interval, so fewer calls per batch is what keeps commits (and the agents'
+        answers waiting on them) short."""
         conn.execute("BEGIN IMMEDIATE")
         self._txn_now = _now_text()
         ledger_rows: list[tuple] = []
         balances: dict[str, BalanceRow] = {}
         accounts: dict[tuple[str, str], AccountRow] = {}
         sessions: dict[str, bytes | None] = {}  # cgrid -> snapshot, or None: delete it
+        cdrs: list[tuple[list[Any], int, CdrRow]] = []       # (job results, index, row)
+        marks: list[tuple[list[Any], int, tuple]] = []       # (job results, index, params)
         for job in batch:
             try:
-                results = []
+                results: list[Any] = []
                 for op in job.ops:
                     kind = type(op)
-                    if kind is AppendLedger:
+                    if kind is InsertCdr:
+                        cdrs.append((results, len(results), op.row))
+                        results.append(None)
+                    elif kind is MarkProcessed:
+                        marks.append((results, len(results), (op.key, op.value, self._txn_now)))
+                        results.append(None)
+                    elif kind is AppendLedger:
                         ledger_rows.append(_ledger_params(op.entry))
                         results.append(None)
                     elif kind is PutBalance:
@@ -422,6 +455,13 @@ class SqliteStorage(Storage):
                 _put_accounts(conn, accounts.values())
             if sessions:
                 _write_sessions(conn, sessions, self._txn_now)
+            if cdrs:
+                _insert_cdrs(conn, cdrs)
+            if marks:
+                if conn.executemany(_PROCESSED_INSERT, [m[2] for m in marks]).rowcount != len(marks):
+                    raise _JobFailed("a processed key was already there")
+                for results, index, _ in marks:
+                    results[index] = True
         except Exception as exc:
             raise _JobFailed() from exc
         conn.execute("COMMIT")
@@ -463,8 +503,7 @@ class SqliteStorage(Storage):
             conn.execute(_SESSION_DELETE, (op.cgrid,))
             return None
         if isinstance(op, MarkProcessed):
-            cur = conn.execute("INSERT OR IGNORE INTO processed (key, value, created_at) VALUES (?,?,?)",
-                               (op.key, op.value, self._txn_now))
+            cur = conn.execute(_PROCESSED_INSERT, (op.key, op.value, self._txn_now))
             return cur.rowcount == 1
         if isinstance(op, DeleteBalance):
             conn.execute("DELETE FROM balances WHERE uuid=?", (op.uuid,))

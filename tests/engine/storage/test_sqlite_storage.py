@@ -237,3 +237,26 @@ async def test_batched_balance_puts_store_the_last_value(storage):
     await asyncio.gather(*writes)
     [acc] = await storage.load_accounts()
     assert [b.value for b in acc.balances] == [Decimal("199.5")]
+
+
+async def test_batched_cdrs_and_keys_report_each_op_and_the_stored_order_ids(storage):
+    """Concurrent terminates' CDRs and processed keys share one commit: every op still says
+    whether it was new, and each row learns the OrderID it was stored under. A duplicate in
+    the same batch is told apart from the new rows (False), never stored twice."""
+    rows = [CdrRow(cgrid=f"c{i}", run_id="*default", account="1001", cost=Decimal("0.1")) for i in range(20)]
+    writes = [storage.write([InsertCdr(row), MarkProcessed(f"terminate:c{i}", "1")]) for i, row in enumerate(rows)]
+    assert await asyncio.gather(*writes) == [[True, True]] * 20
+    stored = {r.cgrid: r.order_id for r in await storage.query_cdrs(CdrFilter(cgrids=[f"c{i}" for i in range(20)]))}
+    assert [row.order_id for row in rows] == [stored[f"c{i}"] for i in range(20)]
+    assert len(set(stored.values())) == 20
+
+    fresh = CdrRow(cgrid="c20", run_id="*default", account="1001", cost=Decimal("0.2"))
+    dup = CdrRow(cgrid="c3", run_id="*default", account="1001", cost=Decimal("9"))
+    results = await asyncio.gather(
+        storage.write([InsertCdr(fresh), MarkProcessed("terminate:c20", "2")]),
+        storage.write([InsertCdr(dup), MarkProcessed("terminate:c3", "9")]))
+    assert results == [[True, True], [False, False]]
+    again = await storage.query_cdrs(CdrFilter(cgrids=["c3", "c20"]))
+    assert {(r.cgrid, r.cost) for r in again} == {("c3", Decimal("0.1")), ("c20", Decimal("0.2"))}
+    assert fresh.order_id == next(r.order_id for r in again if r.cgrid == "c20")
+    assert await storage.get_processed("terminate:c3") == "1"
