@@ -23,7 +23,7 @@ from typing import Any, Mapping
 from agents.radius import codec
 from agents.radius.dictionary import RadiusDictionary
 from agents.radius.server import RadiusRequest
-from agents.radius.view import RadiusMessageView
+from agents.radius.view import RadiusMessageView, ReadPlan
 from engine.errors import SERVER_ERROR, ChargingError
 from engine.event import ORIGIN_HOST, ORIGIN_ID, USAGE
 
@@ -80,6 +80,16 @@ class RadiusHandler:
         self.link = link
         self.tenant = tenant
         self._background: set[asyncio.Task] = set()
+        # The attributes the template reads, when the runner is a TemplateRunner (tests
+        # script the runner with a plain callable that gets the full view).
+        template = getattr(runner, "template", None)
+        request_names = getattr(template, "request_names", None)
+        self._read_plan = ReadPlan(request_names(), dictionary) if callable(request_names) else None
+
+    def _for_template(self, view: RadiusMessageView) -> Any:
+        """What the template reads: a ``DictView`` of the attributes it names (see ``ReadPlan``)."""
+        plan = self._read_plan
+        return view if plan is None else view.template_view(plan)
 
     async def __call__(self, request: RadiusRequest) -> bytes | None:
         pkt = request.packet
@@ -140,7 +150,7 @@ class RadiusHandler:
     async def _access(self, request: RadiusRequest, view: RadiusMessageView, vars_: dict) -> bytes:
         pkt = request.packet
         try:
-            outcome = await self.runner.run(view, vars_)
+            outcome = await self.runner.run(self._for_template(view), vars_)
         except Exception as err:        # TemplateFieldError (mandatory field missing) or a bug
             reason = _reason_of(err)
             log.warning("Access-Request id %d from %s rejected: %s", pkt.identifier, request.addr[0], reason)
@@ -203,7 +213,7 @@ class RadiusHandler:
     async def _accounting(self, request: RadiusRequest, view: RadiusMessageView, vars_: dict) -> bytes | None:
         pkt = request.packet
         try:
-            outcome = await self.runner.run(view, vars_)
+            outcome = await self.runner.run(self._for_template(view), vars_)
         except Exception as err:
             log.warning("Accounting-Request id %d from %s not recorded, no answer: %s",
                         pkt.identifier, request.addr[0], _reason_of(err))

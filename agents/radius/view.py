@@ -9,10 +9,37 @@ the client's secret only when asked for.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from agents.radius.codec import USER_PASSWORD, RadiusPacket, decrypt_user_password, MalformedPacket
 from agents.radius.dictionary import RadiusDictionary
+from engine.templating.view import DictView
+
+
+class ReadPlan:
+    """Which attributes one template reads, split by how they are found (made once per template).
+
+    ``plain`` names are dictionary names (or ``Attr-N``) found as they are in a packet's
+    attribute index; every other name (a tag suffix, another spelling, User-Password,
+    which needs the secret) goes through ``RadiusMessageView._lookup``.
+    """
+
+    __slots__ = ("plain", "special")
+
+    def __init__(self, names: Iterable[str], dictionary: RadiusDictionary) -> None:
+        plain: set[str] = set()
+        special: list[str] = []
+        for name in names:
+            definition = dictionary.by_name.get(name)
+            if ":" in name or (definition is not None and (definition.name != name
+                                                           or definition.key == USER_PASSWORD)):
+                special.append(name)
+            elif definition is None and dictionary.by_name.get(name.lower()) is not None:
+                special.append(name)
+            else:
+                plain.add(name)
+        self.plain = frozenset(plain)
+        self.special = tuple(sorted(special))
 
 
 class RadiusMessageView:
@@ -95,6 +122,40 @@ class RadiusMessageView:
             return out
         decode = self.dictionary.decode
         return [decode(definition, raw) for raw in raws]
+
+    def template_view(self, plan: ReadPlan) -> DictView:
+        """A ``DictView`` of just the attributes ``plan`` reads, decoded now.
+
+        The template's generated code reads a ``DictView``'s dict inline, where this view
+        costs a method call, a cache probe and a converter call per read. Values are what
+        ``values`` gives (one value, or a list for a repeated attribute); attributes the
+        template never reads are not decoded.
+        """
+        data: dict[str, Any] = {}
+        wanted = plan.plain
+        if wanted:
+            dictionary = self.dictionary
+            by_key = dictionary.by_key
+            decode = dictionary.decode
+            repeated: list[str] = []
+            for key, raw in self.packet.attributes:
+                definition = by_key.get(key)
+                name = definition.name if definition is not None else dictionary.name_of(key)
+                if name not in wanted:
+                    continue
+                value = decode(definition, raw) if definition is not None else raw
+                if name in data:
+                    if name not in repeated:
+                        repeated.append(name)
+                        data[name] = [data[name]]
+                    data[name].append(value)
+                else:
+                    data[name] = value
+        for name in plan.special:
+            found = self.values((name,))
+            if found:
+                data[name] = found[0] if len(found) == 1 else list(found)
+        return DictView(data)
 
     def as_dict(self) -> dict[str, Any]:
         """Every attribute by name (lists for repeated ones): for logs and ``template explain``."""

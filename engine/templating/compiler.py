@@ -6,6 +6,7 @@ start-up instead of mis-charging traffic.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timezone, tzinfo
 from typing import Any
@@ -34,6 +35,8 @@ _PROC_KEYS = ("id", "filters", "flags", "tenant", "timezone", "defaults", "reque
               "reply_fields")
 _FIELD_KEYS = ("tag", "path", "type", "value", "filters", "mandatory", "blocker", "new_branch",
                "width", "padding", "strip", "layout", "timezone", "rounding_decimals")
+# ``*req.Name`` / ``*oreq.Name`` with an optional ``:tag`` (see Template.request_names).
+_REQ_READ = re.compile(r"\*o?req\.([^.;:{}\[\]\s/&|,()'\"]+)(:[0-9]+)?")
 _PADDING = ("", "*left", "*right", "*zeroleft")
 _STRIP = ("", "*left", "*right", "*xleft", "*xright")
 
@@ -69,6 +72,29 @@ class Template:
     lists: dict[str, list[Field]] = field(default_factory=dict)
     # Generated per-processor code, built by the first TemplateRunner and shared after.
     compiled: Any = None
+
+    def request_names(self) -> frozenset[str]:
+        """Every first path segment the template may read under ``*req``/``*oreq``.
+
+        Lets an agent whose messages are flat (RADIUS) decode only those attributes
+        into a ``DictView`` instead of answering each read through its own view. Taken
+        from the texts the operator wrote (values and filters, dynamic filter constants
+        included), so it errs on the side of a name too many: ``A:1`` yields ``A`` and
+        ``A:1`` (a RADIUS tag, or a filter's separator).
+        """
+        names: set[str] = set()
+        fields = [f for p in self.processors for f in (*p.request_fields, *p.reply_fields)]
+        fields += [f for fl in self.lists.values() for f in fl]
+        texts = [flt.text for p in self.processors for flt in p.filters]
+        for fld in fields:
+            texts.append(str(fld.value.source))
+            texts.extend(flt.text for flt in fld.filters)
+        for text_ in texts:
+            for match in _REQ_READ.finditer(text_):
+                names.add(match.group(1))
+                if match.group(2):
+                    names.add(match.group(1) + match.group(2))
+        return frozenset(names)
 
     def processor(self, pid: str) -> Processor:
         for proc in self.processors:

@@ -181,3 +181,28 @@ def test_bad_user_dictionary_names_the_file(tmp_path):
     bad.write_text("ATTRIBUTE Foo 300 nonsense-type\n")
     with pytest.raises(DictionaryError, match="dictionary.bad"):
         RadiusDictionary.load([bad])
+
+
+def test_template_view_reads_what_the_full_view_reads(dictionary):
+    """The handler hands the template a DictView of the names it reads: same values, fewer decoded."""
+    from agents.radius.view import ReadPlan
+    from engine.templating import DictView
+
+    tunnel = dictionary.definition("Tunnel-Type")
+    attrs = [(1, b"nemo"), (tunnel.key, dictionary.encode(tunnel, "VLAN", tag=1)),
+             (25, b"c1"), (25, b"c2"), (240, b"x"), (40, (2).to_bytes(4, "big")),
+             (55, (1795364999).to_bytes(4, "big")), (44, b"never-read")]
+    pkt = parse(codec.encode_request(codec.ACCESS_REQUEST, 9, attrs, SECRET))
+    pkt.attributes.append((codec.USER_PASSWORD, codec.encrypt_user_password(b"arctangent", SECRET,
+                                                                            pkt.authenticator)))
+    view = RadiusMessageView(pkt, dictionary, SECRET)
+    names = ["User-Name", "user-name", "Tunnel-Type", "Tunnel-Type:1", "Tunnel-Type:2", "Class",
+             "Attr-240", "Acct-Status-Type", "Event-Timestamp", "User-Password", "Service-Type",
+             "Vendor-9-Attr-1"]
+    fast = view.template_view(ReadPlan(names, dictionary))
+    assert type(fast) is DictView
+    for name in names:
+        assert fast.values((name,)) == view.values((name,)), name
+    assert fast.values(("User-Password",)) == ["arctangent"]
+    assert fast.values(("Class",)) == [b"c1", b"c2"] or fast.values(("Class",)) == ["c1", "c2"]
+    assert "Acct-Session-Id" not in fast.data          # not read by the template: not decoded

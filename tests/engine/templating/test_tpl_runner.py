@@ -175,3 +175,29 @@ async def test_cost_reply_fields_keep_decimal(tpl, sessions):
     sessions.replies["process_message"] = Reply(max_usage=0, cost=Decimal("0.0125"))
     out = await TemplateRunner(tpl(GY), sessions).run(msg(4), {})
     assert out.engine_reply.cost == Decimal("0.0125")
+
+
+def test_request_names_lists_every_req_read():
+    """Agents decode only these names: a read missed here would silently be empty."""
+    from engine.templating import parse_template
+
+    template = parse_template("""
+agent: radius
+templates:
+  extra:
+    - {tag: X, path: '*cgreq.X', value: '~*req.In-List{*duration_seconds}'}
+processors:
+  - id: P
+    filters: ['*string:~*req.Acct-Status-Type:Start', '*string:~*vars.V:~*req.Dynamic-Const']
+    flags: [*none]
+    request_fields:
+      - {tag: A, path: '*cgreq.A', value: '~*req.User-Name;_;~*oreq.Orig-Name'}
+      - {tag: T, path: '*cgreq.T', value: '~*req.Tunnel-Type',
+         filters: ['*exists:~*req.Guard[0]:']}
+      - {tag: L, path: '*cgreq.L', type: '*template', value: extra}
+""")
+    names = template.request_names()
+    for name in ("Acct-Status-Type", "Dynamic-Const", "User-Name", "Orig-Name", "Tunnel-Type",
+                 "Guard", "In-List"):
+        assert name in names, name
+    assert "V" not in names and "X" not in names
