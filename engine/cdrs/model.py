@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Mapping
 
+from engine.cdrs.details import details_value
 from engine.errors import INVALID_ARGUMENT, ChargingError
 from engine.event import ChargingEvent
 from engine.storage.base import CdrFilter, CdrRow
@@ -95,7 +96,7 @@ def cdr_to_cgrates(row: CdrRow) -> dict[str, Any]:
         "PreRated": row.pre_rated,
         "CostSource": row.cost_source,
         "Cost": decimal_to_json(row.cost),
-        "CostDetails": _json_numbers(row.cost_details),
+        "CostDetails": _json_numbers(details_value(row.cost_details)),
     }
 
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from engine.accounts.debit import BalanceCharge, net_by_balance
 from engine.accounts.actions import LedgerRef
+from engine.cdrs.details import cost_details
 from engine.errors import ACCOUNT_NOT_FOUND, INSUFFICIENT_CREDIT, RATING_PLAN_NOT_FOUND, UNAUTHORIZED_DESTINATION, ChargingError
 from engine.event import VOICE, ChargingEvent
 from engine.rating.rater import RatingRequest
@@ -31,7 +32,8 @@ RATING_REFUSALS = frozenset({UNAUTHORIZED_DESTINATION, RATING_PLAN_NOT_FOUND})
 
 @dataclass(slots=True)
 class Settled:
-    """Outcome of charging a whole run: money it cost and the CGRateS EventCost."""
+    """Outcome of charging a whole run: money it cost and the CGRateS EventCost (a dict, or
+    its JSON as ``msgspec.Raw``: see ``engine.cdrs.details``)."""
 
     cost: Decimal | None
     details: Any = None
@@ -159,7 +161,7 @@ class Billing:
             result = self.price(run.event, start, usage)
         except ChargingError as err:
             return Settled(cost=None, error=err.code)
-        return Settled(cost=result.cost, details=result.to_event_cost(cgrid=run.event.cgrid, run_id=run.run_id))
+        return Settled(cost=result.cost, details=cost_details(result, run.event.cgrid, run.run_id))
 
     def price(self, event: ChargingEvent, start: datetime, usage: int) -> Any:
         """Rate only (GetCost, *rated checks): the rater's CostResult."""
@@ -167,11 +169,12 @@ class Billing:
 
 
 def event_cost_of(plan: Any, cgrid: str, run_id: str) -> Any:
-    """CGRateS EventCost of what a plan rated (None when unit balances paid all of it)."""
+    """CGRateS EventCost of what a plan rated (None when unit balances paid all of it), for a
+    CDR's CostDetails: raw JSON once the price was rendered (``engine.cdrs.details``)."""
     rating = getattr(plan, "rating", None)
     if rating is None or not hasattr(rating, "to_event_cost"):
         return None
-    return rating.to_event_cost(cgrid=cgrid, run_id=run_id)
+    return cost_details(rating, cgrid, run_id)
 
 
 @dataclass(slots=True)

@@ -102,7 +102,7 @@ class CdrRow:
     usage: int = 0
     cost: Decimal = Decimal(-1)
     cost_source: str = ""
-    cost_details: Any = None  # JSON-able (EventCost) or None
+    cost_details: Any = None  # JSON-able (EventCost), its JSON as msgspec.Raw, or None
     extra_fields: dict[str, Any] = field(default_factory=dict)
     extra_info: str = ""
     partial: bool = False
