@@ -114,12 +114,19 @@ _json_enc = msgspec.json.Encoder(decimal_format="number")
 _json_dec = msgspec.json.Decoder(float_hook=Decimal)
 
 
+# "YYYY-MM-DDTHH:MM:" by minute since year 1 (bounded): the writer renders 4-6 stamps per
+# charged request (ledger rows, CDR times, created_at), nearly all within the same few minutes.
+_TS_MINUTES: dict[int, str] = {}
+_TS_MINUTES_MAX = 4096
+_TS_SECONDS = [f"{second:02d}" for second in range(61)]
 _last_ts: tuple[datetime | None, str | None] = (None, None)
 
 
 def ts_text(value: datetime | None) -> str | None:
-    """Fixed-width UTC ISO text, so string order is time order in SQL. The last conversion
-    is remembered: a batch's ledger rows usually share one timestamp."""
+    """Fixed-width UTC ISO text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``), so string order is time order
+    in SQL. A UTC time is its minute's remembered text plus seconds and microseconds (~0.6 µs
+    instead of ~2 µs through ``isoformat``); other zones convert first. The last conversion
+    is remembered too: a batch's ledger rows usually share one timestamp."""
     global _last_ts
     if value is None:
         return None
@@ -128,11 +135,15 @@ def ts_text(value: datetime | None) -> str | None:
         return last_text
     aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
     utc = aware if aware.tzinfo is timezone.utc else aware.astimezone(timezone.utc)
-    if utc.year >= 1000:
-        # isoformat is ~4x cheaper than strftime and gives the same text from year 1000 on
-        text = utc.isoformat(timespec="microseconds")[:-6] + "Z"
-    else:
-        text = utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if utc.year < 1000:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # as stored so far (the C library's %Y)
+    minute = utc.toordinal() * 1440 + utc.hour * 60 + utc.minute
+    head = _TS_MINUTES.get(minute)
+    if head is None:
+        if len(_TS_MINUTES) >= _TS_MINUTES_MAX:
+            _TS_MINUTES.clear()
+        head = _TS_MINUTES[minute] = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+    text = f"{head}{_TS_SECONDS[utc.second]}.{utc.microsecond:06}Z"
     _last_ts = (value, text)
     return text
 
