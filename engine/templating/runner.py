@@ -16,6 +16,7 @@ from engine.reply import Reply
 from engine.templating.codegen import compile_fields, compile_filters
 from engine.templating.compiler import Processor, Template
 from engine.templating.context import Ctx
+from engine.templating.dispatch import ProcessorIndex
 from engine.templating.fields import SKIPPED, Field
 from engine.templating.replybuilder import ReplyBuilder, ReplyItem
 from engine.templating.view import MessageView
@@ -147,6 +148,10 @@ class TemplateRunner:
         # The agent's vars dict is only copied when a field may write into it.
         self._writes_vars = any(f.target.root == "*vars" for p in template.processors
                                 for f in (*p.request_fields, *p.reply_fields))
+        # Only the processors a message's indexed values leave possible are tried.
+        stable = ("*req", "*oreq") if self._writes_vars else ("*req", "*oreq", "*vars")
+        index = ProcessorIndex(self._plans, lambda plan: plan.proc.filters, stable)
+        self._index: ProcessorIndex | None = index if index.useful else None
 
     async def run(self, view: MessageView | None, vars: dict[str, Any] | None = None, *,
                   dry_run: bool = False, trace: Trace | None = None) -> Outcome:
@@ -163,7 +168,9 @@ class TemplateRunner:
         dry = dry_run or self.sessions is None
         if trace is not None:
             trace.begin(ctx)
-        for plan in self._plans:
+        index = self._index
+        plans = self._plans if index is None or trace is not None else index.candidates(ctx)
+        for plan in plans:
             proc = plan.proc
             if trace is None:
                 if not plan.match(ctx):

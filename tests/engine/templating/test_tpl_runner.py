@@ -201,3 +201,47 @@ processors:
                  "Guard", "In-List"):
         assert name in names, name
     assert "V" not in names and "X" not in names
+
+
+INDEXED = """
+agent: radius
+processors:
+  - id: A
+    filters: ['*string:~*vars.Kind:acct', '*string:~*req.Status:Start;Alive', '*string:~*req.Svc:Framed']
+    flags: [*none, *continue]
+    request_fields: [{tag: T, path: '*cgreq.Seen', type: '*constant', value: A}]
+  - id: B
+    filters: ['*string:~*vars.Kind:acct', '*notstring:~*req.Status:Stop']
+    flags: [*none, *continue]
+    request_fields: [{tag: T, path: '*cgreq.Seen', type: '*constant', value: B}]
+  - id: C
+    filters: ['*prefix:~*req.Status:St']
+    flags: [*none, *continue]
+    request_fields: [{tag: T, path: '*cgreq.Seen', type: '*constant', value: C}]
+  - id: D
+    filters: ['*string:~*vars.Kind:auth', '*string:~*req.Status:1']
+    flags: [*none]
+    request_fields: [{tag: T, path: '*cgreq.Seen', type: '*constant', value: D}]
+  - id: E
+    filters: ['*string:~*req.Status:Stop', '*string:~*req.Status:Stop;Start']
+    flags: [*none]
+    request_fields: [{tag: T, path: '*cgreq.Seen', type: '*constant', value: E}]
+"""
+
+
+@pytest.mark.parametrize("kind", ["acct", "auth", None, 7])
+@pytest.mark.parametrize("status", ["Start", "Stop", "Alive", "Other", 1, True, None, ["Start", "Stop"]])
+@pytest.mark.parametrize("svc", ["Framed", "Login", None])
+async def test_processor_index_tries_exactly_the_processors_that_match(kind, status, svc):
+    """The index over *string filters picks the same processors as trying every one in order."""
+    from engine.templating import parse_template
+
+    runner = TemplateRunner(parse_template(INDEXED), None)
+    assert runner._index is not None
+    message = {k: v for k, v in (("Status", status), ("Svc", svc)) if v is not None}
+    variables = {} if kind is None else {"Kind": kind}
+    indexed = await runner.run(DictView(message), dict(variables))
+    runner._index = None
+    full = await runner.run(DictView(message), dict(variables))
+    assert indexed.processors == full.processors
+    assert indexed.request == full.request
