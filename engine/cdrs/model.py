@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from engine.cdrs.details import details_value
 from engine.errors import INVALID_ARGUMENT, ChargingError
-from engine.event import ChargingEvent
+from engine.event import STANDARD_FIELDS, ChargingEvent
 from engine.storage.base import CdrFilter, CdrRow
 from engine.units import decimal_to_json, format_time, parse_duration, parse_time, to_decimal
 
@@ -26,38 +26,40 @@ def cdr_from_event(event: ChargingEvent, run_id: str, *, usage: int, cost: Decim
                    cost_source: str, cost_details: Any = None, extra_info: str = "",
                    pre_rated: bool = False, partial: bool = False) -> CdrRow:
     """One CDR row for one run of an event. ``cost`` None means unrated (-1, as CGRateS)."""
-    return CdrRow(
-        cgrid=event.cgrid,
-        run_id=run_id,
-        origin_host=event.origin_host,
-        origin_id=event.origin_id,
-        source=event.source,
-        tor=event.tor,
-        request_type=event.request_type,
-        tenant=event.tenant,
-        category=event.category,
-        account=event.account,
-        subject=event.subject,
-        destination=event.destination,
-        setup_time=event.setup_time,
-        answer_time=event.answer_time,
-        usage=usage,
-        cost=Decimal(-1) if cost is None else cost,
-        cost_source=cost_source,
-        cost_details=cost_details,
-        extra_fields=_extra_fields(event),
-        extra_info=extra_info,
-        partial=partial,
-        pre_rated=pre_rated,
-    )
-
-
-def _extra_fields(event: ChargingEvent) -> dict[str, Any]:
-    """Non-standard event fields, plus DisconnectCause (CGRateS keeps it in ExtraFields)."""
-    out = {k: _plain(v) for k, v in event.extra.items() if not k.startswith("*")}
+    extra = {k: v if v.__class__ is str else _plain(v) for k, v in event.extra.items() if not k.startswith("*")}
     if event.disconnect_cause:
-        out["DisconnectCause"] = event.disconnect_cause
-    return out
+        extra["DisconnectCause"] = event.disconnect_cause
+    return _row(event, run_id, event.answer_time, extra, usage, cost, cost_source, cost_details, extra_info,
+                partial, pre_rated)
+
+
+def cdr_from_session(event: ChargingEvent, run_id: str, fields: Mapping[str, Any], cause: str,
+                     answer_time: datetime | None, *, usage: int, cost: Decimal | None, cost_source: str,
+                     cost_details: Any = None, extra_info: str = "") -> CdrRow:
+    """A session run's CDR: ``cdr_from_event`` of the run's event with ``extra`` = the
+    non-standard ``fields`` (the session's EventStart), ``disconnect_cause`` = ``cause`` and
+    ``answer_time`` replaced, without building that event copy first."""
+    extra = {k: v if v.__class__ is str else _plain(v) for k, v in fields.items()
+             if k not in STANDARD_FIELDS and not k.startswith("*")}
+    if cause:
+        extra["DisconnectCause"] = cause
+    return _row(event, run_id, answer_time, extra, usage, cost, cost_source, cost_details, extra_info,
+                False, False)
+
+
+def _row(event: ChargingEvent, run_id: str, answer_time: datetime | None, extra_fields: dict[str, Any],
+         usage: int, cost: Decimal | None, cost_source: str, cost_details: Any, extra_info: str,
+         partial: bool, pre_rated: bool) -> CdrRow:
+    """ExtraFields hold non-standard fields plus DisconnectCause (CGRateS keeps it there)."""
+    # positional, in CdrRow's field order (built once per CDR)
+    return CdrRow(event.cgrid, run_id, event.origin_host, event.origin_id, event.source, event.tor,
+                  event.request_type, event.tenant, event.category, event.account, event.subject,
+                  event.destination, event.setup_time, answer_time, usage,
+                  _UNRATED if cost is None else cost, cost_source, cost_details, extra_fields, extra_info,
+                  partial, pre_rated)
+
+
+_UNRATED = Decimal(-1)
 
 
 def _plain(value: Any) -> Any:

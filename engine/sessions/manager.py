@@ -28,14 +28,14 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from engine.agent_link import AgentLink
-from engine.cdrs.model import COST_SOURCE_SESSIONS, cdr_from_event
+from engine.cdrs.model import COST_SOURCE_SESSIONS, cdr_from_session
 from engine.cdrs.service import CdrService
 from engine.errors import (
     ACCOUNT_NOT_FOUND, CAUSE_FORCED_DISCONNECT, EXISTS, INSUFFICIENT_CREDIT, NOT_FOUND,
     ChargingError, mandatory_missing,
 )
 from engine.event import (
-    ACCOUNT, CGRID, ORIGIN_HOST, ORIGIN_ID, PSEUDOPREPAID, RATED, STANDARD_FIELDS, USAGE, VOICE,
+    ACCOUNT, CGRID, ORIGIN_HOST, ORIGIN_ID, PSEUDOPREPAID, RATED, USAGE, VOICE,
     ChargingEvent, EventDefaults,
 )
 from engine.event import cgrid as make_cgrid
@@ -44,7 +44,6 @@ from engine.sessions.billing import RATING_REFUSALS, Billing, Settled, event_cos
 from engine.sessions.chargers import RunProfile, run_profiles, select_runs
 from engine.sessions.clock import Clock, LoopClock
 from engine.sessions.config import SessionsConfig
-from engine.sessions.eventcopy import copy_event
 from engine.sessions.filters import compile_filters, match_all
 from engine.sessions.inflight import InFlight
 from engine.sessions.inputs import opt_duration, parse_event
@@ -471,9 +470,7 @@ class SessionManager:
                 settled = results_now[run.run_id]
                 if total == 0 and not self.config.store_missed_calls:
                     continue
-                rows.append(cdr_from_event(self._final_event(session, run, cause, fields), run.run_id, usage=total,
-                                           cost=settled.cost, cost_source=COST_SOURCE_SESSIONS,
-                                           cost_details=settled.details, extra_info=settled.error))
+                rows.append(self._cdr_of(session, run, cause, fields, total, settled))
             return [*self.cdrs.ops_for(rows), DeleteSession(session.cgrid),
                     MarkProcessed(term_key(session.cgrid), str(total))]
 
@@ -507,17 +504,19 @@ class SessionManager:
         raise err
 
     @staticmethod
-    def _final_event(session: Session, run: RunState, cause: str, fields: dict[str, Any]) -> ChargingEvent:
-        """The run's event with the extra fields the session gathered (CDR ExtraFields);
-        ``fields`` is the session's ``start_fields``."""
-        event = copy_event(run.event)
-        event.extra = {k: v for k, v in fields.items() if k not in STANDARD_FIELDS}
-        event.disconnect_cause = cause or str(fields.get("DisconnectCause", ""))
-        if event.answer_time is None and event.setup_time is None:
+    def _cdr_of(session: Session, run: RunState, cause: str, fields: dict[str, Any], total: int,
+                settled: Settled) -> Any:
+        """The run's CDR, with the extra fields the session gathered (ExtraFields); ``fields``
+        is the session's ``start_fields``."""
+        event = run.event
+        answer_time = event.answer_time
+        if answer_time is None and event.setup_time is None:
             # The agent sent no times (e.g. a NAS without Event-Timestamp): the call was
             # rated from when we opened it, so the CDR says so instead of the zero time.
-            event.answer_time = session.started_wall
-        return event
+            answer_time = session.started_wall
+        return cdr_from_session(event, run.run_id, fields, cause or str(fields.get("DisconnectCause", "")),
+                                answer_time, usage=total, cost=settled.cost, cost_source=COST_SOURCE_SESSIONS,
+                                cost_details=settled.details, extra_info=settled.error)
 
     async def _settle_run(self, session: Session, run: RunState, total: int) -> Settled:
         """Exact charge of one run; *rated uses the given Cost, unchargeable runs cost nothing."""
