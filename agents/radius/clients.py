@@ -8,7 +8,7 @@ its packets are dropped (and logged, rate-limited by the server).
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 
@@ -25,11 +25,11 @@ class RadiusClient:
     require_message_authenticator: bool = False
     da_port: int = 3799
     name: str = ""
+    # Name for logs and the ``*radClient`` template variable (read per request: made once).
+    label: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def label(self) -> str:
-        """Name for logs and the ``*radClient`` template variable."""
-        return self.name or self.network.with_prefixlen
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", self.name or self.network.with_prefixlen)
 
 
 class ClientTable:
