@@ -31,6 +31,11 @@ class DuplicateCache:
     def __init__(self, ttl: float = 5.0, max_entries: int = 1_000_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        # Expired answers are swept at most every ``sweep_every`` seconds (and whenever the
+        # size bound is passed), not on every answer: ``check`` ignores an expired entry
+        # anyway, so sweeping only bounds memory.
+        self.sweep_every = min(1.0, ttl / 5)
+        self._next_sweep = 0.0
         # key -> (expiry, reply bytes or _IN_FLIGHT); insertion order = expiry order
         self._entries: OrderedDict[RequestKey, tuple[float, bytes]] = OrderedDict()
 
@@ -52,9 +57,12 @@ class DuplicateCache:
 
     def answered(self, key: RequestKey, reply: bytes, now: float) -> None:
         """Remember the reply sent for ``key`` until ``now + ttl``."""
-        self._entries.pop(key, None)
-        self._entries[key] = (now + self.ttl, reply)
-        self.expire(now)
+        entries = self._entries
+        entries.pop(key, None)
+        entries[key] = (now + self.ttl, reply)
+        if now >= self._next_sweep or len(entries) > self.max_entries:
+            self._next_sweep = now + self.sweep_every
+            self.expire(now)
 
     def forget(self, key: RequestKey) -> None:
         """Processing ended without a reply (dropped): a retransmission is processed anew."""
