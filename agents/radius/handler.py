@@ -95,6 +95,7 @@ class RadiusHandler:
         pkt = request.packet
         if pkt.code == codec.STATUS_SERVER:
             return self._status_reply(request)
+        status = None
         if request.port_kind == "acct":
             status = pkt.get_int(ACCT_STATUS_TYPE)
             if status in (ACCT_ON, ACCT_OFF):
@@ -103,7 +104,7 @@ class RadiusHandler:
         vars_ = self.vars_for(request)
         if request.port_kind == "auth":
             return await self._access(request, view, vars_)
-        if pkt.get(ACCT_SESSION_TIME) is None and pkt.get_int(ACCT_STATUS_TYPE) in (ACCT_STOP, ACCT_INTERIM):
+        if (status == ACCT_STOP or status == ACCT_INTERIM) and pkt.get(ACCT_SESSION_TIME) is None:
             self._add_answer_time(pkt, vars_)
         return await self._accounting(request, view, vars_)
 
