@@ -68,6 +68,11 @@ def cgrid(origin_id: str, origin_host: str) -> str:
     return hashlib.sha1((origin_id + origin_host).encode()).hexdigest()
 
 
+def _text(value: Any) -> str:
+    """A field that is not a str: None (absent) is "", anything else its ``str``."""
+    return "" if value is None else str(value)
+
+
 @dataclass(frozen=True, slots=True)
 class EventDefaults:
     """Defaults applied to every event, from config (CGRateS ``general``/``sessions``)."""
@@ -111,16 +116,44 @@ class ChargingEvent:
         it reads each field once and leaves str values as they are (``str(x)`` only otherwise).
         """
         get = fields.get
-
-        def text(name: str) -> str:
-            value = get(name)
-            if value is None:
-                return ""
-            return value if value.__class__ is str else str(value)
-
-        account = text(ACCOUNT)
-        origin_id = text(ORIGIN_ID)
-        origin_host = text(ORIGIN_HOST)
+        # each field inline (a str stays as it is; None is "", others str()): a helper call
+        # per field was a quarter of this function
+        tenant_ = get(TENANT)
+        tor = get(TOR)
+        request_type = get(REQUEST_TYPE)
+        category = get(CATEGORY)
+        account = get(ACCOUNT)
+        subject = get(SUBJECT)
+        destination = get(DESTINATION)
+        origin_id = get(ORIGIN_ID)
+        origin_host = get(ORIGIN_HOST)
+        given_cgrid = get(CGRID)
+        source = get(SOURCE)
+        disconnect_cause = get(DISCONNECT_CAUSE)
+        if tenant_.__class__ is not str:
+            tenant_ = _text(tenant_)
+        if tor.__class__ is not str:
+            tor = _text(tor)
+        if request_type.__class__ is not str:
+            request_type = _text(request_type)
+        if category.__class__ is not str:
+            category = _text(category)
+        if account.__class__ is not str:
+            account = _text(account)
+        if subject.__class__ is not str:
+            subject = _text(subject)
+        if destination.__class__ is not str:
+            destination = _text(destination)
+        if origin_id.__class__ is not str:
+            origin_id = _text(origin_id)
+        if origin_host.__class__ is not str:
+            origin_host = _text(origin_host)
+        if given_cgrid.__class__ is not str:
+            given_cgrid = _text(given_cgrid)
+        if source.__class__ is not str:
+            source = _text(source)
+        if disconnect_cause.__class__ is not str:
+            disconnect_cause = _text(disconnect_cause)
         usage = get(USAGE)
         last_used = get(LAST_USED)
         total_usage = get(TOTAL_USAGE)
@@ -128,23 +161,23 @@ class ChargingEvent:
         setup_time = get(SETUP_TIME)
         answer_time = get(ANSWER_TIME)
         return cls(
-            text(TENANT) or tenant or defaults.tenant,
-            text(TOR) or defaults.tor,
-            text(REQUEST_TYPE) or defaults.request_type,
-            text(CATEGORY) or defaults.category,
+            tenant_ or tenant or defaults.tenant,
+            tor or defaults.tor,
+            request_type or defaults.request_type,
+            category or defaults.category,
             account,
-            text(SUBJECT) or account,
-            text(DESTINATION),
+            subject or account,
+            destination,
             origin_id,
             origin_host,
-            text(CGRID) or (cgrid(origin_id, origin_host) if origin_id else ""),
-            text(SOURCE),
+            given_cgrid or (cgrid(origin_id, origin_host) if origin_id else ""),
+            source,
             None if setup_time is None else parse_time(setup_time),
             None if answer_time is None else parse_time(answer_time),
             None if usage is None or usage == "" else parse_duration(usage),
             None if last_used is None or last_used == "" else parse_duration(last_used),
             None if total_usage is None or total_usage == "" else parse_duration(total_usage),
-            text(DISCONNECT_CAUSE),
+            disconnect_cause,
             None if cost is None or cost == "" else to_decimal(cost),
             {k: v for k, v in fields.items() if k not in STANDARD_FIELDS},
         )
