@@ -44,9 +44,23 @@ def _regex_rule(pattern: str, repl: str, where: str) -> Converter:
     except IndexError as err:
         raise ValueSyntaxError(f"bad replacement {repl!r} in {where!r}: {err}") from None
 
+    # The rule is a pure function of its text and the same numbers come back call after
+    # call (a Called-Station-Id, a realm): answers are remembered, a bounded number.
+    memo: dict[str, str] = {}
+
     def rule(value: Any) -> str:
-        return go_sub(compiled, py_repl, text(value))
+        subject = value if type(value) is str else text(value)
+        found = memo.get(subject)
+        if found is None:
+            found = go_sub(compiled, py_repl, subject)
+            if len(memo) >= _REGEX_MEMO:
+                memo.clear()
+            memo[subject] = found
+        return found
     return rule
+
+
+_REGEX_MEMO = 4096
 
 
 def go_sub(pattern: re.Pattern[str], repl: str, subject: str) -> str:
