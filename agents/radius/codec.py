@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Packet codes (RFC 2865, 2866, 5176).
 ACCESS_REQUEST = 1
@@ -73,6 +73,10 @@ class RadiusPacket:
     raw: bytes = b""
     # Offset of the Message-Authenticator value inside ``raw`` (-1: absent).
     ma_offset: int = -1
+    # First raw value per key, made on the first ``get`` (a handler asks for ~5 keys,
+    # most of them absent: one C-level dict build instead of a scan per question). To change
+    # ``attributes`` after that, make a new packet (``dataclasses.replace``).
+    _first: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def code_name(self) -> str:
@@ -80,12 +84,14 @@ class RadiusPacket:
 
     def get(self, key: AttrKey) -> bytes | None:
         """First raw value of an attribute, or None."""
-        for k, v in self.attributes:
-            if k == key:
-                return v
-        return None
+        first = self._first
+        if first is None:
+            first = self._first = dict(self.attributes[::-1])
+        return first.get(key)
 
     def get_all(self, key: AttrKey) -> list[bytes]:
+        if self.get(key) is None:
+            return []
         return [v for k, v in self.attributes if k == key]
 
     def get_int(self, key: AttrKey) -> int | None:

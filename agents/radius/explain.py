@@ -13,6 +13,7 @@ The variables are those the agent passes: ``*radReqType`` from the packet code
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -47,7 +48,8 @@ def load_message(path: str | Path, dictionary: RadiusDictionary | None = None) -
             secret = os.environ.get("RADIUS_SECRET", "explain").encode()
             clear = packet.get(codec.USER_PASSWORD) or b""
             hidden = codec.encrypt_user_password(clear, secret, packet.authenticator)
-            packet.attributes = [(k, hidden if k == codec.USER_PASSWORD else v) for k, v in packet.attributes]
+            packet = dataclasses.replace(packet, attributes=[(k, hidden if k == codec.USER_PASSWORD else v)
+                                                             for k, v in packet.attributes])
     view = RadiusMessageView(packet, dictionary, secret)
     accounting = packet.code == codec.ACCOUNTING_REQUEST
     variables = {"*radReqType": REQ_ACCT if accounting else REQ_AUTH,
