@@ -237,6 +237,13 @@ def encode_reply(code: int, identifier: int, request_authenticator: bytes, attrs
     return header + auth + body
 
 
+def empty_reply(code: int, identifier: int, request_authenticator: bytes, secret: bytes) -> bytes:
+    """``encode_reply`` with no attributes and no Message-Authenticator, byte for byte: the
+    usual Accounting-Response, built from its 4-octet header and one MD5."""
+    header = bytes((code, identifier, 0, HEADER_LEN))
+    return header + hashlib.md5(header + request_authenticator + secret).digest()
+
+
 def encode_request(code: int, identifier: int, attrs: list[tuple[AttrKey, bytes]], secret: bytes,
                    *, message_authenticator: bool = False) -> bytes:
     """An Accounting/CoA/Disconnect request: authenticator = MD5 over zeroed header (RFC 5176 3.5)."""

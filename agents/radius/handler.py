@@ -236,7 +236,12 @@ class RadiusHandler:
         if (engine_reply is not None and not engine_reply.error and engine_reply.max_usage == 0
                 and outcome.call in ("initiate", "update")):
             self._cut_unfunded(outcome.request, engine_reply.reason or "INSUFFICIENT_CREDIT")
-        items = [(item.path[0], item.value) for item in outcome.reply if item.path[0] != REPLY_CODE]
+        reply_items = outcome.reply
+        if not reply_items and pkt.get(codec.PROXY_STATE) is None:
+            # The usual answer: no attributes at all (header + Response Authenticator).
+            return codec.empty_reply(codec.ACCOUNTING_RESPONSE, pkt.identifier, pkt.authenticator,
+                                     request.client.secret)
+        items = [(item.path[0], item.value) for item in reply_items if item.path[0] != REPLY_CODE]
         raw = self._encode_attrs(items) + [(codec.PROXY_STATE, v) for v in pkt.get_all(codec.PROXY_STATE)]
         return codec.encode_reply(codec.ACCOUNTING_RESPONSE, pkt.identifier, pkt.authenticator, raw,
                                   request.client.secret)

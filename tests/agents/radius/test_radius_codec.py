@@ -206,3 +206,13 @@ def test_template_view_reads_what_the_full_view_reads(dictionary):
     assert fast.values(("User-Password",)) == ["arctangent"]
     assert fast.values(("Class",)) == [b"c1", b"c2"] or fast.values(("Class",)) == ["c1", "c2"]
     assert "Acct-Session-Id" not in fast.data          # not read by the template: not decoded
+
+
+def test_empty_reply_is_encode_reply_without_attributes():
+    """The Accounting-Response fast path sends exactly the bytes encode_reply would."""
+    request_auth = bytes(range(16))
+    for identifier in (0, 7, 255):
+        assert codec.empty_reply(codec.ACCOUNTING_RESPONSE, identifier, request_auth, SECRET) == \
+            codec.encode_reply(codec.ACCOUNTING_RESPONSE, identifier, request_auth, [], SECRET)
+    reply = parse(codec.empty_reply(codec.ACCOUNTING_RESPONSE, 9, request_auth, SECRET))
+    assert codec.response_authenticator_ok(reply, request_auth, SECRET)
