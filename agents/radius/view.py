@@ -9,22 +9,31 @@ the client's secret only when asked for.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
-from agents.radius.codec import USER_PASSWORD, RadiusPacket, decrypt_user_password, MalformedPacket
-from agents.radius.dictionary import RadiusDictionary
+from agents.radius.codec import USER_PASSWORD, AttrKey, RadiusPacket, decrypt_user_password, MalformedPacket
+from agents.radius.dictionary import AttrDef, RadiusDictionary
 from engine.templating.view import DictView
+
+
+_UNKNOWN_NAME = re.compile(r"(?:Vendor-([0-9]+)-)?Attr-([0-9]+)")
+_MEMO_TYPES = ("integer", "date", "ipaddr", "byte", "short")
+_MEMO_SIZE = 4096
 
 
 class ReadPlan:
     """Which attributes one template reads, split by how they are found (made once per template).
 
-    ``plain`` names are dictionary names (or ``Attr-N``) found as they are in a packet's
-    attribute index; every other name (a tag suffix, another spelling, User-Password,
-    which needs the secret) goes through ``RadiusMessageView._lookup``.
+    ``by_key`` maps each attribute key a template reads by its dictionary name (or
+    ``Attr-N``) to that name and its definition, so a packet's other attributes cost one
+    dict probe. Every other name (a tag suffix, another spelling, User-Password, which
+    needs the secret) goes through ``RadiusMessageView._lookup``. Values of the small
+    fixed-size types (integers, dates, addresses) are remembered per raw octets: the same
+    Acct-Status-Type, NAS-Port or Event-Timestamp arrive again and again.
     """
 
-    __slots__ = ("plain", "special")
+    __slots__ = ("plain", "special", "by_key", "memo")
 
     def __init__(self, names: Iterable[str], dictionary: RadiusDictionary) -> None:
         plain: set[str] = set()
@@ -40,6 +49,19 @@ class ReadPlan:
                 plain.add(name)
         self.plain = frozenset(plain)
         self.special = tuple(sorted(special))
+        # A key decodes under the name its by_key definition gives (name_of), as in _index.
+        self.by_key: dict[AttrKey, tuple[str, AttrDef | None]] = {
+            key: (definition.name, definition) for key, definition in dictionary.by_key.items()
+            if definition.name in plain}
+        for name in plain:
+            unknown = _UNKNOWN_NAME.fullmatch(name)
+            if unknown is None:
+                continue
+            vendor, code = unknown.groups()
+            key: AttrKey = (int(vendor), int(code)) if vendor else int(code)
+            if key not in dictionary.by_key:
+                self.by_key[key] = (name, None)
+        self.memo: dict[tuple[AttrKey, bytes], Any] = {}
 
 
 class RadiusMessageView:
@@ -132,18 +154,27 @@ class RadiusMessageView:
         template never reads are not decoded.
         """
         data: dict[str, Any] = {}
-        wanted = plan.plain
-        if wanted:
-            dictionary = self.dictionary
-            by_key = dictionary.by_key
-            decode = dictionary.decode
+        by_key = plan.by_key
+        if by_key:
+            decode = self.dictionary.decode
+            memo = plan.memo
             repeated: list[str] = []
             for key, raw in self.packet.attributes:
-                definition = by_key.get(key)
-                name = definition.name if definition is not None else dictionary.name_of(key)
-                if name not in wanted:
+                wanted = by_key.get(key)
+                if wanted is None:
                     continue
-                value = decode(definition, raw) if definition is not None else raw
+                name, definition = wanted
+                if definition is None:
+                    value: Any = raw
+                elif definition.type in _MEMO_TYPES:
+                    value = memo.get((key, raw), memo)
+                    if value is memo:
+                        value = decode(definition, raw)
+                        if len(memo) >= _MEMO_SIZE:
+                            memo.clear()
+                        memo[(key, raw)] = value
+                else:
+                    value = decode(definition, raw)
                 if name in data:
                     if name not in repeated:
                         repeated.append(name)
