@@ -101,7 +101,9 @@ class RadiusServer:
         self.address: tuple[str, int] | None = None
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task] = set()
+        # Requests in the handler, by duplicate-cache key: the strong reference asyncio
+        # needs, removed by the task itself when it ends (no done-callback to schedule).
+        self._tasks: dict[tuple, asyncio.Task] = {}
         self._warn = _RateLimitedLog()
         self._accepted_codes = ({codec.ACCESS_REQUEST, codec.STATUS_SERVER} if port_kind == "auth"
                                 else {codec.ACCOUNTING_REQUEST, codec.STATUS_SERVER})
@@ -127,7 +129,7 @@ class RadiusServer:
         assert self._loop is not None
         self._loop.remove_reader(self._sock.fileno())
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5.0)
+            await asyncio.wait(list(self._tasks.values()), timeout=5.0)
         self._sock.close()
         self._sock = None
 
@@ -187,9 +189,7 @@ class RadiusServer:
             return
         request = RadiusRequest(pkt, client, (host, port), self.port_kind)
         assert self._loop is not None
-        task = self._loop.create_task(self._run(request, key))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[key] = self._loop.create_task(self._run(request, key))
 
     def _authentic(self, pkt: codec.RadiusPacket, client: RadiusClient, host: str) -> bool:
         """RFC 2865/2866/3579 checks; a failure is dropped without a reply."""
@@ -228,6 +228,8 @@ class RadiusServer:
             log.exception("RADIUS %s: handler failed for %s from %s", self.port_kind,
                           request.packet.code_name, request.addr)
             reply = None
+        finally:
+            self._tasks.pop(key, None)
         if reply is None:
             self.stats.no_reply += 1
             self.dedup.forget(key)
