@@ -173,7 +173,9 @@ class KamailioAgent:
             return
         tail_key = (id(client), str(key))
         previous = self._tails.get(tail_key)
-        task = self._spawn(self._after(previous, coro))
+        # Usually nothing of this call is still running (its start was charged long before
+        # its end arrives): then there is nothing to wait for and no need for the _after layer.
+        task = self._spawn(coro if previous is None or previous.done() else self._after(previous, coro))
         self._tails[tail_key] = task
         task.add_done_callback(lambda t: self._tails.pop(tail_key, None)
                                if self._tails.get(tail_key) is t else None)
