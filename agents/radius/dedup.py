@@ -10,7 +10,7 @@ never charges the same packet twice. ``now`` is passed in; no clock here.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import deque
 from enum import Enum
 
 RequestKey = tuple[str, int, int, bytes]
@@ -22,45 +22,53 @@ class Seen(Enum):
     ANSWERED = "answered"
 
 
-_IN_FLIGHT = b""
+_IN_FLIGHT_ENTRY: tuple[float, bytes] = (float("inf"), b"")
+_SEEN_NEW = (Seen.NEW, b"")
+_SEEN_IN_FLIGHT = (Seen.IN_FLIGHT, b"")
 
 
 class DuplicateCache:
-    """Bounded by time (``ttl``) and size (``max_entries``, oldest evicted first)."""
+    """Bounded by time (``ttl``) and size (``max_entries``, oldest answer evicted first).
+
+    Entries live in a plain dict (in-flight marks and answers); answers are also queued
+    in the order they expire, so sweeping pops from the queue's front and never walks
+    the dict. A queued key whose entry was replaced since (answered again, forgotten)
+    is skipped: its expiry no longer matches.
+    """
 
     def __init__(self, ttl: float = 5.0, max_entries: int = 1_000_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        # key -> (expiry, reply bytes) or _IN_FLIGHT_ENTRY
+        self._entries: dict[RequestKey, tuple[float, bytes]] = {}
+        self._expiry_order: deque[tuple[float, RequestKey]] = deque()
         # Expired answers are swept at most every ``sweep_every`` seconds (and whenever the
         # size bound is passed), not on every answer: ``check`` ignores an expired entry
         # anyway, so sweeping only bounds memory.
         self.sweep_every = min(1.0, ttl / 5)
         self._next_sweep = 0.0
-        # key -> (expiry, reply bytes or _IN_FLIGHT); insertion order = expiry order
-        self._entries: OrderedDict[RequestKey, tuple[float, bytes]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def check(self, key: RequestKey, now: float) -> tuple[Seen, bytes]:
         """Classify a request and, when new, mark it in flight."""
-        entry = self._entries.get(key)
+        entries = self._entries
+        entry = entries.get(key)
         if entry is not None:
-            expiry, reply = entry
-            if reply is _IN_FLIGHT:
-                return Seen.IN_FLIGHT, b""
-            if expiry > now:
-                return Seen.ANSWERED, reply
-            del self._entries[key]
-        self._entries[key] = (float("inf"), _IN_FLIGHT)
-        return Seen.NEW, b""
+            if entry is _IN_FLIGHT_ENTRY:
+                return _SEEN_IN_FLIGHT
+            if entry[0] > now:
+                return Seen.ANSWERED, entry[1]
+        entries[key] = _IN_FLIGHT_ENTRY
+        return _SEEN_NEW
 
     def answered(self, key: RequestKey, reply: bytes, now: float) -> None:
         """Remember the reply sent for ``key`` until ``now + ttl``."""
-        entries = self._entries
-        entries.pop(key, None)
-        entries[key] = (now + self.ttl, reply)
-        if now >= self._next_sweep or len(entries) > self.max_entries:
+        expiry = now + self.ttl
+        self._entries[key] = (expiry, reply)
+        self._expiry_order.append((expiry, key))
+        if now >= self._next_sweep or len(self._entries) > self.max_entries:
             self._next_sweep = now + self.sweep_every
             self.expire(now)
 
@@ -69,13 +77,14 @@ class DuplicateCache:
         self._entries.pop(key, None)
 
     def expire(self, now: float) -> None:
-        """Drop expired answers from the front; in-flight entries stay until resolved."""
+        """Drop expired answers (and the oldest ones past ``max_entries``); in-flight entries stay."""
         entries = self._entries
-        while entries:
-            key, (expiry, reply) = next(iter(entries.items()))
+        order = self._expiry_order
+        while order:
+            expiry, key = order[0]
             if expiry > now and len(entries) <= self.max_entries:
                 break
-            if reply is _IN_FLIGHT and len(entries) <= self.max_entries:
-                entries.move_to_end(key)
-                break
-            del entries[key]
+            order.popleft()
+            entry = entries.get(key)
+            if entry is not None and entry[0] == expiry:
+                del entries[key]

@@ -62,3 +62,19 @@ def test_duplicate_cache_bounded():
         cache.check(key, float(i))
         cache.answered(key, b"r", float(i))
     assert len(cache) <= 11
+
+
+def test_duplicate_cache_sweeps_expired_answers_but_keeps_live_ones():
+    cache = DuplicateCache(ttl=5)
+    old = ("10.0.0.1", 1813, 1, b"O" * 16)
+    again = ("10.0.0.1", 1813, 2, b"A" * 16)
+    for key in (old, again):
+        cache.check(key, 0.0)
+        cache.answered(key, b"r", 0.0)
+    assert cache.check(again, 6.0)[0] is Seen.NEW             # expired, processed anew...
+    cache.answered(again, b"r2", 6.0)                         # ...answered again; the sweep drops old
+    cache.check(("10.0.0.1", 1813, 3, b"N" * 16), 6.1)        # still in flight
+    cache.answered(("10.0.0.1", 1813, 4, b"M" * 16), b"x", 7.5)
+    assert len(cache) == 3
+    assert cache.check(again, 7.6) == (Seen.ANSWERED, b"r2")  # its stale expiry did not evict it
+    assert cache.check(("10.0.0.1", 1813, 3, b"N" * 16), 7.7)[0] is Seen.IN_FLIGHT
