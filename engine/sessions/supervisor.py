@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("chargeway.sessions")
 
 _FIRST_BACKOFF = 10 * MILLISECOND
+_COMPACT_MIN = 1024  # heap entries below which stale ones are simply left to expire
 
 
 class Supervisor:
@@ -43,6 +44,7 @@ class Supervisor:
         # One timer for all sessions: a heap of (deadline, seq, CGRID) and one clock callback;
         # seq keeps deadlines at the same instant in the order they were set (first come, first served).
         self._heap: list[tuple[int, int, str]] = []
+        self._compact_at = _COMPACT_MIN
         self._seq = itertools.count()
         self._handle: Any = None
         self._armed_at: int | None = None
@@ -79,9 +81,30 @@ class Supervisor:
     def _timer(self, session: Session, kind: str, when: int) -> None:
         """Set one of the session's deadlines (``cut``/``tick``/``warn``/``ttl``/``grace``)."""
         setattr(session, f"at_{kind}", when)
+        if len(self._heap) >= self._compact_at:
+            self._compact()
         heapq.heappush(self._heap, (when, next(self._seq), session.cgrid))
         if self._armed_at is None or when < self._armed_at:
             self._wake_at(when)
+
+    def _compact(self) -> None:
+        """Drop the heap entries that can no longer fire anything.
+
+        A session that closes, or whose deadline moves, leaves its entry behind (popping it
+        from the middle of a heap is O(n)). A debit-loop call's TTL entry lies 3 h ahead, so
+        without this the heap holds every call of the last 3 h (10 M entries at 1,000 calls/s,
+        each keeping its CGRID alive for the garbage collector to walk). Rebuilding once the
+        heap has doubled since the last rebuild keeps the cost amortised O(1) per timer set."""
+        sessions = self.m.sessions
+        live = []
+        for entry in self._heap:
+            session = sessions.get(entry[2])
+            if session is not None and entry[0] in (session.at_cut, session.at_tick, session.at_warn,
+                                                    session.at_ttl, session.at_grace):
+                live.append(entry)
+        heapq.heapify(live)
+        self._heap = live
+        self._compact_at = max(_COMPACT_MIN, 2 * len(live))
 
     @staticmethod
     def _cancel(session: Session, kind: str) -> None:

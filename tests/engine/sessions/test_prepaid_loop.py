@@ -163,3 +163,29 @@ async def test_grant_never_exceeds_the_request(engine):
                                            link=engine.link)
     assert reply.max_usage == 20 * SECOND                                  # the slice paid a whole minute
     assert engine.sessions.active_sessions()[0]["DurationIndex"] == 60 * SECOND
+
+
+async def test_timers_of_ended_calls_do_not_pile_up_and_a_live_call_is_still_cut(engine, monkeypatch):
+    """Each loop call leaves a TTL deadline 3 h ahead; ended calls' deadlines must not stay queued
+    for those 3 h (memory, GC), while a call still running keeps its cut at the right second."""
+    import engine.sessions.supervisor as supervisor_module
+
+    monkeypatch.setattr(supervisor_module, "_COMPACT_MIN", 16)
+    await engine.topup("0.25")
+    sessions, clock, link = engine.sessions, engine.clock, engine.link
+    sessions.supervisor._compact_at = 16
+
+    async def hang_up(event, reason):
+        await sessions.terminate({**call("live"), "Usage": event["Usage"], "DisconnectCause": reason})
+
+    link.on_disconnect = hang_up
+    await sessions.initiate(call("live"), link=link)             # 25 s of credit: cut at 25 s
+    for i in range(200):                                        # calls that end unanswered at once
+        await sessions.initiate(call(f"short-{i}"), link=link)
+        assert (await sessions.terminate(call(f"short-{i}", Usage="0s"))).ok
+    assert engine.balance() == Decimal("0.15")                  # only the live call's first slice
+    heap = sessions.supervisor._heap
+    assert len(heap) <= 2 * 16 + 4                              # ~400 without compaction
+    await clock.advance(25 * SECOND, sessions)
+    assert [(when - clock.at(0), reason) for when, reason, _ in link.disconnects] \
+        == [(25 * SECOND, "INSUFFICIENT_CREDIT")]
