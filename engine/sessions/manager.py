@@ -330,7 +330,7 @@ class SessionManager:
                 return Reply(max_usage=0, reason=session.end_reason or INSUFFICIENT_CREDIT, final_units=True)
             session.last_seen = self.clock.monotonic()
             session.unconfirmed = False  # its agent is talking to us again: normal TTL from now on
-            session.merge({k: v for k, v in event.to_fields().items() if k in fields}, _PROTECTED)
+            session.merge_sent(event.to_fields(), fields, _PROTECTED)
             if event.total_usage is not None:
                 session.used = event.total_usage
             elif event.last_used is not None:
@@ -403,7 +403,7 @@ class SessionManager:
         async with session.lock:
             if session.state == CLOSED:
                 return Reply()
-            current = session.merge({k: v for k, v in event.to_fields().items() if k in fields}, _PROTECTED)
+            current = session.merge_sent(event.to_fields(), fields, _PROTECTED)
             total = self._final_usage(session, event)
             costs = await self.close(session, total, cause=event.disconnect_cause, start_fields=current)
         return Reply(cost=costs.get(session.runs[0].run_id), run_cost=costs)

@@ -96,10 +96,17 @@ class Session:
         Returns ``start_fields`` as they are after the merge (``current``, if given, is that
         dict from before and is updated in place), so a terminate builds them once for the
         merge and its CDRs instead of once each."""
+        return self.merge_sent(fields, fields, protected, current)
+
+    def merge_sent(self, normalized: dict[str, Any], sent: Any, protected: frozenset[str],
+                   current: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``merge`` of the fields of ``normalized`` (a later event's ``to_fields()``) that the
+        message itself carried (names in ``sent``), in ``normalized``'s order, without first
+        building that filtered dict."""
         if current is None:
             current = self.start_fields
-        for name, value in fields.items():
-            if name not in protected and current.get(name) != value:
+        for name, value in normalized.items():
+            if name in sent and name not in protected and current.get(name) != value:
                 if self.changes is None:
                     self.changes = {}
                 self.changes[name] = value
