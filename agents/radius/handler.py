@@ -82,9 +82,12 @@ class RadiusHandler:
         self._background: set[asyncio.Task] = set()
         # The attributes the template reads, when the runner is a TemplateRunner (tests
         # script the runner with a plain callable that gets the full view).
+        # A template reading below a first name (A.B) keeps the full view, which answers
+        # such a path with A's values.
         template = getattr(runner, "template", None)
-        request_names = getattr(template, "request_names", None)
-        self._read_plan = ReadPlan(request_names(), dictionary) if callable(request_names) else None
+        flat = template is not None and hasattr(template, "request_names") \
+            and not template.reads_nested_request()
+        self._read_plan = ReadPlan(template.request_names(), dictionary) if flat else None
 
     def _for_template(self, view: RadiusMessageView) -> Any:
         """What the template reads: a ``DictView`` of the attributes it names (see ``ReadPlan``)."""

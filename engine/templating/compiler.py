@@ -37,6 +37,8 @@ _FIELD_KEYS = ("tag", "path", "type", "value", "filters", "mandatory", "blocker"
                "width", "padding", "strip", "layout", "timezone", "rounding_decimals")
 # ``*req.Name`` / ``*oreq.Name`` with an optional ``:tag`` (see Template.request_names).
 _REQ_READ = re.compile(r"\*o?req\.([^.;:{}\[\]\s/&|,()'\"]+)(:[0-9]+)?")
+# ``*req.A.B`` / ``*req.A[0].B``: a path below the first name.
+_REQ_NESTED = re.compile(r"\*o?req\.[^.;:{}\[\]\s/&|,()'\"]+(?:\[[^\]]*\])?\.")
 _PADDING = ("", "*left", "*right", "*zeroleft")
 _STRIP = ("", "*left", "*right", "*xleft", "*xright")
 
@@ -83,18 +85,27 @@ class Template:
         ``A:1`` (a RADIUS tag, or a filter's separator).
         """
         names: set[str] = set()
+        for text_ in self._reference_texts():
+            for match in _REQ_READ.finditer(text_):
+                names.add(match.group(1))
+                if match.group(2):
+                    names.add(match.group(1) + match.group(2))
+        return frozenset(names)
+
+    def reads_nested_request(self) -> bool:
+        """True when some ``*req`` path goes below its first name (``A.B``): a flat view of
+        first names cannot answer it the way the agent's own view does."""
+        return any(_REQ_NESTED.search(text_) for text_ in self._reference_texts())
+
+    def _reference_texts(self) -> list[str]:
+        """Every value and filter text the operator wrote (processors and field lists)."""
         fields = [f for p in self.processors for f in (*p.request_fields, *p.reply_fields)]
         fields += [f for fl in self.lists.values() for f in fl]
         texts = [flt.text for p in self.processors for flt in p.filters]
         for fld in fields:
             texts.append(str(fld.value.source))
             texts.extend(flt.text for flt in fld.filters)
-        for text_ in texts:
-            for match in _REQ_READ.finditer(text_):
-                names.add(match.group(1))
-                if match.group(2):
-                    names.add(match.group(1) + match.group(2))
-        return frozenset(names)
+        return texts
 
     def processor(self, pid: str) -> Processor:
         for proc in self.processors:

@@ -201,6 +201,15 @@ processors:
                  "Guard", "In-List"):
         assert name in names, name
     assert "V" not in names and "X" not in names
+    assert not template.reads_nested_request()
+    nested = parse_template("""
+agent: radius
+processors:
+  - id: P
+    filters: ['*string:~*req.Cisco-AVPair[0].x:Start']
+    flags: [*none]
+""")
+    assert nested.reads_nested_request()
 
 
 INDEXED = """
