@@ -89,11 +89,16 @@ class FakeKamailio:
         self.writer.write(frame({"event": "CGR_CALL_END", **dialog, **common, "Usage": "1000ms"}))
 
 
-async def drive(rate: int, duration: float, work: Path) -> int:
+async def drive(rate: int, duration: float, work: Path, switch_interval: float | None = None) -> int:
     kam = FakeKamailio()
     server = await asyncio.start_server(kam.serve, "127.0.0.1", PORTS.evapi)
-    proc = subprocess.Popen([sys.executable, "-m", "chargeway", "serve", "--config", str(chargeway_config(work)),
-                             "--data-dir", str(work / "data")], cwd=REPO,
+    serve = ["serve", "--config", str(chargeway_config(work)), "--data-dir", str(work / "data")]
+    # --switch-interval: what serve would do with a shorter GIL switch interval (the loop and
+    # the SQLite writer thread wait up to that long for each other's GIL hand-over).
+    cmd = [sys.executable, "-m", "chargeway", *serve] if switch_interval is None else [
+        sys.executable, "-c", f"import runpy, sys; sys.setswitchinterval({switch_interval}); "
+        f"sys.argv = ['chargeway', *{serve!r}]; runpy.run_module('chargeway', run_name='__main__')"]
+    proc = subprocess.Popen(cmd, cwd=REPO,
                             stdout=open(work / "serve.log", "wb"), stderr=subprocess.STDOUT)
     try:
         await asyncio.wait_for(kam.connected.wait(), 60)
@@ -143,10 +148,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=int, default=300)
     ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval for serve (s)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="evapi-load-") as tmp:
         import uvloop
-        return uvloop.run(drive(args.rate, args.duration, Path(tmp)))
+        return uvloop.run(drive(args.rate, args.duration, Path(tmp), args.switch_interval))
 
 
 if __name__ == "__main__":
