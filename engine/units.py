@@ -313,7 +313,7 @@ def format_time(value: datetime | None) -> str:
             head = _MINUTES.get(minute)
             if head is None:
                 head = _minute_head(value, minute)
-            return f"{head}{_TWO_DIGITS[value.second]}.{micro:06d}Z"
+            return f"{head}{_TWO_DIGITS[value.second]}.{micro:06}Z"
         text = _FORMATTED.get(value)
         if text is None:
             if len(_FORMATTED) >= _FORMATTED_MAX:
