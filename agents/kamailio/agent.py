@@ -24,10 +24,10 @@ from agents.kamailio.events import (
     format_attributes,
 )
 from agents.kamailio.link import KamailioLink
-from engine.errors import EXISTS, SERVER_ERROR, ChargingError
-from engine.event import ANSWER_TIME, ORIGIN_ID, USAGE
+from engine.errors import EXISTS, SERVER_ERROR
+from engine.event import ORIGIN_ID, USAGE
 from engine.templating import DictView, TemplateFieldError, TemplateRunner
-from engine.units import SECOND, parse_time
+from engine.units import SECOND
 
 log = logging.getLogger("chargeway.kamailio")
 
@@ -293,11 +293,7 @@ class KamailioAgent:
             self._send(link, disconnect_message(message.get("h_entry", ""), message.get("h_id", ""), reason))
             return
         if origin_id:
-            try:
-                answered = parse_time(request.get(ANSWER_TIME))
-            except ChargingError:  # the engine accepted the call; track it from now
-                answered = None
-            link.track(origin_id, dict(request), answered.timestamp() if answered else None)
+            link.track(origin_id, dict(request))
 
     def _send(self, link: KamailioLink, message: dict[str, Any]) -> None:
         try:

@@ -16,7 +16,8 @@ from typing import Any, Mapping
 
 from agents.kamailio.client import EvapiClient, NotConnected
 from engine.errors import CAUSE_INSUFFICIENT_CREDIT, ChargingError
-from engine.units import parse_duration
+from engine.event import ANSWER_TIME
+from engine.units import parse_duration, parse_time
 from agents.kamailio.events import (
     H_ENTRY, H_ID, DialogInfo, DlgListError, disconnect_message, dlg_list_request,
     parse_dlg_list_reply,
@@ -31,7 +32,19 @@ class TrackedCall:
 
     origin_id: str
     request: dict[str, Any]
-    answered_at: float  # unix seconds (from AnswerTime, else arrival of CALL_START)
+    arrived: float  # unix seconds when its CGR_CALL_START was handled
+
+    @property
+    def answered_at(self) -> float:
+        """Unix seconds of the answer: the request's AnswerTime, else the CGR_CALL_START's arrival.
+
+        Computed when asked (only a reconciliation after a reconnect needs it), not for
+        every call that starts."""
+        try:
+            answered = parse_time(self.request.get(ANSWER_TIME))
+        except ChargingError:
+            answered = None
+        return (answered.timestamp() if answered else 0.0) or self.arrived
 
 
 class KamailioLink:
@@ -118,8 +131,8 @@ class KamailioLink:
 
     # -- call tracking ----------------------------------------------------
 
-    def track(self, origin_id: str, request: dict[str, Any], answered_at: float | None) -> None:
-        self.calls[origin_id] = TrackedCall(origin_id, request, answered_at or time.time())
+    def track(self, origin_id: str, request: dict[str, Any]) -> None:
+        self.calls[origin_id] = TrackedCall(origin_id, request, time.time())
 
     def untrack(self, origin_id: str) -> TrackedCall | None:
         self.credit_cuts.pop(origin_id, None)
