@@ -67,6 +67,8 @@ class _ExtraFields:
                     fields = {**extra, **fields}
             return await attr(fields, *args, **kwargs)
 
+        # Kept: later lookups find it without coming here (three engine calls per call).
+        self.__dict__[name] = call
         return call
 
 
