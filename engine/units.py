@@ -211,15 +211,17 @@ def parse_time(value: Any, tz: timezone = timezone.utc) -> datetime | None:
     Returns an aware datetime, or None for empty/zero values
     (``""``, ``0``, ``"0001-01-01T00:00:00Z"``).
     """
-    if value.__class__ is str and value[-1:] == "Z" and not value.startswith("0001-01-01"):
-        # Fast path for RFC3339 UTC ("2026-03-02T10:00:07Z"), what templates and agents send;
-        # anything fromisoformat refuses takes the general route below. Every message of a
-        # session repeats its SetupTime/AnswerTime text: the datetime (immutable) is
-        # remembered, so a session's events share one object, whose hash format_time's memo
-        # then finds already computed. Bounded; cleared when full.
+    if value.__class__ is str:
+        # Every message of a session repeats its SetupTime/AnswerTime text: the datetime
+        # (immutable) of a text parsed before is remembered, so a session's events share one
+        # object, whose hash format_time's memo then finds already computed. Bounded;
+        # cleared when full. RFC3339 UTC and Unix-seconds text are remembered.
         parsed = _PARSED.get(value)
         if parsed is not None:
             return parsed
+    if value.__class__ is str and value[-1:] == "Z" and not value.startswith("0001-01-01"):
+        # Fast path for RFC3339 UTC ("2026-03-02T10:00:07Z"), what templates and agents send;
+        # anything fromisoformat refuses takes the general route below.
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
@@ -253,7 +255,13 @@ def parse_time(value: Any, tz: timezone = timezone.utc) -> datetime | None:
     if text.startswith("0001-01-01"):
         return None
     if _EPOCH_RE.fullmatch(text):
-        return _from_epoch(Decimal(text))
+        # Unix seconds as text ("1795439929.123456") is what Kamailio sends, in every event
+        # of a call: remembered like RFC3339 text (see the top).
+        parsed = _from_epoch(Decimal(text))
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[value] = parsed
+        return parsed
     iso = text.replace("Z", "+00:00").replace("z", "+00:00")
     try:
         parsed = datetime.fromisoformat(iso)

@@ -142,3 +142,12 @@ def test_a_repeated_time_text_parses_to_the_same_time_and_bad_text_stays_an_erro
         with pytest.raises(ChargingError):
             parse_time("2026-13-02T10:00:07Z")
     assert parse_time("0001-01-01T00:00:00Z") is None
+
+
+def test_unix_seconds_text_is_remembered_and_exact():
+    """Kamailio sends each call's times as Unix-seconds text in every event: the second parse
+    returns the same datetime object, with the microseconds of the text."""
+    first = parse_time("1795439929.123456")
+    assert first == datetime(2026, 11, 23, 13, 18, 49, 123456, tzinfo=timezone.utc)
+    assert parse_time("1795439929.123456") is first
+    assert parse_time("*now") is not parse_time("*now")   # a clock reading is never remembered
