@@ -121,26 +121,12 @@ async def start_agent_only() -> Any:
 
 async def start_full(work: Path, accounts: int, synchronous: str = "FULL") -> tuple[Any, Any, int]:
     from agents.diameter import service as diameter_service
-    from engine.accounts.service import AccountService
-    from engine.rating.rater import Rater
+    from bench.engine_bench import open_engine
     from engine.runtime import AgentContext
-    from engine.sessions.config import SessionsConfig
-    from engine.sessions.manager import SessionManager
-    from engine.storage.base import open_storage
-    from engine.tariffplan.loader import load_tariffplan
 
     plan_dir = work / "plan"
     write_plan(plan_dir, accounts)
-    storage = open_storage(work / "data", synchronous=synchronous)
-    (work / "data").mkdir(exist_ok=True)
-    await storage.open()
-    plan = load_tariffplan(str(plan_dir))
-    rater = Rater(plan)
-    accounts_service = AccountService(storage, lambda: rater)
-    await accounts_service.start()
-    await accounts_service.apply_tariffplan(plan)
-    sessions = SessionManager(accounts_service, lambda: rater, storage, SessionsConfig())
-    await sessions.start()
+    storage, rater, accounts_service, sessions = await open_engine(work, plan_dir, synchronous=synchronous)
     ctx = AgentContext(sessions=sessions, accounts=accounts_service, rater=lambda: rater, storage=storage,
                        config={}, root_dir=REPO, data_dir=work / "data", templates_dir=REPO / "templates")
     service = await diameter_service.start(ctx, {

@@ -61,8 +61,10 @@ def stop_fields(i: int) -> dict[str, Any]:
     return fields
 
 
-async def open_engine(tmp: Path) -> tuple[Any, Any, Any, Any]:
-    """The real engine: storage, plan, accounts (with a balance that never runs out), sessions."""
+async def open_engine(tmp: Path, plan_dir: Path = PLAN_DIR, *,
+                      synchronous: str = "FULL") -> tuple[Any, Any, Any, Any]:
+    """The real engine: storage in ``tmp/data``, the plan of ``plan_dir`` (its accounts and
+    actions applied), accounts, sessions. Also the Diameter bench's engine."""
     from engine.accounts.service import AccountService
     from engine.event import EventDefaults
     from engine.rating.rater import Rater
@@ -71,15 +73,13 @@ async def open_engine(tmp: Path) -> tuple[Any, Any, Any, Any]:
     from engine.storage.base import open_storage
     from engine.tariffplan.loader import load_tariffplan
 
-    storage = open_storage(tmp / "data")
-    (tmp / "data").mkdir(exist_ok=True)
+    storage = open_storage(tmp / "data", synchronous=synchronous)
     await storage.open()
-    plan = load_tariffplan(str(PLAN_DIR))
+    plan = load_tariffplan(str(plan_dir))
     rater = Rater(plan)
     accounts = AccountService(storage, lambda: rater)
     await accounts.start()
     await accounts.apply_tariffplan(plan)
-    await accounts.add_balance(TENANT, ACCOUNT, "*monetary", 10**9, {"ID": "bench"})
     manager = SessionManager(accounts, lambda: rater, storage, SessionsConfig.from_mapping({}), EventDefaults())
     await manager.start()
     return storage, rater, accounts, manager
@@ -175,6 +175,8 @@ async def main_async(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="engine-bench-") as folder:
         tmp = Path(folder)
         storage, rater, accounts, manager = await open_engine(tmp)
+        # a balance that never runs out
+        await accounts.add_balance(TENANT, ACCOUNT, "*monetary", 10**9, {"ID": "bench"})
         try:
             await run_cycles(manager, 10**7, 200, args.concurrency)          # warm-up
             profiler = cProfile.Profile() if args.profile else None
