@@ -481,12 +481,7 @@ class Rater:
         limit_rule: DestinationRate | None = None
         for charge in priced.charges:
             rate = charge.binding.destination_rate
-            if rule is None:
-                rule = rate
-            elif rate.rounding_decimals > rule.rounding_decimals:
-                floor_cost = max(floor_cost, round_scaled(raw, scale, rule.rounding_decimals,
-                                                          rule.rounding_method, compat=compat))
-                rule = rate
+            rule, floor_cost = _governing_rule(rule, rate, raw, scale, floor_cost, compat)
             if target is not None and rule is not limit_rule:
                 limit = max_scaled_within(*target, rule.rounding_decimals, rule.rounding_method, scale)
                 limit_rule = rule
@@ -842,6 +837,19 @@ def _apply_max_cost(charges: list[Charge], fee: int) -> tuple[bool, bool]:
     return reached, exceeded
 
 
+def _governing_rule(rule: DestinationRate | None, rate: DestinationRate, raw: int, scale: int,
+                    floor_cost: Decimal, compat: bool) -> tuple[DestinationRate, Decimal]:
+    """The rounding rule once a span priced by ``rate`` starts at raw total ``raw``: the finest
+    rule seen so far governs the call; what it cost up to here under the coarser one it
+    replaces stays a floor (a call's price never goes down as it gets longer)."""
+    if rule is None:
+        return rate, floor_cost
+    if rate.rounding_decimals > rule.rounding_decimals:
+        return rate, max(floor_cost, round_scaled(raw, scale, rule.rounding_decimals,
+                                                  rule.rounding_method, compat=compat))
+    return rule, floor_cost
+
+
 def _cumulative(charges: list[Charge], count: int, fee: int, scale: int, compat: bool) -> Cumulative:
     """``C`` at the end of ``charges[:count]``: the rounded total of the call so far.
 
@@ -856,12 +864,7 @@ def _cumulative(charges: list[Charge], count: int, fee: int, scale: int, compat:
     floor_cost = Decimal(0)
     for charge in charges[:count]:
         rate = charge.binding.destination_rate
-        if rule is None:
-            rule = rate
-        elif rate.rounding_decimals > rule.rounding_decimals:
-            floor_cost = max(floor_cost, round_scaled(raw, scale, rule.rounding_decimals,
-                                                      rule.rounding_method, compat=compat))
-            rule = rate
+        rule, floor_cost = _governing_rule(rule, rate, raw, scale, floor_cost, compat)
         raw += charge.charged_scaled
     assert rule is not None
     cost = round_scaled(raw, scale, rule.rounding_decimals, rule.rounding_method, compat=compat)
