@@ -79,11 +79,7 @@ def compile_fields(fields: list[Field], processor_id: str | None) -> FieldRunner
     for root in roots_used:
         lines.insert(1, f"    t_{root} = ctx.{root}")
     lines.append("    return")
-    source = "\n".join(lines) + "\n"
-    exec(compile(source, f"<template fields {processor_id}>", "exec"), ns)  # noqa: S102
-    run = ns["run"]
-    run.source = source
-    return run
+    return _define(lines, ns, "run", f"<template fields {processor_id}>")
 
 
 _CONCAT_KINDS = ("*composed", "*prefix", "*suffix")
@@ -249,11 +245,17 @@ def compile_filters(filters: list[Filter], processor_id: str | None) -> Matcher:
         lines.append("    if not ok:")
         lines.append("        return False")
     lines.append("    return True")
+    return _define(lines, ns, "match", f"<template filters {processor_id}>")
+
+
+def _define(lines: list[str], ns: dict[str, Any], name: str, filename: str) -> Any:
+    """Compile the generated function ``name`` from ``lines`` in ``ns``; it keeps its source
+    (``template explain`` shows it, and tracebacks name ``filename``)."""
     source = "\n".join(lines) + "\n"
-    exec(compile(source, f"<template filters {processor_id}>", "exec"), ns)  # noqa: S102
-    match = ns["match"]
-    match.source = source
-    return match
+    exec(compile(source, filename, "exec"), ns)  # noqa: S102 - generated from the compiled template
+    fn = ns[name]
+    fn.source = source
+    return fn
 
 
 def _inlinable(flt: Filter) -> bool:
