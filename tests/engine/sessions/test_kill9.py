@@ -33,6 +33,18 @@ def read_log(path: Path) -> tuple[set[int], set[int]]:
     return started, acked
 
 
+
+async def restart_engine(tp_dir, data_dir):
+    """The engine a new process would start on the killed worker's data (recovery included)."""
+    rater = Rater(load_tariffplan(tp_dir))
+    storage = open_storage(data_dir)
+    await storage.open()
+    accounts = AccountService(storage, lambda: rater)
+    await accounts.start()
+    sessions = SessionManager(accounts, lambda: rater, storage, SessionsConfig())
+    await sessions.start()
+    return storage, accounts, sessions
+
 async def test_kill_9_during_calls_loses_and_doubles_nothing(tmp_path):
     tp_dir = write_plan(tmp_path / "tp")
     data_dir, log_path = tmp_path / "data", tmp_path / "calls.log"
@@ -51,13 +63,7 @@ async def test_kill_9_during_calls_loses_and_doubles_nothing(tmp_path):
     started, acked = read_log(log_path)
     assert len(acked) >= 300 and started - acked, "the kill should land with calls in flight"
 
-    rater = Rater(load_tariffplan(tp_dir))
-    storage = open_storage(data_dir)
-    await storage.open()
-    accounts = AccountService(storage, lambda: rater)
-    await accounts.start()
-    sessions = SessionManager(accounts, lambda: rater, storage, SessionsConfig())
-    await sessions.start()
+    storage, accounts, sessions = await restart_engine(tp_dir, data_dir)
     try:
         stored = {row.origin_id for row in await storage.query_cdrs(CdrFilter())}
         assert {f"call{i}" for i in acked} <= stored            # acknowledged = durable
@@ -98,13 +104,7 @@ async def test_sessions_open_at_kill_9_are_recovered_and_settle_exactly(tmp_path
         proc.wait()
     open_calls = [i for i in range(1, 31) if kind_of(i) != "cdr"]
 
-    rater = Rater(load_tariffplan(tp_dir))
-    storage = open_storage(data_dir)
-    await storage.open()
-    accounts = AccountService(storage, lambda: rater)
-    await accounts.start()
-    sessions = SessionManager(accounts, lambda: rater, storage, SessionsConfig())
-    await sessions.start()
+    storage, accounts, sessions = await restart_engine(tp_dir, data_dir)
     try:
         recovered = {e["OriginID"]: e for e in sessions.active_sessions()}
         assert set(recovered) == {f"call{i}" for i in open_calls}
