@@ -33,7 +33,6 @@ def read_log(path: Path) -> tuple[set[int], set[int]]:
     return started, acked
 
 
-
 async def restart_engine(tp_dir, data_dir):
     """The engine a new process would start on the killed worker's data (recovery included)."""
     rater = Rater(load_tariffplan(tp_dir))
