@@ -33,6 +33,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.cdr_counts import cdr_counts  # noqa: E402
 from tests.integration.kamailio.peers import (  # noqa: E402
     SIPP, SIPP_DIR, Kamailio, Ports, render, render_cfg, stop_proc, wait_udp,
 )
@@ -187,18 +188,8 @@ def parse_rtt(work: Path) -> list[float]:
 
 
 def cdr_count(work: Path) -> int:
-    """Charged CDRs chargeway has committed (read-only, beside the running writer: SQLite WAL).
-
-    Only rows with a cost and no error count: an unrated call still gets a CDR, and counting
-    it would let a broken setup pass for a durable one."""
-    import sqlite3
-
-    path = work / "data" / "chargeway.db"
-    if not path.exists():
-        return 0
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM cdrs WHERE extra_info = '' "
-                                "AND CAST(cost AS NUMERIC) > 0").fetchone()[0])
+    """Charged CDRs chargeway has committed (see bench/cdr_counts.py)."""
+    return cdr_counts(work / "data")[1]
 
 
 def wait_cdrs(work: Path, expected: int, timeout: float = 60.0) -> tuple[int, float]:

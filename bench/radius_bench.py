@@ -32,6 +32,7 @@ from pathlib import Path
 
 import yaml
 
+from bench.cdr_counts import cdr_counts
 from bench.radius_plan import write_plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,21 +174,6 @@ def start_chargeway(work: Path) -> subprocess.Popen:
     return proc
 
 
-def chargeway_cdrs(work: Path) -> tuple[int, int]:
-    """(CDR rows stored, of which charged: a cost > 0 and no rating/account error).
-
-    Counting rows alone is not enough: a session the engine could not rate still gets its CDR
-    (with the error in ExtraInfo), so a broken load would look just as durable."""
-    db = next((work / "data").glob("*.db"), None)
-    if db is None:
-        return -1, -1
-    with sqlite3.connect(db) as conn:
-        total = conn.execute("select count(*) from cdrs").fetchone()[0]
-        charged = conn.execute("select count(*) from cdrs where extra_info = '' "
-                               "and cast(cost as numeric) > 0").fetchone()[0]
-        return total, charged
-
-
 # ---------------------------------------------------------------- report
 
 def table(rows: list[dict]) -> str:
@@ -246,7 +232,7 @@ def main() -> int:
             notes.append(f"FreeRADIUS radacct rows: {total} ({closed} closed)")
         if key == "chargeway":
             stops = sum(r["stops_ok"] for r in rows if r["label"] == label)
-            cdrs, charged = chargeway_cdrs(work)
+            cdrs, charged = cdr_counts(work / "data")
             notes.append(f"chargeway: {stops} Stops answered, {cdrs} CDR rows stored, {charged} of them charged"
                          + (" (every answered Stop is a stored, charged CDR)" if charged >= stops
                             else " (MISSING or UNCHARGED CDRs!)"))
