@@ -19,6 +19,7 @@ from agents.kamailio.agent import ConnConfig, KamailioAgent
 from agents.kamailio.client import Backoff
 from engine.errors import ChargingError
 from engine.reply import Reply
+from engine.storage.deferral import writes_are_unacknowledged
 from engine.templating import TemplateRunner, load_template
 from engine.units import MILLISECOND, SECOND
 
@@ -36,6 +37,7 @@ class RecordingSessions:
         self.replies: dict[str, Reply | Exception] = {}
         self.links: list[Any] = []
         self.external: list[dict] = []  # what active_sessions() reports
+        self.unacknowledged: list[tuple[str, bool]] = []  # may the engine defer this call's commit?
 
     def register_link(self, link: Any) -> None:
         self.links.append(link)
@@ -45,6 +47,7 @@ class RecordingSessions:
 
     async def _answer(self, method: str, fields: dict, opts: dict | None, link: Any = None) -> Reply:
         self.calls.append((method, dict(fields), dict(opts or {}), link))
+        self.unacknowledged.append((method, writes_are_unacknowledged()))
         answer = self.replies.get(method, Reply())
         if isinstance(answer, Exception):
             raise answer
@@ -171,6 +174,18 @@ async def test_2015_call_start_and_end_initiate_then_terminate_with_seconds_usag
     assert end["Usage"] == 6 * SECOND and end["RequestType"] == "*postpaid"
     assert end["OriginID"] == start["OriginID"] and end["OriginHost"] == fake.address
     assert not agent.links[0].calls  # tracked at start, released at end
+
+
+async def test_only_events_kamailio_awaits_no_answer_for_may_defer_their_commit(rig) -> None:
+    """CGR_CALL_START/END get no reply, so their writes may share a later commit; an
+    authorization is answered and must never wait for company."""
+    fake, sessions, agent = rig
+    fake.send(AUTH)
+    await fake.next()
+    fake.send_raw((CAPTURES / "evapi_cgr_call_start.netstring").read_bytes()
+                  + (CAPTURES / "evapi_cgr_call_end.netstring").read_bytes())
+    await until(lambda: len(sessions.calls) == 3)
+    assert sessions.unacknowledged == [("authorize", False), ("initiate", True), ("terminate", True)]
 
 
 async def test_ms_usage_from_the_chargeway_cfg_is_exact(rig) -> None:
