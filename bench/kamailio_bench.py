@@ -34,12 +34,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.cdr_counts import cdr_counts  # noqa: E402
+from bench.kamailio.wire_setup import WireCapture, analyze  # noqa: E402
 from tests.integration.kamailio.peers import (  # noqa: E402
     SIPP, SIPP_DIR, Kamailio, Ports, render, render_cfg, stop_proc, wait_udp,
 )
 
 PORTS = Ports(sip=45090, evapi=48455, jsonrpc=48456, uas=45092, uac=45091)
 HZ = os.sysconf("SC_CLK_TCK")
+WIRE = True  # capture each run on lo for the on-the-wire setup time (--no-wire turns it off)
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Row:
     setup_p95: float = 0.0
     kam_cpu: int = 0
     peer_cpu: int | None = None
+    wire: dict | None = None     # INVITE->200 on the wire and its parts (bench/kamailio/wire_setup.py)
     cdrs: int | None = None      # chargeway only: CDRs committed for this rate's calls
     drain_s: float | None = None  # chargeway only: seconds after the last call until all were recorded
     notes: list[str] = field(default_factory=list)
@@ -207,6 +210,10 @@ def run_rate(mode: str, rate: int, duration: int, work: Path, kam_pid: int,
     row = Row(mode, rate)
     stat = work / f"stat-{mode}-{rate}.csv"
     cdrs_before = cdr_count(work) if mode == "chargeway" else 0
+    capture = WireCapture(work / f"wire-{mode}-{rate}.pcap", PORTS.sip, PORTS.evapi if peer else 0) \
+        if WIRE and WireCapture.available() else None
+    if capture is not None:
+        capture.start()
     k0, p0, t0 = ticks(kam_pid), ticks(peer.pid, False) if peer else 0, time.time()
     proc = subprocess.run(
         [SIPP, f"127.0.0.1:{PORTS.sip}", "-sf", str(SIPP_DIR / "uac_rr.xml"), "-s", "1002",
@@ -217,6 +224,9 @@ def run_rate(mode: str, rate: int, duration: int, work: Path, kam_pid: int,
          "-trace_rtt", "-rtt_freq", "100"],
         cwd=work, capture_output=True, timeout=duration * 3 + 60)
     elapsed = time.time() - t0
+    if capture is not None and capture.stop():
+        row.wire = analyze(capture.path, PORTS.sip, PORTS.evapi if peer else 0, PORTS.uac)
+        capture.path.unlink()
     row.kam_cpu = round(100 * (ticks(kam_pid) - k0) / HZ / elapsed)
     if peer is not None:
         row.peer_cpu = round(100 * (ticks(peer.pid, False) - p0) / HZ / elapsed)
@@ -270,17 +280,38 @@ def run_mode(mode: str, rates: list[int], duration: int, base: Path) -> list[Row
             stop_proc(peer)
         kam.stop()
         stop_proc(uas_proc)
+        wait_port_free(PORTS.sip)
     return rows
 
 
+def wait_port_free(port: int, timeout: float = 30.0) -> None:
+    """Kamailio's main process exits before its children: the next mode's Kamailio must not
+    find the SIP port still bound (it then fails to start and the old children take its calls)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        out = subprocess.run(["ss", "-Hlun", f"sport = :{port}"], capture_output=True, text=True).stdout
+        if not out.strip():
+            return
+        time.sleep(0.2)
+
+
 HEADER = ("| mode      | target cps | achieved cps |  calls |     ok | failed | retrans | setup mean ms "
-          "| p50 ms | p95 ms | kamailio cpu% | peer cpu% |   cdrs | cdr drain s |")
+          "| p50 ms | p95 ms | wire setup mean / p95 ms | wire: peer answer ms "
+          "| kamailio cpu% | peer cpu% |   cdrs | cdr drain s |")
+
+
+def wire_cells(r: Row) -> tuple[str, str]:
+    w = r.wire or {}
+    setup, peer = w.get("setup"), w.get("peer")
+    return (f"{setup['mean']} / {setup['p95']}" if setup else "-", f"{peer['mean']}" if peer else "-")
 
 
 def format_row(r: Row) -> str:
     peer = "-" if r.peer_cpu is None else str(r.peer_cpu)
+    wire_setup, wire_peer = wire_cells(r)
     return (f"| {r.mode:<9} | {r.rate:>10} | {r.cps:>12} | {r.calls:>6} | {r.ok:>6} | {r.failed:>6} "
             f"| {r.retrans:>7} | {r.setup_mean:>13} | {r.setup_p50:>6} | {r.setup_p95:>6} "
+            f"| {wire_setup:>24} | {wire_peer:>20} "
             f"| {r.kam_cpu:>13} | {peer:>9} | {'-' if r.cdrs is None else r.cdrs:>6} "
             f"| {'-' if r.drain_s is None else r.drain_s:>11} |" + (f" {'; '.join(r.notes)}" if r.notes else ""))
 
@@ -295,11 +326,17 @@ def verdict(rows: list[Row]) -> list[str]:
         ratio = cw.ok / noop.ok if noop.ok else 0.0
         ratio_cps = cw.cps / noop.cps if noop.cps else 0.0
         added = cw.setup_mean - noop.setup_mean
+        wire_added = None
+        if cw.wire and noop.wire and cw.wire.get("setup") and noop.wire.get("setup"):
+            wire_added = cw.wire["setup"]["mean"] - noop.wire["setup"]["mean"]
+        # Judged on both measures: sipp's (4 ms steps) and the capture's, when there is one.
+        worst = max(added, wire_added if wire_added is not None else added)
         ok = (ratio_cps >= 0.8 and cw.failed == 0 and cw.cdrs == cw.ok
-              and (rate < 1000 or added < 2.0))
+              and (rate < 1000 or worst < 2.0))
+        wire_text = "" if wire_added is None else f" (on the wire {wire_added:+.3f} ms)"
         out.append(f"{rate} CPS: chargeway {cw.cps} vs no-op {noop.cps} CPS ({ratio_cps:.0%}), "
-                   f"completed calls {ratio:.0%} of no-op, CDRs {cw.cdrs}/{cw.ok}, added setup {added:+.3f} ms "
-                   f"-> {'meets' if ok else 'MISSES'} target (>= 80 % CPS, < 2 ms added at 1,000 CPS)")
+                   f"completed calls {ratio:.0%} of no-op, CDRs {cw.cdrs}/{cw.ok}, added setup {added:+.3f} ms"
+                   f"{wire_text} -> {'meets' if ok else 'MISSES'} target (>= 80 % CPS, < 2 ms added at 1,000 CPS)")
     return out
 
 
@@ -310,7 +347,10 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=10, help="seconds of load per rate")
     ap.add_argument("--modes", default="noop,chargeway,cnxcc")
     ap.add_argument("--workdir", default="", help="keep logs and sipp files here (default: a temp dir)")
+    ap.add_argument("--no-wire", action="store_true", help="no tcpdump capture (wire setup columns stay empty)")
     args = ap.parse_args()
+    global WIRE
+    WIRE = not args.no_wire
     rates = [200] if args.quick else [int(r) for r in args.rates.split(",")]
     duration = 4 if args.quick else min(args.duration, 120)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
