@@ -64,8 +64,23 @@ REQUEST_TYPES = frozenset({PREPAID, PSEUDOPREPAID, POSTPAID, RATED, NONE, "*dyna
 
 
 def cgrid(origin_id: str, origin_host: str) -> str:
-    """CGRateS CGRID: lowercase hex SHA1 of OriginID + OriginHost (no separator)."""
-    return hashlib.sha1((origin_id + origin_host).encode()).hexdigest()
+    """CGRateS CGRID: lowercase hex SHA1 of OriginID + OriginHost (no separator).
+
+    Every event of a call (authorize, start, end; each charging run) names the same call,
+    and a SHA1 costs more than the rest of parsing an event's text fields: the digest of
+    a recent call is remembered (bounded; cleared when full, like ``parse_time``'s texts).
+    """
+    key = origin_id + origin_host
+    digest = _CGRIDS.get(key)
+    if digest is None:
+        if len(_CGRIDS) >= _CGRIDS_MAX:
+            _CGRIDS.clear()
+        digest = _CGRIDS[key] = hashlib.sha1(key.encode()).hexdigest()
+    return digest
+
+
+_CGRIDS: dict[str, str] = {}
+_CGRIDS_MAX = 4096
 
 
 def _text(value: Any) -> str:
