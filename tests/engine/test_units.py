@@ -151,3 +151,18 @@ def test_unix_seconds_text_is_remembered_and_exact():
     assert first == datetime(2026, 11, 23, 13, 18, 49, 123456, tzinfo=timezone.utc)
     assert parse_time("1795439929.123456") is first
     assert parse_time("*now") is not parse_time("*now")   # a clock reading is never remembered
+
+
+@pytest.mark.parametrize("text, micros", [
+    ("1795439929", 0), ("1795439929.5", 500000), ("1795439929.012808", 12808),
+    ("1795439929.0128089", 12808), ("1795439929.000000999", 0), ("1795439929.999999999", 999999),
+])
+def test_unix_seconds_text_keeps_whole_microseconds(text, micros):
+    """Digits past the microsecond are dropped, never rounded up into the next one."""
+    assert parse_time(text) == datetime(2026, 11, 23, 13, 18, 49, micros, tzinfo=timezone.utc)
+
+
+def test_unix_seconds_text_scaled_or_long_still_parses():
+    assert parse_time("1795439929123") == datetime(2026, 11, 23, 13, 18, 49, 123000, tzinfo=timezone.utc)
+    assert parse_time("1795439929.1234567890123") == datetime(2026, 11, 23, 13, 18, 49, 123456,
+                                                              tzinfo=timezone.utc)
