@@ -36,6 +36,7 @@ _UNIT_NS = {
 _GO_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _WHOLE_UNIT_NS = {"s": SECOND, "m": MINUTE, "h": HOUR}
+_SUB_SECOND_NS = {"ms": MILLISECOND, "us": MICROSECOND, "ns": NANOSECOND}
 _EPOCH_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
 _EPOCH_PLAIN_MAX = 10**11     # above this an epoch is taken as ms or µs (see _from_epoch)
 # The range of a Go time.Duration (int64 ns, about 292 years): what CGRateS can express.
@@ -62,7 +63,11 @@ def parse_duration(value: Any) -> int:
         unit = _WHOLE_UNIT_NS.get(text[-1:])
         if unit is not None:
             digits = text[:-1]
-            if digits.isdigit() and digits.isascii():
+            if not digits.isdigit():
+                # "2504ms": the call length the Kamailio cfg sends in every CGR_CALL_END
+                unit = _SUB_SECOND_NS.get(text[-2:])
+                digits = text[:-2]
+            if unit is not None and digits.isdigit() and digits.isascii():
                 ns = int(digits) * unit
                 if ns <= MAX_DURATION:
                     return ns

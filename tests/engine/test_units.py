@@ -166,3 +166,18 @@ def test_unix_seconds_text_scaled_or_long_still_parses():
     assert parse_time("1795439929123") == datetime(2026, 11, 23, 13, 18, 49, 123000, tzinfo=timezone.utc)
     assert parse_time("1795439929.1234567890123") == datetime(2026, 11, 23, 13, 18, 49, 123456,
                                                               tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("text, ns", [
+    ("2504ms", 2_504_000_000), ("0ms", 0), ("20us", 20_000), ("7ns", 7), (" 1000ms ", SECOND),
+    ("1.5ms", 1_500_000), ("1s500ms", 1_500_000_000), ("-5ms", -5_000_000),
+])
+def test_sub_second_go_durations(text, ns):
+    """What the Kamailio cfg sends as a call's Usage ("2504ms"), and its neighbours."""
+    assert parse_duration(text) == ns
+
+
+@pytest.mark.parametrize("bad", ["ms", "5mss", "9223372036854775808ns", "5 ms"])
+def test_sub_second_nonsense_is_invalid_argument(bad):
+    with pytest.raises(ChargingError):
+        parse_duration(bad)
