@@ -115,8 +115,16 @@ class Session:
 
     @property
     def loop(self) -> bool:
-        """Driven by our debit loop (some run is prepaid and an interval is set)."""
-        return self.debit_interval > 0 and any(r.prepaid for r in self.runs)
+        """Driven by our debit loop (some run is prepaid and an interval is set).
+
+        Asked ~5 times per call (first grant, arming its timers): a plain loop, not a
+        generator through ``RunState.prepaid``."""
+        if self.debit_interval <= 0:
+            return False
+        for run in self.runs:
+            if run.event.request_type in PREPAID_TYPES:
+                return True
+        return False
 
     @property
     def origin(self) -> tuple[str, str]:
