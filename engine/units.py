@@ -326,28 +326,23 @@ def format_time(value: datetime | None) -> str:
     """RFC3339 with nanosecond-free precision; the zero time as CGRateS renders it.
 
     The text is ``datetime.isoformat`` with ``Z`` for ``+00:00``, built here from a remembered
-    ``YYYY-MM-DDTHH:MM:`` per minute (isoformat of an aware datetime is ~1 µs). Whole-second
-    UTC times (a session's setup/answer time, balance expiries) are rendered about 20 times
-    per session (events, account rows, EventCost, snapshots), so their text is remembered
-    too; times with microseconds are clock readings (update times, wall stamps), rendered
-    once or twice and not worth hashing. Both memos are bounded (cleared when full).
+    ``YYYY-MM-DDTHH:MM:`` per minute (isoformat of an aware datetime is ~1 µs). A session's
+    setup/answer time (whole seconds from most agents, microseconds from Kamailio) and balance
+    expiries are rendered about 10-20 times per session (events, account rows, EventCost,
+    snapshots), so the text of every UTC time is remembered; a clock reading rendered once
+    costs one more dict insert. Both memos are bounded (cleared when full).
     """
     if value is None:
         return "0001-01-01T00:00:00Z"
     if value.tzinfo is timezone.utc and value.__class__ is datetime:
-        micro = value.microsecond
-        if micro:
-            minute = value.toordinal() * 1440 + value.hour * 60 + value.minute
-            head = _MINUTES.get(minute)
-            if head is None:
-                head = _minute_head(value, minute)
-            return f"{head}{_TWO_DIGITS[value.second]}.{micro:06}Z"
         text = _FORMATTED.get(value)
         if text is None:
             if len(_FORMATTED) >= _FORMATTED_MAX:
                 _FORMATTED.clear()
             head = _minute_head(value, value.toordinal() * 1440 + value.hour * 60 + value.minute)
-            text = _FORMATTED[value] = head + _TWO_DIGITS[value.second] + "Z"
+            micro = value.microsecond
+            text = _FORMATTED[value] = (f"{head}{_TWO_DIGITS[value.second]}.{micro:06}Z" if micro
+                                        else head + _TWO_DIGITS[value.second] + "Z")
         return text
     text = value.astimezone(timezone.utc).isoformat()
     return text.replace("+00:00", "Z")
