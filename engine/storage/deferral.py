@@ -15,21 +15,24 @@ lose either way before its commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 
 _UNACKNOWLEDGED: ContextVar[bool] = ContextVar("chargeway_unacknowledged_writes", default=False)
 
 
-@contextmanager
-def unacknowledged_writes() -> Iterator[None]:
-    """Storage writes made in this context (and tasks started from it) may be deferred."""
-    token = _UNACKNOWLEDGED.set(True)
-    try:
-        yield
-    finally:
-        _UNACKNOWLEDGED.reset(token)
+class unacknowledged_writes:  # noqa: N801 - used like a function: ``with unacknowledged_writes():``
+    """Storage writes made in this context (and tasks started from it) may be deferred.
+
+    A class rather than a @contextmanager generator: it is entered twice per Kamailio call,
+    and a generator-based one cost ~1.5 % of the event loop's time per call start and end."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _UNACKNOWLEDGED.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _UNACKNOWLEDGED.reset(self._token)
 
 
 def writes_are_unacknowledged() -> bool:
