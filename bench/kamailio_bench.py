@@ -25,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -340,6 +342,21 @@ def verdict(rows: list[Row]) -> list[str]:
     return out
 
 
+LOOPBACK_ROUTE = ["local", "127.0.0.1", "dev", "lo", "table", "local", "proto", "kernel", "scope", "host",
+                  "src", "127.0.0.1"]
+
+
+@contextmanager
+def quickack_route() -> Iterator[None]:
+    """Linux sends ACKs at once on a route with ``quickack 1``: Kamailio's evapi (Nagle on) then
+    never waits for the peer to read before sending its next message."""
+    subprocess.run(["ip", "route", "change", *LOOPBACK_ROUTE, "quickack", "1"], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["ip", "route", "change", *LOOPBACK_ROUTE, "quickack", "0"], check=False)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="CI-sized run: 200 CPS for 4 s")
@@ -348,9 +365,19 @@ def main() -> int:
     ap.add_argument("--modes", default="noop,chargeway,cnxcc")
     ap.add_argument("--workdir", default="", help="keep logs and sipp files here (default: a temp dir)")
     ap.add_argument("--no-wire", action="store_true", help="no tcpdump capture (wire setup columns stay empty)")
+    ap.add_argument("--quickack-route", action="store_true",
+                    help="for the run, set 'quickack 1' on the loopback route (root; restored after): "
+                         "the host setting docs/kamailio.md suggests against Kamailio's Nagle")
     args = ap.parse_args()
     global WIRE
     WIRE = not args.no_wire
+    if args.quickack_route:
+        with quickack_route():
+            return run(args)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
     rates = [200] if args.quick else [int(r) for r in args.rates.split(",")]
     duration = 4 if args.quick else min(args.duration, 120)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
