@@ -15,7 +15,7 @@ from engine.templating.coerce import is_empty, number, text
 from engine.templating.context import MISSING, Ctx
 from engine.templating.errors import ConversionError
 from engine.templating.fields import _CONVERSION_ERRORS, SKIPPED, Field, log
-from engine.templating.filters import Filter
+from engine.templating.filters import Filter, single_name
 from engine.templating.readers import data_reader, first_at
 from engine.templating.view import DictView
 
@@ -259,11 +259,9 @@ def _define(lines: list[str], ns: dict[str, Any], name: str, filename: str) -> A
 
 
 def _inlinable(flt: Filter) -> bool:
-    """A filter on one plain name (no selectors, converters or reply path)."""
-    element = flt.element
-    path = element.path if element is not None else None
-    return (element is not None and not element.transforms and path is not None
-            and not path.has_selectors and len(path.segments) == 1 and path.root != "*rep")
+    """A filter on one plain name (``single_name``) outside the reply."""
+    plain = single_name(flt.element)
+    return plain is not None and plain[0] != "*rep"
 
 
 def _filter_code(flt: Filter, key: str, ns: dict[str, Any]) -> list[str]:
@@ -289,10 +287,7 @@ def _filter_code(flt: Filter, key: str, ns: dict[str, Any]) -> list[str]:
         _read_single(lines, path.root, path.names[0])
         lines.append("    if type(v) is int:")
         lines.append(f"        ok = not ({test})" if negate else f"        ok = {test}")
-        lines.append("    elif v is M:")
-        lines.append(f"        ok = {negate!r}")
-        lines.append("    else:")
-        lines.append(f"        ok = {closure}")
+        _missing_else_closure(lines, negate, closure)
         return lines
     if flt.kind in ("*empty", "*exists"):
         _read_single(lines, path.root, path.names[0])
@@ -321,11 +316,17 @@ def _filter_code(flt: Filter, key: str, ns: dict[str, Any]) -> list[str]:
     lines.append("        v = 'true' if v else 'false'")
     lines.append("    if type(v) is str:")
     lines.append(f"        ok = not {test}" if negate else f"        ok = {test}")
+    _missing_else_closure(lines, negate, closure)
+    return lines
+
+
+def _missing_else_closure(lines: list[str], negate: bool, closure: str) -> None:
+    """The end of an inline value test: a missing value fails the filter (passes a negated
+    one); any shape the inline test did not cover gets the filter's own closure."""
     lines.append("    elif v is M:")
     lines.append(f"        ok = {negate!r}")
     lines.append("    else:")
     lines.append(f"        ok = {closure}")
-    return lines
 
 
 _COMPARE_OPS = {"*gt": ">", "*gte": ">=", "*lt": "<", "*lte": "<=", "*eq": "=="}

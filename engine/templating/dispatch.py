@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from engine.templating.context import MISSING, Ctx
-from engine.templating.filters import Filter
+from engine.templating.filters import Filter, single_name
 from engine.templating.view import DictView
 
 Key = tuple[str, str]                  # (root, name): ("*vars", "*radReqType")
@@ -26,14 +26,12 @@ Key = tuple[str, str]                  # (root, name): ("*vars", "*radReqType")
 
 def indexable_key(flt: Filter, stable_roots: tuple[str, ...]) -> Key | None:
     """The name a positive ``*string`` filter with constant values tests, else None."""
-    element = flt.element
-    if flt.kind != "*string" or flt.negate or flt.constants is None or element is None:
+    if flt.kind != "*string" or flt.negate or flt.constants is None:
         return None
-    path = element.path
-    if (element.transforms or path is None or path.has_selectors or len(path.segments) != 1
-            or path.root not in stable_roots):
+    plain = single_name(flt.element)
+    if plain is None or plain[0] not in stable_roots:
         return None
-    return path.root, path.names[0]
+    return plain
 
 
 class _Node:

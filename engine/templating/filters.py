@@ -280,14 +280,27 @@ def _build(kind: str, element: Part, parts: list[Part], raw: str) -> Callable[[C
     return matching_dynamic
 
 
+def single_name(element: Part | None) -> tuple[str, str] | None:
+    """``(root, name)`` when ``element`` reads one plain name (``~*req.Account``: no
+    converters, no selectors, no deeper path), else None: the shape of almost every
+    processor filter, which the filter readers, the generated code and the processor index
+    handle without the general path machinery."""
+    if element is None or element.transforms:
+        return None
+    path = element.path
+    if path is None or path.has_selectors or len(path.segments) != 1:
+        return None
+    return path.root, path.names[0]
+
+
 def _scalar_reader(element: Part) -> Callable[[Ctx], Any] | None:
     """``ctx -> the raw value`` (a list when repeated, MISSING when absent) for a
-    single-name element without converters: the shape of almost every processor filter."""
-    path = element.path
-    if element.transforms or path is None or path.has_selectors or len(path.segments) != 1:
+    single-name element (``single_name``)."""
+    plain = single_name(element)
+    if plain is None:
         return None
-    key = path.names[0]
-    if path.root in ("*req", "*oreq"):
+    root, key = plain
+    if root in ("*req", "*oreq"):
         getter = element.getter
         assert getter is not None
 
@@ -300,9 +313,9 @@ def _scalar_reader(element: Part) -> Callable[[Ctx], Any] | None:
                 return MISSING
             return found[0] if len(found) == 1 else found
         return req_value
-    if path.root == "*rep":
+    if root == "*rep":
         return None
-    attr = path.root[1:]
+    attr = root[1:]
     return lambda ctx: getattr(ctx, attr).get(key, MISSING)
 
 
