@@ -339,17 +339,19 @@ def format_time(value: datetime | None) -> str:
         if text is None:
             if len(_FORMATTED) >= _FORMATTED_MAX:
                 _FORMATTED.clear()
-            head = _minute_head(value, value.toordinal() * 1440 + value.hour * 60 + value.minute)
+            head = minute_head(value)
             micro = value.microsecond
-            text = _FORMATTED[value] = (f"{head}{_TWO_DIGITS[value.second]}.{micro:06}Z" if micro
-                                        else head + _TWO_DIGITS[value.second] + "Z")
+            text = _FORMATTED[value] = (f"{head}{TWO_DIGITS[value.second]}.{micro:06}Z" if micro
+                                        else head + TWO_DIGITS[value.second] + "Z")
         return text
     text = value.astimezone(timezone.utc).isoformat()
     return text.replace("+00:00", "Z")
 
 
-def _minute_head(value: datetime, minute: int) -> str:
-    """``YYYY-MM-DDTHH:MM:`` of ``value`` (UTC), remembered under ``minute`` (minutes since day 1)."""
+def minute_head(value: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:`` of a UTC ``value`` from year 1000 on, remembered per minute:
+    RFC3339 renderings (``format_time``, the SQLite writer's ``ts_text``) add the seconds."""
+    minute = value.toordinal() * 1440 + value.hour * 60 + value.minute
     head = _MINUTES.get(minute)
     if head is None:
         if len(_MINUTES) >= _MINUTES_MAX:
@@ -362,4 +364,4 @@ _FORMATTED: dict[datetime, str] = {}
 _FORMATTED_MAX = 8192
 _MINUTES: dict[int, str] = {}
 _MINUTES_MAX = 4096
-_TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))
+TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))   # seconds as text

@@ -51,6 +51,7 @@ from engine.storage.base import (
 )
 from engine.storage.checkpointer import WalCheckpointer
 from engine.storage.deferral import writes_are_unacknowledged
+from engine.units import TWO_DIGITS, minute_head
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +123,6 @@ _json_enc = msgspec.json.Encoder(decimal_format="number")
 _json_dec = msgspec.json.Decoder(float_hook=Decimal)
 
 
-# "YYYY-MM-DDTHH:MM:" by minute since year 1 (bounded): the writer renders 4-6 stamps per
-# charged request (ledger rows, CDR times, created_at), nearly all within the same few minutes.
-_TS_MINUTES: dict[int, str] = {}
-_TS_MINUTES_MAX = 4096
-_TS_SECONDS = [f"{second:02d}" for second in range(61)]
 _last_ts: tuple[datetime | None, str | None] = (None, None)
 
 
@@ -145,13 +141,8 @@ def ts_text(value: datetime | None) -> str | None:
     utc = aware if aware.tzinfo is timezone.utc else aware.astimezone(timezone.utc)
     if utc.year < 1000:
         return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # as stored so far (the C library's %Y)
-    minute = utc.toordinal() * 1440 + utc.hour * 60 + utc.minute
-    head = _TS_MINUTES.get(minute)
-    if head is None:
-        if len(_TS_MINUTES) >= _TS_MINUTES_MAX:
-            _TS_MINUTES.clear()
-        head = _TS_MINUTES[minute] = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
-    text = f"{head}{_TS_SECONDS[utc.second]}.{utc.microsecond:06}Z"
+    # the writer renders 4-6 stamps per charged request, nearly all in the same few minutes
+    text = f"{minute_head(utc)}{TWO_DIGITS[utc.second]}.{utc.microsecond:06}Z"
     _last_ts = (value, text)
     return text
 
