@@ -117,12 +117,12 @@ class Session:
     def loop(self) -> bool:
         """Driven by our debit loop (some run is prepaid and an interval is set).
 
-        Asked ~5 times per call (first grant, arming its timers): a plain loop, not a
-        generator through ``RunState.prepaid``."""
+        Asked ~5 times per call (first grant, arming its timers): a plain loop, not
+        ``any()`` over a generator."""
         if self.debit_interval <= 0:
             return False
         for run in self.runs:
-            if run.event.request_type in PREPAID_TYPES:
+            if run.prepaid:
                 return True
         return False
 

@@ -99,8 +99,7 @@ class Supervisor:
         live = []
         for entry in self._heap:
             session = sessions.get(entry[2])
-            if session is not None and entry[0] in (session.at_cut, session.at_tick, session.at_warn,
-                                                    session.at_ttl, session.at_grace):
+            if session is not None and entry[0] in _deadlines(session):
                 live.append(entry)
         heapq.heapify(live)
         self._heap = live
@@ -139,8 +138,7 @@ class Supervisor:
 
     def next_deadline(self, session: Session) -> int | None:
         """The earliest armed deadline of a session (tests, inspection)."""
-        times = [t for t in (session.at_cut, session.at_tick, session.at_warn, session.at_ttl, session.at_grace)
-                 if t is not None]
+        times = [t for t in _deadlines(session) if t is not None]
         return min(times) if times else None
 
     # --- arming ------------------------------------------------------------------------------
@@ -382,3 +380,8 @@ def _fibonacci(attempts: int) -> list[int]:
         out.append(a)
         a, b = b, a + b
     return out
+
+
+def _deadlines(session: Session) -> tuple[int | None, ...]:
+    """The session's five deadline slots (``at_<kind>``; None: not armed)."""
+    return session.at_cut, session.at_tick, session.at_warn, session.at_ttl, session.at_grace
