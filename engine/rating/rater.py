@@ -603,7 +603,7 @@ class Rater:
     def _timeline(self, start: datetime, rel_start: int, rel_end: int,
                   bindings: tuple[Binding, ...], voice: bool) -> list[tuple[int, int, Binding]]:
         """Cut [rel_start, rel_end) where the winning binding changes (voice) or pick one (others)."""
-        if len(bindings) == 1 and bindings[0].always:
+        if _all_day(bindings):
             return [(rel_start, rel_end, bindings[0])]
         local = _after(start, rel_start).astimezone(self.tz)
         if not voice or rel_end == rel_start:
