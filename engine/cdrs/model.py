@@ -26,11 +26,8 @@ def cdr_from_event(event: ChargingEvent, run_id: str, *, usage: int, cost: Decim
                    cost_source: str, cost_details: Any = None, extra_info: str = "",
                    pre_rated: bool = False, partial: bool = False) -> CdrRow:
     """One CDR row for one run of an event. ``cost`` None means unrated (-1, as CGRateS)."""
-    extra = {k: v if v.__class__ is str else _plain(v) for k, v in event.extra.items() if not k.startswith("*")}
-    if event.disconnect_cause:
-        extra["DisconnectCause"] = event.disconnect_cause
-    return _row(event, run_id, event.answer_time, extra, usage, cost, cost_source, cost_details, extra_info,
-                partial, pre_rated)
+    return _row(event, run_id, event.answer_time, _extra_fields(event.extra, event.disconnect_cause), usage,
+                cost, cost_source, cost_details, extra_info, partial, pre_rated)
 
 
 def cdr_from_session(event: ChargingEvent, run_id: str, fields: Mapping[str, Any], cause: str,
@@ -39,18 +36,23 @@ def cdr_from_session(event: ChargingEvent, run_id: str, fields: Mapping[str, Any
     """A session run's CDR: ``cdr_from_event`` of the run's event with ``extra`` = the
     non-standard ``fields`` (the session's EventStart), ``disconnect_cause`` = ``cause`` and
     ``answer_time`` replaced, without building that event copy first."""
+    return _row(event, run_id, answer_time, _extra_fields(fields, cause, STANDARD_FIELDS), usage, cost,
+                cost_source, cost_details, extra_info, False, False)
+
+
+def _extra_fields(fields: Mapping[str, Any], cause: str, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """CDR ExtraFields: the non-standard fields (not ``skip``, not ``*``-internal) as JSON-able
+    values, plus DisconnectCause (CGRateS keeps it there)."""
     extra = {k: v if v.__class__ is str else _plain(v) for k, v in fields.items()
-             if k not in STANDARD_FIELDS and not k.startswith("*")}
+             if k not in skip and not k.startswith("*")}
     if cause:
         extra["DisconnectCause"] = cause
-    return _row(event, run_id, answer_time, extra, usage, cost, cost_source, cost_details, extra_info,
-                False, False)
+    return extra
 
 
 def _row(event: ChargingEvent, run_id: str, answer_time: datetime | None, extra_fields: dict[str, Any],
          usage: int, cost: Decimal | None, cost_source: str, cost_details: Any, extra_info: str,
          partial: bool, pre_rated: bool) -> CdrRow:
-    """ExtraFields hold non-standard fields plus DisconnectCause (CGRateS keeps it there)."""
     # positional, in CdrRow's field order (built once per CDR)
     return CdrRow(event.cgrid, run_id, event.origin_host, event.origin_id, event.source, event.tor,
                   event.request_type, event.tenant, event.category, event.account, event.subject,
