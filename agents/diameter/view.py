@@ -23,6 +23,14 @@ MSCC = "Multiple-Services-Credit-Control"
 _UNIT_AVPS = ("Requested-Service-Unit", "Used-Service-Unit", "Rating-Group", "Service-Identifier")
 
 
+def grouped_dict(avp: Avp) -> dict[str, Any]:
+    """``avp_dict`` of a grouped AVP's members, made once and kept on it (``Avp.view``)."""
+    view = avp.view
+    if view is None:
+        view = avp.view = avp_dict(avp.value)
+    return view
+
+
 def avp_dict(avps: list[Avp]) -> dict[str, Any]:
     """AVPs by name: a grouped AVP becomes a dict of its members, a repeated AVP a list of
     its instances (the ``DictView`` convention). Unknown AVPs (no name) are left out.
@@ -35,9 +43,7 @@ def avp_dict(avps: list[Avp]) -> dict[str, Any]:
             continue
         value = avp.value
         if type(value) is list:
-            value = avp.view
-            if value is None:
-                value = avp.view = avp_dict(avp.value)
+            value = grouped_dict(avp)
         name = defn.name
         previous = out.get(name, _ABSENT)
         if previous is _ABSENT:
@@ -87,9 +93,7 @@ def ccr_view(message: Message, mscc: Avp | None, base: dict[str, Any] | None = N
         return DictView(message_dict(message) if base is None else base)
     unit = mscc.value
     if type(unit) is list:
-        unit = mscc.view
-        if unit is None:
-            unit = mscc.view = avp_dict(mscc.value)
+        unit = grouped_dict(mscc)
     if base is None:
         data = message_dict(message)
         data[MSCC] = unit
