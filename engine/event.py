@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Mapping
 
+from engine.memo import remember
 from engine.units import format_duration, format_time, parse_duration, parse_time, to_decimal
 
 # Standard CGRateS event field names (utils/consts.go).
@@ -73,9 +74,7 @@ def cgrid(origin_id: str, origin_host: str) -> str:
     key = origin_id + origin_host
     digest = _CGRIDS.get(key)
     if digest is None:
-        if len(_CGRIDS) >= _CGRIDS_MAX:
-            _CGRIDS.clear()
-        digest = _CGRIDS[key] = hashlib.sha1(key.encode()).hexdigest()
+        digest = remember(_CGRIDS, _CGRIDS_MAX, key, hashlib.sha1(key.encode()).hexdigest())
     return digest
 
 

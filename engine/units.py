@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from engine.errors import INVALID_ARGUMENT, ChargingError
+from engine.memo import remember
 
 NANOSECOND = 1
 MICROSECOND = 1_000
@@ -232,10 +233,7 @@ def parse_time(value: Any, tz: timezone = timezone.utc) -> datetime | None:
         except ValueError:
             pass
         else:
-            if len(_PARSED) >= _PARSED_MAX:
-                _PARSED.clear()
-            _PARSED[value] = parsed
-            return parsed
+            return remember(_PARSED, _PARSED_MAX, value, parsed)
     if value is None or value == "":
         return None
     if value.__class__ is int:
@@ -262,11 +260,7 @@ def parse_time(value: Any, tz: timezone = timezone.utc) -> datetime | None:
     if _EPOCH_RE.fullmatch(text):
         # Unix seconds as text ("1795439929.123456") is what Kamailio sends, in every event
         # of a call: remembered like RFC3339 text (see the top).
-        parsed = _from_epoch_text(text)
-        if len(_PARSED) >= _PARSED_MAX:
-            _PARSED.clear()
-        _PARSED[value] = parsed
-        return parsed
+        return remember(_PARSED, _PARSED_MAX, value, _from_epoch_text(text))
     iso = text.replace("Z", "+00:00").replace("z", "+00:00")
     try:
         parsed = datetime.fromisoformat(iso)
@@ -337,12 +331,11 @@ def format_time(value: datetime | None) -> str:
     if value.tzinfo is timezone.utc and value.__class__ is datetime:
         text = _FORMATTED.get(value)
         if text is None:
-            if len(_FORMATTED) >= _FORMATTED_MAX:
-                _FORMATTED.clear()
             head = minute_head(value)
             micro = value.microsecond
-            text = _FORMATTED[value] = (f"{head}{TWO_DIGITS[value.second]}.{micro:06}Z" if micro
-                                        else head + TWO_DIGITS[value.second] + "Z")
+            text = remember(_FORMATTED, _FORMATTED_MAX, value,
+                            f"{head}{TWO_DIGITS[value.second]}.{micro:06}Z" if micro
+                            else head + TWO_DIGITS[value.second] + "Z")
         return text
     text = value.astimezone(timezone.utc).isoformat()
     return text.replace("+00:00", "Z")
@@ -354,9 +347,7 @@ def minute_head(value: datetime) -> str:
     minute = value.toordinal() * 1440 + value.hour * 60 + value.minute
     head = _MINUTES.get(minute)
     if head is None:
-        if len(_MINUTES) >= _MINUTES_MAX:
-            _MINUTES.clear()
-        head = _MINUTES[minute] = value.isoformat()[:17]
+        head = remember(_MINUTES, _MINUTES_MAX, minute, value.isoformat()[:17])
     return head
 
 

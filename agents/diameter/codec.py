@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator
 
 from agents.diameter import constants as C
 from agents.diameter.dictionary import BY_KEY, FIXED_SIZE, TEXT_TYPES, AvpDef, by_name
+from engine.memo import remember
 
 HEADER_LEN = 20
 MAX_MESSAGE_LEN = 1 << 20          # refuse absurd frames before buffering them
@@ -469,9 +470,7 @@ def decode_avps(data: bytes, start: int, end: int) -> list[Avp]:
                       (raw + _PADDING[length & 3]) if same and kind in _EXACT_KINDS else None)
         append(avp)
         if raw:
-            if len(shared) >= _SHARED_MAX:
-                shared.clear()
-            shared[raw] = avp
+            remember(shared, _SHARED_MAX, raw, avp)
         pos = data_end + (-length & 3)
     return out
 

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from agents.radius.codec import USER_PASSWORD, AttrKey, RadiusPacket, decrypt_user_password, MalformedPacket
 from agents.radius.dictionary import AttrDef, RadiusDictionary
+from engine.memo import remember
 from engine.templating.view import DictView
 
 
@@ -169,10 +170,7 @@ class RadiusMessageView:
                 elif definition.type in _MEMO_TYPES:
                     value = memo.get((key, raw), memo)
                     if value is memo:
-                        value = decode(definition, raw)
-                        if len(memo) >= _MEMO_SIZE:
-                            memo.clear()
-                        memo[(key, raw)] = value
+                        value = remember(memo, _MEMO_SIZE, (key, raw), decode(definition, raw))
                 else:
                     value = decode(definition, raw)
                 if name in data:

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 import msgspec
 
+from engine.memo import remember
 from engine.storage.base import AccountRow, BalanceRow
 from engine.units import decimal_to_json, format_time, parse_time
 
@@ -254,9 +255,7 @@ def _balance_data(b: Balance) -> str:
         destination_ids=sorted(b.destination_ids), categories=sorted(b.categories),
         rating_subject=b.rating_subject, shared_groups=sorted(b.shared_groups),
         timing_ids=sorted(b.timing_ids), blocker=b.blocker, disabled=b.disabled)).decode()
-    if len(_BALANCE_DATA) >= _ROW_CACHE_MAX:
-        _BALANCE_DATA.clear()
-    _BALANCE_DATA[key] = (text, weight)
+    remember(_BALANCE_DATA, _ROW_CACHE_MAX, key, (text, weight))
     return text
 
 
@@ -291,9 +290,7 @@ def _trigger_json(t: TriggerState) -> str:
         balance_destination_ids=sorted(t.balance_destination_ids),
         balance_categories=sorted(t.balance_categories), executed=t.executed,
         last_executed=format_time(t.last_executed) if t.last_executed else "")).decode()
-    if len(_TRIGGER_JSON) >= _ROW_CACHE_MAX:
-        _TRIGGER_JSON.clear()
-    _TRIGGER_JSON[key] = (text, threshold, weight)
+    remember(_TRIGGER_JSON, _ROW_CACHE_MAX, key, (text, threshold, weight))
     return text
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from engine.memo import remember
 from engine.units import format_time
 
 # The SQLite writer's CDR JSON encoder settings (engine.storage.sqlite._json_enc): bytes
@@ -57,10 +58,7 @@ def _tail(body: bytes) -> bytes:
         b',"RatingFilters":', _encode(filters), b',"Rates":', _encode(rates),
         b',"Timings":', _encode(timings), b"}",
     ))
-    if len(_TAILS) >= _TAILS_MAX:
-        _TAILS.clear()
-    _TAILS[body] = tail
-    return tail
+    return remember(_TAILS, _TAILS_MAX, body, tail)
 
 
 def details_value(value: Any) -> Any:

@@ -41,6 +41,7 @@ from engine.errors import (
 )
 from engine.event import VOICE
 from engine.fastinit import fast_init
+from engine.memo import remember
 from engine.rating.compiled import DAY_NS, Binding, CompiledPlan, CompiledSlot
 from engine.rating.event_cost import build_event_cost
 from engine.rating.rounding import max_scaled_within, round_scaled, to_decimal
@@ -350,9 +351,7 @@ def _delta(ns: int) -> timedelta:
     costs more than the addition it is for. Bounded; cleared when full."""
     delta = _DELTAS.get(ns)
     if delta is None:
-        if len(_DELTAS) >= _DELTAS_MAX:
-            _DELTAS.clear()
-        delta = _DELTAS[ns] = timedelta(0, 0, ns // 1_000)
+        delta = remember(_DELTAS, _DELTAS_MAX, ns, timedelta(0, 0, ns // 1_000))
     return delta
 
 
@@ -437,18 +436,12 @@ class Rater:
         trail: list[tuple[datetime | None, datetime | None] | None] = []
         found = self._compute(req, trail)
         if _TIMED in trail:
-            if len(results) >= RESULT_CACHE_SIZE:
-                results.clear()
-            results[req] = found
+            remember(results, RESULT_CACHE_SIZE, req, found)
             if entry is None:
-                if len(self._shapes) >= SHAPE_CACHE_SIZE:
-                    self._shapes.clear()
-                self._shapes[shape] = _CLOCKED
+                remember(self._shapes, SHAPE_CACHE_SIZE, shape, _CLOCKED)
         else:
-            if len(self._shapes) >= SHAPE_CACHE_SIZE:
-                self._shapes.clear()
             low, high = _window(trail, req)
-            self._shapes[shape] = (low, high, found)
+            remember(self._shapes, SHAPE_CACHE_SIZE, shape, (low, high, found))
         return found
 
     def max_affordable(self, req: RatingRequest, credit: Decimal | None) -> Affordable:
@@ -760,9 +753,7 @@ class Rater:
             tuple(charges[head:]), reached, total.raw - prior.raw, scale, rule.rounding_method,
             rule.rounding_decimals, compat, exceeded, prior, [])))
         if steady is not None:
-            if len(self._by_match) >= SHAPE_CACHE_SIZE:
-                self._by_match.clear()
-            self._by_match[steady] = (first_match, result)
+            remember(self._by_match, SHAPE_CACHE_SIZE, steady, (first_match, result))
         return result
 
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from engine.memo import remember
 from engine.templating.coerce import text
 from engine.templating.context import MISSING, Ctx
 from engine.templating.converters import Converter, ConverterSpecError, build_converter
@@ -52,10 +53,7 @@ def _regex_rule(pattern: str, repl: str, where: str) -> Converter:
         subject = value if type(value) is str else text(value)
         found = memo.get(subject)
         if found is None:
-            found = go_sub(compiled, py_repl, subject)
-            if len(memo) >= _REGEX_MEMO:
-                memo.clear()
-            memo[subject] = found
+            found = remember(memo, _REGEX_MEMO, subject, go_sub(compiled, py_repl, subject))
         return found
     return rule
 
