@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.cdr_counts import cdr_counts  # noqa: E402
 from bench.kamailio.wire_setup import WireCapture, analyze  # noqa: E402
+from tests.support.processes import wait_released  # noqa: E402
 from tests.integration.kamailio.peers import (  # noqa: E402
     SIPP, SIPP_DIR, Kamailio, Ports, render, render_cfg, stop_proc, wait_udp,
 )
@@ -282,19 +283,10 @@ def run_mode(mode: str, rates: list[int], duration: int, base: Path) -> list[Row
             stop_proc(peer)
         kam.stop()
         stop_proc(uas_proc)
-        wait_port_free(PORTS.sip)
+        # Kamailio's main process exits before its children: the next mode's Kamailio must not
+        # find the SIP port still bound (it then fails to start and the old children serve).
+        wait_released(PORTS.sip)
     return rows
-
-
-def wait_port_free(port: int, timeout: float = 30.0) -> None:
-    """Kamailio's main process exits before its children: the next mode's Kamailio must not
-    find the SIP port still bound (it then fails to start and the old children take its calls)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        out = subprocess.run(["ss", "-Hlun", f"sport = :{port}"], capture_output=True, text=True).stdout
-        if not out.strip():
-            return
-        time.sleep(0.2)
 
 
 HEADER = ("| mode      | target cps | achieved cps |  calls |     ok | failed | retrans | setup mean ms "

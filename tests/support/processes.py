@@ -14,11 +14,21 @@ import time
 
 def wait_listening(port: int, proto: str = "udp", timeout: float = 20.0) -> bool:
     """True once something listens on ``proto``/``port`` (per ``ss``), False after ``timeout``."""
+    return _wait_until(port, proto, timeout, listening=True)
+
+
+def wait_released(port: int, proto: str = "udp", timeout: float = 30.0) -> bool:
+    """True once nothing listens on ``proto``/``port`` any more (a stopped server's children
+    can hold it a while after the parent exited), False after ``timeout``."""
+    return _wait_until(port, proto, timeout, listening=False)
+
+
+def _wait_until(port: int, proto: str, timeout: float, *, listening: bool) -> bool:
     flags = {"udp": "-Hlun", "tcp": "-Hltn"}[proto]
     deadline = time.time() + timeout
     while time.time() < deadline:
         out = subprocess.run(["ss", flags, f"sport = :{port}"], capture_output=True, text=True).stdout
-        if out.strip():
+        if bool(out.strip()) is listening:
             return True
         time.sleep(0.05)
     return False
