@@ -51,11 +51,14 @@ from engine.storage.base import (
 )
 from engine.storage.checkpointer import WalCheckpointer
 from engine.storage.deferral import writes_are_unacknowledged
+from engine.storage.snapshots import SELECT_ALL as _SNAPSHOTS_SELECT
+from engine.storage.snapshots import TABLE_SQL as _SNAPSHOTS_TABLE
+from engine.storage.snapshots import SnapshotRows, migrate_v1
 from engine.units import TWO_DIGITS, minute_head
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -75,7 +78,6 @@ CREATE TABLE IF NOT EXISTS ledger (
     amount TEXT NOT NULL, value_after TEXT NOT NULL, reason TEXT NOT NULL,
     cgrid TEXT NOT NULL DEFAULT '', run_id TEXT NOT NULL DEFAULT '', ref TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS ledger_account ON ledger (tenant, account, seq);
-CREATE INDEX IF NOT EXISTS ledger_cgrid ON ledger (cgrid) WHERE cgrid != '';
 CREATE TRIGGER IF NOT EXISTS ledger_no_update BEFORE UPDATE ON ledger
     BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS ledger_no_delete BEFORE DELETE ON ledger
@@ -99,8 +101,6 @@ CREATE TABLE IF NOT EXISTS cdrs (
     UNIQUE (cgrid, run_id));
 CREATE INDEX IF NOT EXISTS cdrs_account ON cdrs (tenant, account);
 CREATE INDEX IF NOT EXISTS cdrs_answer ON cdrs (answer_time);
-CREATE TABLE IF NOT EXISTS active_sessions (
-    cgrid TEXT PRIMARY KEY, blob BLOB NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS queue (
     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, payload BLOB NOT NULL,
     created_at TEXT NOT NULL);
@@ -200,9 +200,6 @@ _BALANCE_PUT = ("INSERT INTO balances (uuid, tenant, account, id, type, value, d
 _ACCOUNT_PUT = ("INSERT INTO accounts (tenant, id, allow_negative, disabled, data) VALUES (?,?,?,?,?) "
                 "ON CONFLICT(tenant, id) DO UPDATE SET allow_negative=excluded.allow_negative, "
                 "disabled=excluded.disabled, data=excluded.data")
-_SESSION_PUT = ("INSERT INTO active_sessions (cgrid, blob, updated_at) VALUES (?,?,?) "
-                "ON CONFLICT(cgrid) DO UPDATE SET blob=excluded.blob, updated_at=excluded.updated_at")
-_SESSION_DELETE = "DELETE FROM active_sessions WHERE cgrid=?"
 
 
 def _put_balances(conn: sqlite3.Connection, rows: Any) -> None:
@@ -230,16 +227,6 @@ def _insert_cdrs(conn: sqlite3.Connection, cdrs: list[tuple[list[Any], int, CdrR
     for offset, (results, index, row) in enumerate(cdrs):
         results[index] = True
         row.order_id = first + offset
-
-
-def _write_sessions(conn: sqlite3.Connection, snapshots: dict[str, bytes | None], now: str) -> None:
-    """The final state of each session snapshot the batch touched: stored, or deleted."""
-    puts = [(cgrid, blob, now) for cgrid, blob in snapshots.items() if blob is not None]
-    deletes = [(cgrid,) for cgrid, blob in snapshots.items() if blob is None]
-    if puts:
-        conn.executemany(_SESSION_PUT, puts)
-    if deletes:
-        conn.executemany(_SESSION_DELETE, deletes)
 
 
 def _ledger_params(e: LedgerEntry) -> tuple:
@@ -278,6 +265,7 @@ class SqliteStorage(Storage):
         # created_at/updated_at of bookkeeping rows: one clock read per transaction (the
         # rows of one commit become visible together), not one per row
         self._txn_now = ""
+        self._snapshots = SnapshotRows()   # the writer thread's CGRID -> snapshot row id
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -327,7 +315,7 @@ class SqliteStorage(Storage):
     def _writer_main(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future) -> None:
         try:
             conn = self._connect()
-            conn.executescript(_SCHEMA)
+            conn.executescript(_SCHEMA + _SNAPSHOTS_TABLE)
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                          (str(SCHEMA_VERSION),))
             (found,) = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -335,6 +323,10 @@ class SqliteStorage(Storage):
                 conn.close()
                 raise RuntimeError(f"{self.path} has schema v{found}, newer than this chargeway "
                                    f"(v{SCHEMA_VERSION}); refusing to write to it")
+            if int(found) < SCHEMA_VERSION:
+                _migrate(conn, int(found))
+                log.info("%s: migrated from schema v%s to v%d", self.path, found, SCHEMA_VERSION)
+            self._snapshots.load(conn)
         except BaseException as exc:  # report the failure to open() instead of dying silently
             loop.call_soon_threadsafe(_set_exception, ready, exc)
             return
@@ -431,12 +423,15 @@ class SqliteStorage(Storage):
                 self._run_fast(conn, batch)
             except _JobFailed:
                 conn.execute("ROLLBACK")
+                self._snapshots.rollback()
                 self._run_isolated(conn, batch)
+            self._snapshots.commit()
             self.stats.transactions += 1
         except Exception as exc:  # the commit itself failed: nothing of this batch is durable
             log.exception("sqlite batch of %d jobs failed", len(batch))
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self._snapshots.rollback()
             for job in batch:
                 job.error = exc
         self.stats.batches += 1
@@ -520,7 +515,7 @@ class SqliteStorage(Storage):
             if accounts:
                 _put_accounts(conn, accounts.values())
             if sessions:
-                _write_sessions(conn, sessions, self._txn_now)
+                self._snapshots.write(conn, sessions, self._txn_now)
             if cdrs:
                 _insert_cdrs(conn, cdrs)
             if marks:
@@ -538,10 +533,12 @@ class SqliteStorage(Storage):
         for job in batch:
             job.result = None
             conn.execute("SAVEPOINT job")
+            snapshots = self._snapshots.savepoint()
             try:
                 job.result = [self._apply(conn, op) for op in job.ops]
             except Exception as exc:
                 conn.execute("ROLLBACK TO job")
+                self._snapshots.rollback_to(snapshots)
                 job.error = exc
             conn.execute("RELEASE job")
         conn.execute("COMMIT")
@@ -563,10 +560,10 @@ class SqliteStorage(Storage):
                 return True
             return False
         if isinstance(op, PutSession):
-            conn.execute(_SESSION_PUT, (op.cgrid, op.blob, self._txn_now))
+            self._snapshots.write(conn, {op.cgrid: op.blob}, self._txn_now)
             return None
         if isinstance(op, DeleteSession):
-            conn.execute(_SESSION_DELETE, (op.cgrid,))
+            self._snapshots.write(conn, {op.cgrid: None}, self._txn_now)
             return None
         if isinstance(op, MarkProcessed):
             cur = conn.execute(_PROCESSED_INSERT, (op.key, op.value, self._txn_now))
@@ -678,7 +675,7 @@ class SqliteStorage(Storage):
     async def load_sessions(self) -> dict[str, bytes]:
         def read(conn: sqlite3.Connection) -> dict[str, bytes]:
             return {cgrid: bytes(blob) for cgrid, blob in
-                    conn.execute("SELECT cgrid, blob FROM active_sessions")}
+                    conn.execute(_SNAPSHOTS_SELECT)}
         return await self._read(read)
 
     async def get_processed(self, key: str) -> str | None:
@@ -695,6 +692,18 @@ class SqliteStorage(Storage):
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+def _migrate(conn: sqlite3.Connection, found: int) -> None:
+    """Bring an older database to SCHEMA_VERSION in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if found < 2:
+            migrate_v1(conn)
+        conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 def _set_result(fut: asyncio.Future, value: Any) -> None:
     if not fut.done():
