@@ -7,13 +7,13 @@ agents get an ``AgentContext`` and never import this module.
 from __future__ import annotations
 
 import asyncio
-import gc
 import importlib
 import logging
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from chargeway.config import AGENT_SECTIONS, ROOT_DIR, Config
+from chargeway.gc_policy import apply_gc_policy
 from engine.accounts.service import AccountService
 from engine.event import EventDefaults
 from engine.rating.rater import Rater
@@ -148,19 +148,7 @@ class Gateway:
             await self.storage.close()
 
 
-def tune_gc() -> None:
-    """Move start-up objects (tariff plan, prefix index, accounts) out of the collector's sight.
-
-    A large plan is millions of long-lived objects; without this every gen-2 collection
-    walks them and stalls answers for hundreds of milliseconds (seen as p99 spikes in the
-    Diameter benchmark). Call once the engine has started, before traffic.
-
-    Thresholds: what bounds an answer's delay is the longest pause, not the total. A young
-    generation of 50,000 objects (sessions' in-flight requests, caches filling) took 40-58 ms
-    per collection under the Diameter benchmark and its gen-1 47-54 ms; 3,000 / 5 keeps them
-    at <= 9 / <= 13 ms for about the same total collector time (2026-11-23, 3 runs each).
-    Gen-2 runs after 1,000 gen-1 collections (and CPython's own 25 % growth rule).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(3_000, 5, 1_000)
+def tune_gc(policy: str = "timed") -> None:
+    """The collector settings `chargeway serve` runs with (see chargeway/gc_policy.py):
+    start-up objects frozen, collection on a timer. Benchmarks call it to measure the same."""
+    apply_gc_policy(policy)

@@ -50,6 +50,11 @@ def serve(config_path: Path | None, data_dir: Path | None) -> None:
     general = config.section("general")
     _setup_logging(str(general.get("log_level", "info")))
     from chargeway.app import Gateway, tune_gc
+    from chargeway.gc_policy import POLICIES
+
+    gc_policy = str(general.get("gc", "timed"))
+    if gc_policy not in POLICIES:
+        raise click.ClickException(f"general.gc must be one of {', '.join(POLICIES)}, not {gc_policy!r}")
 
     async def run() -> None:
         gateway = Gateway(config)
@@ -64,7 +69,7 @@ def serve(config_path: Path | None, data_dir: Path | None) -> None:
             # engine half-open: flush storage and report the cause.
             await gateway.stop()
             raise
-        tune_gc()
+        tune_gc(gc_policy)
         logging.getLogger("chargeway").info("chargeway serving (data dir %s)", config.data_dir)
         print("chargeway ready", flush=True)
         try:

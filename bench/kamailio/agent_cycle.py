@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import cProfile
 import io
 import pstats
@@ -65,7 +66,7 @@ async def run(calls: int, rounds: int, batch: int, profile: bool) -> None:
         sent: list[bytes] = []
         codec = client._protocol.codec
         client.send = lambda message: sent.append(codec.encode(message))  # type: ignore[method-assign]
-        tune_gc()
+        tune_gc(os.environ.get("GCPOL", "timed"))
         n = 0
 
         async def one_round(count: int) -> tuple[float, float]:
