@@ -405,8 +405,20 @@ def decode_avps(data: bytes, start: int, end: int) -> list[Avp]:
             raise AvpError(C.DIAMETER_INVALID_AVP_LENGTH, "AVP", f"{end - pos} trailing bytes, too short for an AVP header",
                            _wrap(data[pos:end]))
         code, word = unpack(data, pos)
-        flags = word >> 24
         length = word & 0xFFFFFF
+        data_end = pos + length
+        # Bytes decoded before: the shared AVP, before any other work (most AVPs of a CCR).
+        # A stored AVP decoded validly from exactly these bytes, so no check can fail here.
+        if length <= _SHARED_LEN and data_end <= end:
+            raw = data[pos:data_end]
+            avp = shared.get(raw)
+            if avp is not None:
+                append(avp)
+                pos = data_end + (-length & 3)
+                continue
+        else:
+            raw = b""
+        flags = word >> 24
         if flags & 0x80:
             if end - pos < 12:
                 raise AvpError(C.DIAMETER_INVALID_AVP_LENGTH, f"AVP {code}", "vendor AVP header truncated",
@@ -418,22 +430,12 @@ def decode_avps(data: bytes, start: int, end: int) -> list[Avp]:
             vendor = 0
             head = 8
             plan = by_code.get(code)
-        data_end = pos + length
         if length < head or data_end > end:
             name = plan[0].name if plan else f"AVP {code}/{vendor}"
             why = "length below its header" if length < head else f"length {length} runs past the end"
             raw = data[pos:min(end, pos + max(length, head))]
             raise AvpError(C.DIAMETER_INVALID_AVP_LENGTH, name, why, _wrap(raw))
         data_start = pos + head
-        if length <= _SHARED_LEN:
-            raw = data[pos:data_end]
-            avp = shared.get(raw)
-            if avp is not None:
-                append(avp)
-                pos = data_end + (-length & 3)
-                continue
-        else:
-            raw = b""
         # Re-encoding gives these very bytes for raw and integer/text values under a
         # header whose V bit matches the vendor (a V bit with vendor 0 is re-encoded
         # without the vendor field): keep them as the AVP's wire form.
