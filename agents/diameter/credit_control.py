@@ -44,6 +44,7 @@ _CCA_FIXED = {"Session-Id", "Result-Code", "Origin-Host", "Origin-Realm", "Auth-
 _IDS = struct.Struct("!II")     # hop-by-hop and end-to-end ids, header bytes 12-20
 _UNIT_REPLY = {"Granted-Service-Unit", "Validity-Time", "Final-Unit-Indication", "Cost-Information"}
 _MSCC_ENCODER = encoder(MSCC)
+_NONE: Any = object()
 
 
 @dataclass
@@ -305,11 +306,15 @@ class CreditControlServer:
                 except ReplyEncodeError as err:
                     log.error("diameter: template reply cannot be encoded: %s", err)
                     return self._failure(msg, C.DIAMETER_UNABLE_TO_COMPLY, f"reply: {err}", None)
-                top_code = next((i.value for i in top_items if i.name == "Result-Code"), None)
-                top_reply = [i for i in top_items if i.name not in _CCA_FIXED]
-                unit_code = next((i.value for i in unit_reply if i.name == "Result-Code"), None)
-                code = unit_code if unit_code is not None else (top_code if top_code is not None
-                                                                else C.DIAMETER_SUCCESS)
+                code = _first_result_code(unit_reply)
+                if top_items:
+                    if code is None:
+                        code = _first_result_code(top_items)
+                    top_reply = [i for i in top_items if i.name not in _CCA_FIXED]
+                else:
+                    top_reply = top_items
+                if code is None:
+                    code = C.DIAMETER_SUCCESS
             codes.append(code)
             if single_service or unit is None:
                 for item in unit_reply:
@@ -352,18 +357,40 @@ class CreditControlServer:
     def _unit_answer(self, unit: Avp, reply: list[Encoded], code: int, validities: list[Any]) -> bytes:
         """This unit's MSCC: its Rating-Group/Service-Identifier (unless the template set
         them), the template's members, its Result-Code. Collects its Validity-Time."""
-        members = [i for i in reply if i.name != "Result-Code"]
-        names = {i.name for i in members}
-        parts: list[bytes] = []
-        for key in ("Rating-Group", "Service-Identifier"):
-            if key not in names:
-                parts.extend(encode_avp(avp) for avp in unit.find_all(key))
-        validity = next((i.value for i in members if i.name == "Validity-Time"), None)
-        if validity:
+        wires: list[bytes] = []
+        own_rg = own_si = False
+        validity: Any = _NONE
+        for item in reply:          # one pass: the members, which ids the template set, VT
+            name = item.name
+            if name == "Result-Code":
+                continue
+            wires.append(item.wire)
+            if name == "Validity-Time":
+                if validity is _NONE:
+                    validity = item.value
+            elif name == "Rating-Group":
+                own_rg = True
+            elif name == "Service-Identifier":
+                own_si = True
+        if validity is not _NONE and validity:
             validities.append(validity)
-        parts.extend(i.wire for i in members)
-        parts.append(self._result_code(code))
-        return _MSCC_ENCODER.frame(b"".join(parts))
+        wires.append(self._result_code(code))
+        if not (own_rg and own_si) and isinstance(unit.value, list):
+            # The unit's own Rating-Group(s), then Service-Identifier(s), as received.
+            groups: list[bytes] = []
+            services: list[bytes] = []
+            for avp in unit.value:
+                defn = avp.defn
+                if defn is None:
+                    continue
+                if defn.name == "Rating-Group":
+                    if not own_rg:
+                        groups.append(encode_avp(avp))
+                elif defn.name == "Service-Identifier" and not own_si:
+                    services.append(encode_avp(avp))
+            if groups or services:
+                wires[:0] = groups + services
+        return _MSCC_ENCODER.frame(b"".join(wires))
 
     def _failure(self, msg: Message, code: int, reason: str, failed: Avp | None) -> bytes:
         cca = msg.answer()
@@ -491,6 +518,8 @@ class CreditControlServer:
 def _merge_codes(codes: list[int]) -> int:
     """Top-level Result-Code: the common code when every unit agrees, else success if any
     unit succeeded (per-MSCC codes then tell the client which), else the first failure."""
+    if len(codes) == 1:
+        return codes[0]
     if not codes:
         return C.DIAMETER_SUCCESS
     if all(code == codes[0] for code in codes):
@@ -498,6 +527,14 @@ def _merge_codes(codes: list[int]) -> int:
     if C.DIAMETER_SUCCESS in codes:
         return C.DIAMETER_SUCCESS
     return codes[0]
+
+
+def _first_result_code(items: list[Encoded]) -> Any:
+    """The value of the first Result-Code among encoded reply items, or None."""
+    for item in items:
+        if item.name == "Result-Code":
+            return item.value
+    return None
 
 
 def _encode_reply(tree: list[Any]) -> tuple[list[Encoded], list[Encoded]]:

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from agents.diameter.codec import Avp, encode_avp
 from agents.diameter.dictionary import FIXED_SIZE, INTEGER_TYPES, TEXT_TYPES, AvpDef, by_name
+from engine.memo import remember
 
 _HDR = struct.Struct("!II")
 _U32 = struct.Struct("!I")
@@ -115,14 +116,30 @@ def encoder(name: str) -> AvpEncoder:
     return enc
 
 
+# Encoded scalar items by (name, value) for int and str values (every CCA repeats its
+# Result-Code, Validity-Time and most granted amounts). Only those two types: they never
+# compare equal to each other, whereas True == 1 == Decimal(1) encode differently as text.
+# ``Encoded`` items are never modified, so one can serve every answer. Bounded (engine.memo).
+_SCALARS: dict[tuple[str, Any], Encoded] = {}
+_SCALARS_MAX = 4096
+
+
 def encode_item(name: str, value: Any) -> Encoded:
     """One reply item as bytes. A grouped AVP's value is a list of ``(name, value)``
     pairs (``ReplyBuilder.tree()``) or of ``[name, value]`` entries (``entries()``)."""
+    kind = type(value)
+    if kind is int or kind is str:
+        item = _SCALARS.get((name, value))
+        if item is not None:
+            return item
     enc = _ENCODERS.get(name) or encoder(name)
     if enc.grouped:
         return Encoded(name, enc.frame(b"".join([item.wire for item in encode_members(name, value)])), None)
     wire, coerced = enc.scalar(value)
-    return Encoded(name, wire, coerced)
+    item = Encoded(name, wire, coerced)
+    if kind is int or kind is str:
+        remember(_SCALARS, _SCALARS_MAX, (name, value), item)
+    return item
 
 
 def encode_members(name: str, value: Any) -> list[Encoded]:
