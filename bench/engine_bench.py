@@ -15,6 +15,13 @@ figure that bounds what one core can answer.
 
 Per call: event-loop CPU µs of authorize, initiate and terminate, one session at a time.
 
+Updates: a Diameter Gy data session in manual mode (``*sessionsDebitInterval: 0``) as the
+Diameter template hands it to the engine: initiate, ``--updates`` CCR-U's (``Usage`` the next
+1 MB, ``LastUsed`` the 1 MB just used: each one settles the report and debits the next slice
+through ``_manual_grant``), terminate. Shown as the event-loop CPU µs of one
+``SessionManager.update`` (one session at a time) and, for the macro at ``--concurrency``,
+the whole cycle's CPU per update (initiate and terminate included, spread over the updates).
+
 Micro: µs per call of the functions the agents' profiles pointed at
 (``ChargingEvent.from_fields``, ``parse_time``, ``parse_duration``, ``Rater.rate``,
 ``AccountService.plan_debit``/``plan_settle``, ``CostResult.to_event_cost``); the rows after
@@ -52,6 +59,23 @@ def start_fields(i: int) -> dict[str, Any]:
             "OriginID": f"bench-{i}", "OriginHost": "10.0.0.1", "Account": ACCOUNT,
             "Destination": DESTINATION, "SetupTime": answer, "AnswerTime": answer,
             "Usage": 300_000_000_000, "NAS-Port": str(i % 1000)}
+
+
+MB = 1_048_576
+
+
+def data_fields(i: int, *, used: int | None = None) -> dict[str, Any]:
+    """A Diameter Gy CCR as templates/diameter.yaml hands it to the engine: ``used`` None is
+    the CCR-I (AnswerTime, first slice asked), else a CCR-U/T reporting ``used`` bytes."""
+    fields: dict[str, Any] = {
+        "OriginID": f"pgw.bench;{i};1_1", "OriginHost": "pgw.bench", "RequestType": "*prepaid",
+        "Account": ACCOUNT, "RatingGroup": "1", "ServiceContextId": "32251@3gpp.org",
+        "ToR": "*data", "Category": "data", "Destination": "data", "Usage": MB}
+    if used is None:
+        fields["AnswerTime"] = (T0 + timedelta(seconds=i % 86_400)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    else:
+        fields["LastUsed"] = used
+    return fields
 
 
 def stop_fields(i: int) -> dict[str, Any]:
@@ -97,13 +121,34 @@ async def cycle(manager: Any, i: int) -> None:
         raise RuntimeError(f"terminate failed: {reply}")
 
 
-async def run_cycles(manager: Any, first: int, count: int, concurrency: int) -> tuple[float, float, float]:
-    """Run ``count`` cycles ``concurrency`` at a time; returns (wall s, process CPU s, loop-thread CPU s)."""
+async def update_cycle(manager: Any, i: int, updates: int) -> None:
+    """A manual-mode data session: initiate, ``updates`` CCR-U's, terminate."""
+    reply = await manager.initiate(data_fields(i), MANUAL)
+    if reply.error or reply.max_usage != MB:
+        raise RuntimeError(f"initiate failed: {reply}")
+    for _ in range(updates):
+        reply = await manager.update(data_fields(i, used=MB), MANUAL)
+        if reply.error or reply.max_usage != MB:
+            raise RuntimeError(f"update failed: {reply}")
+    stop = data_fields(i, used=MB // 2)
+    del stop["Usage"]
+    reply = await manager.terminate(stop, MANUAL)
+    if reply.error:
+        raise RuntimeError(f"terminate failed: {reply}")
+
+
+async def run_cycles(manager: Any, first: int, count: int, concurrency: int,
+                     updates: int | None = None) -> tuple[float, float, float]:
+    """Run ``count`` cycles ``concurrency`` at a time; returns (wall s, process CPU s, loop-thread CPU s).
+    ``updates`` given: manual-mode update cycles (``update_cycle``) instead of the call cycles."""
     queue = iter(range(first, first + count))
 
     async def worker() -> None:
         for i in queue:
-            await cycle(manager, i)
+            if updates is None:
+                await cycle(manager, i)
+            else:
+                await update_cycle(manager, i, updates)
 
     wall, cpu, loop_cpu = time.perf_counter(), time.process_time(), time.thread_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -126,6 +171,20 @@ async def phase_costs(manager: Any, first: int, count: int) -> dict[str, float]:
         spent["initiate"] += late - mid
         spent["terminate"] += end - late
     return {name: total / count * 1e6 for name, total in spent.items()}
+
+
+async def update_costs(manager: Any, first: int, count: int, updates: int) -> float:
+    """Event-loop-thread CPU µs of one manual-mode update, one session at a time."""
+    spent = 0.0
+    clock = time.thread_time
+    for i in range(first, first + count):
+        await manager.initiate(data_fields(i), MANUAL)
+        for _ in range(updates):
+            began = clock()
+            await manager.update(data_fields(i, used=MB), MANUAL)
+            spent += clock() - began
+        await manager.terminate(data_fields(i, used=0), MANUAL)
+    return spent / (count * updates) * 1e6
 
 
 def per_call_us(fn: Callable[[], Any], calls: int) -> float:
@@ -187,12 +246,22 @@ async def main_async(args: argparse.Namespace) -> int:
             for r in range(args.rounds):
                 w, c, lc = await run_cycles(manager, r * args.cycles, args.cycles, args.concurrency)
                 wall, cpu, loop_cpu = min(wall, w), min(cpu, c), min(loop_cpu, lc)
+            sessions = args.cycles // args.updates
+            await run_cycles(manager, 3 * 10**7, 64, args.concurrency, args.updates)      # warm-up
+            u_wall = u_cpu = u_loop = float("inf")
+            for r in range(args.rounds):
+                w, c, lc = await run_cycles(manager, 4 * 10**7 + r * sessions, sessions, args.concurrency,
+                                            args.updates)
+                u_wall, u_cpu, u_loop = min(u_wall, w), min(u_cpu, c), min(u_loop, lc)
             if profiler:
                 profiler.disable()
             phases: dict[str, float] = {}
             for r in range(args.rounds):
                 for name, us in (await phase_costs(manager, 2 * 10**7 + r * args.cycles, args.cycles // 4)).items():
                     phases[name] = min(phases.get(name, us), us)
+            for r in range(args.rounds):
+                us = await update_costs(manager, 5 * 10**7 + r * sessions, sessions // 4, args.updates)
+                phases["update (manual)"] = min(phases.get("update (manual)", us), us)
             rows = micro(rater, accounts, args.calls)
         finally:
             await manager.stop()
@@ -200,16 +269,22 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"engine_bench: {args.cycles} authorize+initiate+terminate cycles, concurrency {args.concurrency},"
           f" best of {args.rounds} rounds,"
           f" SQLite synchronous=FULL, plan {PLAN_DIR.relative_to(REPO)}")
-    print(f"{'measure':<40} {'value':>12}")
-    print(f"{'cycles/s (wall)':<40} {args.cycles / wall:>12.0f}")
-    print(f"{'CPU µs per cycle':<40} {cpu / args.cycles * 1e6:>12.0f}")
-    print(f"{'  of which event-loop thread µs':<40} {loop_cpu / args.cycles * 1e6:>12.0f}")
-    print(f"{'  of which SQLite writer thread µs':<40} {(cpu - loop_cpu) / args.cycles * 1e6:>12.0f}")
-    print(f"{'cycles/s per core (1 / CPU per cycle)':<40} {args.cycles / cpu:>12.0f}")
+    print(f"{'measure':<44} {'value':>12}")
+    print(f"{'cycles/s (wall)':<44} {args.cycles / wall:>12.0f}")
+    print(f"{'CPU µs per cycle':<44} {cpu / args.cycles * 1e6:>12.0f}")
+    print(f"{'  of which event-loop thread µs':<44} {loop_cpu / args.cycles * 1e6:>12.0f}")
+    print(f"{'  of which SQLite writer thread µs':<44} {(cpu - loop_cpu) / args.cycles * 1e6:>12.0f}")
+    print(f"{'cycles/s per core (1 / CPU per cycle)':<44} {args.cycles / cpu:>12.0f}")
+    updates = sessions * args.updates
+    print(f"initiate + {args.updates} updates + terminate (manual), concurrency {args.concurrency}:")
+    print(f"{'  updates/s (wall)':<44} {updates / u_wall:>12.0f}")
+    print(f"{'  CPU µs per update':<44} {u_cpu / updates * 1e6:>12.0f}")
+    print(f"{'  of which event-loop thread µs':<44} {u_loop / updates * 1e6:>12.0f}")
+    print(f"{'  of which SQLite writer thread µs':<44} {(u_cpu - u_loop) / updates * 1e6:>12.0f}")
     for name, us in phases.items():
-        print(f"{'SessionManager.' + name + ' loop CPU µs':<40} {us:>12.1f}")
+        print(f"{'SessionManager.' + name + ' loop CPU µs':<44} {us:>12.1f}")
     for name, us in rows:
-        print(f"{name + ' µs':<40} {us:>12.2f}")
+        print(f"{name + ' µs':<44} {us:>12.2f}")
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
@@ -223,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile the cycles, print the top 25")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="repeat and keep the best round (noisy box)")
+    parser.add_argument("--updates", type=int, default=8, help="CCR-U's per manual-mode session")
     args = parser.parse_args(argv)
     args.cycles = 1000 if args.quick else 4000
     args.calls = 2000 if args.quick else 10_000
