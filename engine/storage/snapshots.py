@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import sqlite3
 
+from engine.storage.bulk import BulkStatement
+
 TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS session_snapshots (
     id INTEGER PRIMARY KEY, cgrid TEXT NOT NULL, blob BLOB NOT NULL, updated_at TEXT NOT NULL);
 """
 
-_INSERT = "INSERT INTO session_snapshots (id, cgrid, blob, updated_at) VALUES (?,?,?,?)"
-_UPDATE = "UPDATE session_snapshots SET blob=?, updated_at=? WHERE id=?"
-_DELETE = "DELETE FROM session_snapshots WHERE id=?"
+# A new snapshot and a newer one of a known session are the same statement: one per batch.
+_PUT = BulkStatement("INSERT INTO session_snapshots (id, cgrid, blob, updated_at) VALUES ", "(?,?,?,?)",
+                     " ON CONFLICT(id) DO UPDATE SET blob=excluded.blob, updated_at=excluded.updated_at")
+_DELETE = BulkStatement("DELETE FROM session_snapshots WHERE id IN (", "?", ")")
 SELECT_ALL = "SELECT cgrid, blob FROM session_snapshots ORDER BY id"
 
 
@@ -50,7 +53,7 @@ class SnapshotRows:
             self.ids[cgrid] = row_id
             top = row_id
         if stale:
-            conn.executemany(_DELETE, stale)
+            _DELETE.run(conn, stale)
         self.next_id = top + 1
 
     def _id_of(self, cgrid: str) -> int | None:
@@ -60,8 +63,7 @@ class SnapshotRows:
 
     def write(self, conn: sqlite3.Connection, snapshots: dict[str, bytes | None], now: str) -> None:
         """Store (blob) or delete (None) each session's final snapshot of a batch."""
-        inserts: list[tuple] = []
-        updates: list[tuple] = []
+        puts: list[tuple] = []
         deletes: list[tuple[int]] = []
         for cgrid, blob in snapshots.items():
             row_id = self._id_of(cgrid)
@@ -69,19 +71,16 @@ class SnapshotRows:
                 if row_id is not None:
                     deletes.append((row_id,))
                     self._staged[cgrid] = None
-            elif row_id is None:
-                row_id = self.next_id
-                self.next_id += 1
-                inserts.append((row_id, cgrid, blob, now))
-                self._staged[cgrid] = row_id
             else:
-                updates.append((blob, now, row_id))
-        if inserts:
-            conn.executemany(_INSERT, inserts)
-        if updates:
-            conn.executemany(_UPDATE, updates)
+                if row_id is None:
+                    row_id = self.next_id
+                    self.next_id += 1
+                    self._staged[cgrid] = row_id
+                puts.append((row_id, cgrid, blob, now))
+        if puts:
+            _PUT.run(conn, puts)
         if deletes:
-            conn.executemany(_DELETE, deletes)
+            _DELETE.run(conn, deletes)
 
     def savepoint(self) -> dict[str, int | None]:
         return dict(self._staged)

@@ -49,6 +49,7 @@ from engine.storage.base import (
     DeleteSession, InsertCdr, LedgerEntry, MarkProcessed, PutAccount, PutBalance, PutSession,
     QueuePut, Storage, StorageStats, StoredAccount, WriteOp,
 )
+from engine.storage.bulk import BulkStatement
 from engine.storage.checkpointer import WalCheckpointer
 from engine.storage.deferral import writes_are_unacknowledged
 from engine.storage.snapshots import SELECT_ALL as _SNAPSHOTS_SELECT
@@ -115,6 +116,8 @@ _CDR_COLUMNS = (
 )
 _CDR_INSERT = (f"INSERT OR IGNORE INTO cdrs ({', '.join(_CDR_COLUMNS)}) "
                f"VALUES ({', '.join('?' * len(_CDR_COLUMNS))})")
+_CDR_BULK = BulkStatement(f"INSERT OR IGNORE INTO cdrs ({', '.join(_CDR_COLUMNS)}) VALUES ",
+                          f"({', '.join('?' * len(_CDR_COLUMNS))})", max_rows=64)
 _ORDER_BY = {"orderid": "order_id", "answertime": "answer_time", "setuptime": "setup_time",
              "usage": "usage", "cost": "CAST(cost AS NUMERIC)"}
 
@@ -191,36 +194,37 @@ class _JobFailed(Exception):
 
 _LEDGER_INSERT = ("INSERT INTO ledger (ts, tenant, account, balance_uuid, balance_id, balance_type, "
                   "amount, value_after, reason, cgrid, run_id, ref) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+_LEDGER_BULK = BulkStatement(_LEDGER_INSERT.split("VALUES")[0] + "VALUES ", "(?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
-_BALANCE_PUT = ("INSERT INTO balances (uuid, tenant, account, id, type, value, data) "
-                "VALUES (?,?,?,?,?,?,?) ON CONFLICT(uuid) DO UPDATE SET tenant=excluded.tenant, "
-                "account=excluded.account, id=excluded.id, type=excluded.type, "
-                "value=excluded.value, data=excluded.data")
-_ACCOUNT_PUT = ("INSERT INTO accounts (tenant, id, allow_negative, disabled, data) VALUES (?,?,?,?,?) "
-                "ON CONFLICT(tenant, id) DO UPDATE SET allow_negative=excluded.allow_negative, "
-                "disabled=excluded.disabled, data=excluded.data")
+_BALANCE_PUT = BulkStatement(
+    "INSERT INTO balances (uuid, tenant, account, id, type, value, data) VALUES ", "(?,?,?,?,?,?,?)",
+    " ON CONFLICT(uuid) DO UPDATE SET tenant=excluded.tenant, account=excluded.account, id=excluded.id, "
+    "type=excluded.type, value=excluded.value, data=excluded.data")
+_ACCOUNT_PUT = BulkStatement(
+    "INSERT INTO accounts (tenant, id, allow_negative, disabled, data) VALUES ", "(?,?,?,?,?)",
+    " ON CONFLICT(tenant, id) DO UPDATE SET allow_negative=excluded.allow_negative, "
+    "disabled=excluded.disabled, data=excluded.data")
 
 
 def _put_balances(conn: sqlite3.Connection, rows: Any) -> None:
-    conn.executemany(_BALANCE_PUT, [(b.uuid, b.tenant, b.account, b.id, b.type, str(b.value), b.data)
-                                    for b in rows])
+    _BALANCE_PUT.run(conn, [(b.uuid, b.tenant, b.account, b.id, b.type, str(b.value), b.data) for b in rows])
 
 
 def _put_accounts(conn: sqlite3.Connection, rows: Any) -> None:
-    conn.executemany(_ACCOUNT_PUT, [(a.tenant, a.id, int(a.allow_negative), int(a.disabled), a.data)
-                                    for a in rows])
+    _ACCOUNT_PUT.run(conn, [(a.tenant, a.id, int(a.allow_negative), int(a.disabled), a.data) for a in rows])
 
 
 _PROCESSED_INSERT = "INSERT OR IGNORE INTO processed (key, value, created_at) VALUES (?,?,?)"
+_PROCESSED_BULK = BulkStatement("INSERT OR IGNORE INTO processed (key, value, created_at) VALUES ", "(?,?,?)")
 
 
 def _insert_cdrs(conn: sqlite3.Connection, cdrs: list[tuple[list[Any], int, CdrRow]]) -> None:
-    """All CDR rows of a batch in one ``executemany``; each op's result True and its row's
+    """All CDR rows of a batch in multi-row statements (bulk.py); each op's result True and its row's
     order_id set. Inside one write transaction of the only writer, rows inserted together
     get consecutive rowids ending at ``last_insert_rowid()``. A row already stored (its
     (cgrid, run_id) exists) makes the batch fall back to op-by-op (``_JobFailed``)."""
-    if conn.executemany(_CDR_INSERT, [_cdr_params(c[2]) for c in cdrs]).rowcount != len(cdrs):
+    if _CDR_BULK.run(conn, [_cdr_params(c[2]) for c in cdrs]) != len(cdrs):
         raise _JobFailed("a CDR was already stored")
     (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
     first = int(last) - len(cdrs) + 1
@@ -415,8 +419,8 @@ class SqliteStorage(Storage):
                     pass
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        """One transaction for the whole batch. Fast path: no savepoints, ledger rows in one
-        ``executemany``. If any job fails, roll back and redo the batch with one SAVEPOINT per
+        """One transaction for the whole batch. Fast path: no savepoints, each table's rows in
+        multi-row statements. If any job fails, roll back and redo the batch with one SAVEPOINT per
         job, so only the failing job's ops are dropped."""
         try:
             try:
@@ -449,19 +453,19 @@ class SqliteStorage(Storage):
     def _run_fast(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         """The batch's ops in order, except the row overwrites whose result nobody reads:
         ledger appends, account and balance upserts and session snapshot puts/deletes are
-        collected and written at the end with one ``executemany`` each, and only the LAST write
+        collected and written at the end in multi-row statements (bulk.py), and only the LAST write
         of an account, a balance or a session snapshot in the batch is kept (32 concurrent
         debits of one account put the same rows 32 times; only their final values can be seen
         after COMMIT). A balance or account delete first flushes the pending puts it could
         remove, so order across them holds.
 
         CDR inserts and processed keys (every terminate writes one CDR and two keys) are also
-        written with one ``executemany`` each. Their per-op result is True ("new") when every
-        row of the batch went in, which is the rule; if any was already there, the batch is
-        redone op by op (``_run_isolated``) to tell which. Why: each ``execute`` hands the GIL
-        back and forth with the event loop, and under load every hand-back can wait for the
-        loop's switch interval, so fewer calls per batch is what keeps commits (and the agents'
-        answers waiting on them) short."""
+        written that way. Their per-op result is True ("new") when every row of the batch went
+        in, which is the rule; if any was already there, the batch is redone op by op
+        (``_run_isolated``) to tell which. Why: each SQLite step hands the GIL back and forth
+        with the event loop, and under load every hand-back can wait for a loop callback to
+        end, so fewer steps per batch is what keeps commits (and the agents' answers waiting
+        on them) short."""
         conn.execute("BEGIN IMMEDIATE")
         self._txn_now = _now_text()
         ledger_rows: list[tuple] = []
@@ -509,7 +513,7 @@ class SqliteStorage(Storage):
                 raise _JobFailed() from exc
         try:
             if ledger_rows:
-                conn.executemany(_LEDGER_INSERT, ledger_rows)
+                _LEDGER_BULK.run(conn, ledger_rows)
             if balances:
                 _put_balances(conn, balances.values())
             if accounts:
@@ -519,7 +523,7 @@ class SqliteStorage(Storage):
             if cdrs:
                 _insert_cdrs(conn, cdrs)
             if marks:
-                if conn.executemany(_PROCESSED_INSERT, [m[2] for m in marks]).rowcount != len(marks):
+                if _PROCESSED_BULK.run(conn, [m[2] for m in marks]) != len(marks):
                     raise _JobFailed("a processed key was already there")
                 for results, index, _ in marks:
                     results[index] = True
@@ -705,6 +709,9 @@ def _migrate(conn: sqlite3.Connection, found: int) -> None:
         conn.execute("ROLLBACK")
         raise
 
+DEFERRED_RESUMED_PER_PASS = 2
+
+
 def _set_result(fut: asyncio.Future, value: Any) -> None:
     if not fut.done():
         fut.set_result(value)
@@ -716,13 +723,35 @@ def _set_exception(fut: asyncio.Future, exc: BaseException) -> None:
 
 
 def _resolve_jobs(jobs: list[_Job]) -> None:
+    """Resume the callers of a committed batch. Those a peer waits on resume at once; the
+    deferred ones (nobody waits on their answer) resume a few per loop pass, so a commit
+    of many call starts and ends does not hold the loop for milliseconds without reading
+    the sockets where the next authorization waits (see deferral.py)."""
+    later: list[_Job] = []
     for job in jobs:
-        if job.future.done():
-            continue
-        if job.error is not None:
-            job.future.set_exception(job.error)
+        if job.deferrable:
+            later.append(job)
         else:
-            job.future.set_result(job.result)
+            _resolve(job)
+    if later:
+        _resolve_deferred(later, 0)
+
+
+def _resolve_deferred(jobs: list[_Job], start: int) -> None:
+    end = start + DEFERRED_RESUMED_PER_PASS
+    for job in jobs[start:end]:
+        _resolve(job)
+    if end < len(jobs):
+        jobs[0].loop.call_soon(_resolve_deferred, jobs, end)
+
+
+def _resolve(job: _Job) -> None:
+    if job.future.done():
+        return
+    if job.error is not None:
+        job.future.set_exception(job.error)
+    else:
+        job.future.set_result(job.result)
 
 
 def _cdr_params(r: CdrRow) -> tuple:
