@@ -709,9 +709,6 @@ def _migrate(conn: sqlite3.Connection, found: int) -> None:
         conn.execute("ROLLBACK")
         raise
 
-DEFERRED_RESUMED_PER_PASS = 2
-
-
 def _set_result(fut: asyncio.Future, value: Any) -> None:
     if not fut.done():
         fut.set_result(value)
@@ -723,35 +720,13 @@ def _set_exception(fut: asyncio.Future, exc: BaseException) -> None:
 
 
 def _resolve_jobs(jobs: list[_Job]) -> None:
-    """Resume the callers of a committed batch. Those a peer waits on resume at once; the
-    deferred ones (nobody waits on their answer) resume a few per loop pass, so a commit
-    of many call starts and ends does not hold the loop for milliseconds without reading
-    the sockets where the next authorization waits (see deferral.py)."""
-    later: list[_Job] = []
     for job in jobs:
-        if job.deferrable:
-            later.append(job)
+        if job.future.done():
+            continue
+        if job.error is not None:
+            job.future.set_exception(job.error)
         else:
-            _resolve(job)
-    if later:
-        _resolve_deferred(later, 0)
-
-
-def _resolve_deferred(jobs: list[_Job], start: int) -> None:
-    end = start + DEFERRED_RESUMED_PER_PASS
-    for job in jobs[start:end]:
-        _resolve(job)
-    if end < len(jobs):
-        jobs[0].loop.call_soon(_resolve_deferred, jobs, end)
-
-
-def _resolve(job: _Job) -> None:
-    if job.future.done():
-        return
-    if job.error is not None:
-        job.future.set_exception(job.error)
-    else:
-        job.future.set_result(job.result)
+            job.future.set_result(job.result)
 
 
 def _cdr_params(r: CdrRow) -> tuple:
