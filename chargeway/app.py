@@ -16,6 +16,7 @@ from chargeway.config import AGENT_SECTIONS, ROOT_DIR, Config
 from chargeway.gc_policy import apply_gc_policy
 from engine.accounts.service import AccountService
 from engine.event import EventDefaults
+from engine.looplag import LoopWaitMonitor
 from engine.rating.rater import Rater
 from engine.runtime import AgentContext, RunningService
 from engine.sessions.manager import SessionManager, SessionsConfig
@@ -58,6 +59,7 @@ class Gateway:
         self._rater: Rater | None = None
         self.services: dict[str, RunningService] = {}
         self.context: AgentContext | None = None
+        self.loop_wait = LoopWaitMonitor()
 
     def rater(self) -> Rater:
         if self._rater is None:
@@ -125,8 +127,10 @@ class Gateway:
             sessions=self.sessions, accounts=self.accounts, rater=self.rater, storage=self.storage,
             config=self.config.raw, root_dir=ROOT_DIR, data_dir=self.config.data_dir,
             templates_dir=templates_dir,
-            extras={"load_tariffplan": self.load_tariffplan, "gateway": self},
+            extras={"load_tariffplan": self.load_tariffplan, "gateway": self,
+                    "loop_wait": self.loop_wait.summary},
         )
+        self.loop_wait.start()
         for name in AGENT_SECTIONS:
             section = self.config.raw.get(name) or {}
             if not section.get("enabled"):
@@ -136,6 +140,10 @@ class Gateway:
             log.info("agent %s started", name)
 
     async def stop(self) -> None:
+        if self.loop_wait.samples:
+            log.info("event loop wait before a new request over the last minute (ms): %s",
+                     self.loop_wait.summary())
+        self.loop_wait.stop()
         for name, service in reversed(list(self.services.items())):
             try:
                 await service.stop()

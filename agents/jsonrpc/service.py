@@ -102,7 +102,8 @@ def build_dispatcher(ctx: AgentContext, token: str | None = None) -> Dispatcher:
     ).handlers())
     dispatcher.register_many(CdrsApi(sessions, cdr_reader).handlers())
     dispatcher.register_many(CoreApi(
-        (lambda: len(sessions.active_sessions())) if sessions is not None else None).handlers())
+        (lambda: len(sessions.active_sessions())) if sessions is not None else None,
+        loop_wait=ctx.extras.get("loop_wait")).handlers())
     return dispatcher
 
 

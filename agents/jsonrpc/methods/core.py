@@ -15,8 +15,10 @@ import chargeway
 
 
 class CoreApi:
-    def __init__(self, active_sessions: Callable[[], int] | None = None) -> None:
+    def __init__(self, active_sessions: Callable[[], int] | None = None, *,
+                 loop_wait: Callable[[], dict[str, Any]] | None = None) -> None:
         self.started = utcnow()
+        self.loop_wait = loop_wait
         self._t0 = time.monotonic()
         self.active_sessions = active_sessions
         self.node_id = f"{socket.gethostname()}-{os.getpid()}"
@@ -39,4 +41,7 @@ class CoreApi:
         }
         if self.active_sessions is not None:
             out["active_sessions"] = self.active_sessions()
+        if self.loop_wait is not None:
+            # How long a request arriving now waits for the event loop (engine/looplag.py).
+            out["loop_wait_ms"] = self.loop_wait()
         return out

@@ -28,6 +28,8 @@ def test_prepaid_call_with_console(server) -> None:
     assert console(server, "ping", "sessions").strip() == "Pong"
     status = orjson.loads(console(server, "status"))
     assert status["active_sessions"] == 0 and status["version"].startswith("chargeway")
+    wait = status["loop_wait_ms"]   # the idle loop was sampled since start-up, and is not stalled
+    assert wait["samples"] > 0 and 0 <= wait["p50"] <= wait["p99"] <= wait["max"] < 1000
     assert console(server, "load_tp_from_folder", f"FolderPath={TP_DIR}").strip() == "OK"
     cost = orjson.loads(console(server, "cost", "Subject=1001", "Destination=1002", "AnswerTime=*now",
                                 "Usage=90s"))
