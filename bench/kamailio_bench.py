@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -115,18 +117,43 @@ def plan_dir(work: Path) -> Path:
     return tp
 
 
-def chargeway_config(work: Path) -> Path:
+STATUS_API = ("127.0.0.1:48457", "127.0.0.1:48458", "127.0.0.1:48459")  # tcp, http, birpc
+
+
+def chargeway_config(work: Path, *, status_api: bool = False) -> Path:
+    """``status_api``: the JSON-RPC API on STATUS_API, for CoreSv1.Status (loop_status)."""
+    api = ({"enabled": True, "tcp": STATUS_API[0], "http": STATUS_API[1], "birpc": STATUS_API[2]}
+           if status_api else {"enabled": False})
     config = {
         "general": {"log_level": "warning"},
         "tariffplan": {"folder": str(plan_dir(work)), "load_on_start": "always"},
         "sessions": {"debit_interval": "30s"},
-        "api": {"enabled": False}, "diameter": {"enabled": False}, "radius": {"enabled": False},
+        "api": api, "diameter": {"enabled": False}, "radius": {"enabled": False},
         "kamailio": {"enabled": True, "evapi_conns": [{"address": f"127.0.0.1:{PORTS.evapi}"}],
                      "debit_interval": "30s"},
     }
     path = work / "chargeway.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def loop_status(timeout: float = 5.0) -> dict:
+    """chargeway's CoreSv1.Status over the raw JSON-RPC port of ``chargeway_config(status_api=True)``."""
+    host, port = STATUS_API[0].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(json.dumps({"method": "CoreSv1.Status", "params": [{}], "id": 1}).encode())
+        buf = b""
+        decoder = json.JSONDecoder()
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise RuntimeError(f"CoreSv1.Status: connection closed after {buf[:200]!r}")
+            buf += chunk
+            try:
+                answer, _ = decoder.raw_decode(buf.decode())
+            except ValueError:
+                continue
+            return answer.get("result") or {}
 
 
 def wait_evapi_client(timeout: float) -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.kamailio_bench import HZ, PORTS, REPO, chargeway_config, wait_cdrs
+from bench.kamailio_bench import HZ, PORTS, REPO, chargeway_config, loop_status, wait_cdrs
 
 
 def thread_ticks(pid: int) -> dict[int, tuple[int, int]]:
@@ -92,7 +92,7 @@ class FakeKamailio:
 async def drive(rate: int, duration: float, work: Path, switch_interval: float | None = None) -> int:
     kam = FakeKamailio()
     server = await asyncio.start_server(kam.serve, "127.0.0.1", PORTS.evapi)
-    serve = ["serve", "--config", str(chargeway_config(work)), "--data-dir", str(work / "data")]
+    serve = ["serve", "--config", str(chargeway_config(work, status_api=True)), "--data-dir", str(work / "data")]
     # --switch-interval: what serve would do with a shorter GIL switch interval (the loop and
     # the SQLite writer thread wait up to that long for each other's GIL hand-over).
     cmd = [sys.executable, "-m", "chargeway", *serve] if switch_interval is None else [
@@ -118,8 +118,12 @@ async def drive(rate: int, duration: float, work: Path, switch_interval: float |
                 await asyncio.sleep(delay)
         await asyncio.gather(*tasks)
         after = thread_ticks(proc.pid)
+        status = await asyncio.to_thread(loop_status)
         count, drain = await asyncio.to_thread(wait_cdrs, work, 200 + calls)
         report(before, after, calls, kam.latencies, count - 200, drain, time.perf_counter() - t0)
+        wait = status.get("loop_wait_ms") or {}
+        print(f"  chargeway loop wait ms (last minute, {wait.get('samples')} samples): "
+              f"p50 {wait.get('p50')} p99 {wait.get('p99')} max {wait.get('max')}")
         return 0
     finally:
         proc.terminate()
