@@ -139,7 +139,9 @@ class DuplicateCache:
     def __init__(self, ttl: float, max_entries: int) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._answers: OrderedDict[tuple, tuple[float, InFlight | bytes]] = OrderedDict()
+        # key -> [stamp, InFlight | bytes]: a message's keys share one entry, so completing
+        # it is one assignment whichever key a retransmission finds it by.
+        self._answers: OrderedDict[tuple, list[Any]] = OrderedDict()
 
     @staticmethod
     def keys(msg: Message) -> list[tuple]:
@@ -153,26 +155,31 @@ class DuplicateCache:
         return keys
 
     def lookup(self, keys: list[tuple], now: float) -> InFlight | bytes | None:
-        self._expire(now)
+        answers = self._answers
+        if answers and now - answers[next(iter(answers))][0] >= self.ttl:
+            self._expire(now)
         for key in keys:
-            entry = self._answers.get(key)
+            entry = answers.get(key)
             if entry is not None:
                 return entry[1]
         return None
 
     def reserve(self, keys: list[tuple], now: float) -> InFlight:
         pending = InFlight()
+        entry = [now, pending]
+        answers = self._answers
         for key in keys:
-            self._answers[key] = (now, pending)
-        while len(self._answers) > self.max_entries:
-            self._answers.popitem(last=False)
+            answers[key] = entry
+        while len(answers) > self.max_entries:
+            answers.popitem(last=False)
         return pending
 
     def complete(self, keys: list[tuple], encoded: bytes) -> None:
+        get = self._answers.get
         for key in keys:
-            entry = self._answers.get(key)
-            if entry is not None:
-                self._answers[key] = (entry[0], encoded)
+            entry = get(key)
+            if entry is not None and entry[1] is not encoded:
+                entry[1] = encoded      # the stamp stays; a second key sharing it is done too
 
     def forget(self, keys: list[tuple]) -> None:
         for key in keys:

@@ -101,12 +101,18 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     def _arm(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
+        """One timer at the peer's next deadline. Every read moves the watchdog deadline
+        later, so a timer already due no later than the deadline is kept rather than
+        replaced (a cancel and a new timer per read): firing early is harmless, the peer
+        acts only on what is due and ``_on_timer`` arms again for the rest."""
+        timer = self.timer
+        peer = self.peer
+        deadline = None if peer is None or peer.closed else peer.next_deadline()
+        if timer is not None:
+            if deadline is not None and timer.when() <= deadline:
+                return
+            timer.cancel()
             self.timer = None
-        if self.peer is None or self.peer.closed:
-            return
-        deadline = self.peer.next_deadline()
         if deadline is not None:
             self.timer = self.loop.call_at(deadline, self._on_timer)
 
