@@ -235,3 +235,30 @@ class ChargingEvent:
         usage = format_duration(self.usage) if self.usage is not None else "-"
         return (f"{self.tenant}:{self.account}->{self.destination} {self.tor} {self.request_type} "
                 f"origin={self.origin_id}@{self.origin_host} usage={usage}")
+
+
+_ABSENT = object()
+
+# What ``to_fields`` writes for each standard name, in its order (``_ABSENT``: left out),
+# for comparing one field of two events without building either dict.
+_FIELD_OF: dict[str, Any] = {
+    CGRID: lambda e: e.cgrid,
+    TENANT: lambda e: e.tenant,
+    TOR: lambda e: e.tor,
+    REQUEST_TYPE: lambda e: e.request_type,
+    CATEGORY: lambda e: e.category,
+    ACCOUNT: lambda e: e.account,
+    SUBJECT: lambda e: e.subject,
+    DESTINATION: lambda e: e.destination,
+    ORIGIN_ID: lambda e: e.origin_id,
+    ORIGIN_HOST: lambda e: e.origin_host,
+    SOURCE: lambda e: e.source or _ABSENT,
+    SETUP_TIME: lambda e: _ABSENT if e.setup_time is None else format_time(e.setup_time),
+    ANSWER_TIME: lambda e: _ABSENT if e.answer_time is None else format_time(e.answer_time),
+    USAGE: lambda e: _ABSENT if e.usage is None else e.usage,
+    DISCONNECT_CAUSE: lambda e: e.disconnect_cause or _ABSENT,
+}
+# (name, getter) of the standard names of ``to_fields``, in its order; a getter answers
+# ``ABSENT`` for a field ``to_fields`` leaves out.
+FIELD_GETTERS = tuple(_FIELD_OF.items())
+ABSENT = _ABSENT

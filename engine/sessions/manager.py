@@ -330,7 +330,7 @@ class SessionManager:
                 return Reply(max_usage=0, reason=session.end_reason or INSUFFICIENT_CREDIT, final_units=True)
             session.last_seen = self.clock.monotonic()
             session.unconfirmed = False  # its agent is talking to us again: normal TTL from now on
-            session.merge_sent(event.to_fields(), fields, _PROTECTED)
+            session.merge_event(event, fields, _PROTECTED)
             if event.total_usage is not None:
                 session.used = event.total_usage
             elif event.last_used is not None:

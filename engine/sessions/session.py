@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from engine.event import PREPAID, ChargingEvent
+from engine.event import ABSENT, FIELD_GETTERS, PREPAID, ChargingEvent
 from engine.storage.base import PutSession
 from engine.units import format_time, parse_time
 
@@ -112,6 +112,37 @@ class Session:
                 self.changes[name] = value
                 current[name] = value
         return current
+
+    def merge_event(self, event: ChargingEvent, sent: Any, protected: frozenset[str]) -> None:
+        """``merge_sent(event.to_fields(), sent, protected)`` without building the event's
+        dict nor ``start_fields`` (an update needs neither): each field the message carried
+        is compared with the session's own value, in ``to_fields`` order (its extras, then
+        the standard names), so ``changes`` comes out the same."""
+        for name, value in event.extra.items():
+            if name in sent and name not in protected:
+                changes = self.changes
+                old = changes[name] if changes is not None and name in changes else self.event.extra.get(name)
+                if old != value:
+                    self._change(name, value)
+        for name, getter in FIELD_GETTERS:
+            if name in sent and name not in protected:
+                value = getter(event)
+                if value is ABSENT:
+                    continue
+                changes = self.changes
+                if changes is not None and name in changes:
+                    old = changes[name]
+                else:
+                    old = getter(self.event)
+                    if old is ABSENT:
+                        old = None
+                if old != value:
+                    self._change(name, value)
+
+    def _change(self, name: str, value: Any) -> None:
+        if self.changes is None:
+            self.changes = {}
+        self.changes[name] = value
 
     @property
     def loop(self) -> bool:
