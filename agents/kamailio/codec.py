@@ -74,12 +74,12 @@ class EvapiCodec:
     def feed(self, data: bytes) -> list[Frame | BadFrame]:
         if self.error is not None:
             return []
-        self._buf += data
         out: list[Frame | BadFrame] = []
         try:
             if self.netstrings:
-                self._drain_netstrings(out)
+                self._drain_netstrings(data, out)
             else:
+                self._buf += data
                 self._drain_raw(out)
         except FramingError as exc:
             self.error = exc
@@ -95,37 +95,43 @@ class EvapiCodec:
 
     # -- netstrings -------------------------------------------------------
 
-    def _drain_netstrings(self, out: list[Frame | BadFrame]) -> None:
-        buf = self._buf
+    def _drain_netstrings(self, data: bytes, out: list[Frame | BadFrame]) -> None:
+        """Frames are cut from the bytes received (one copy per payload, none of the
+        buffer) unless part of a frame is waiting from an earlier read; what is left over
+        waits in ``_buf`` for the next one."""
+        if self._buf:
+            self._buf += data
+            buf = bytes(self._buf)
+            self._buf.clear()
+        else:
+            buf = data if type(data) is bytes else bytes(data)
+        n = len(buf)
         pos = 0
         while True:
             # Kamailio never sends whitespace between frames, but tolerate it.
-            while pos < len(buf) and buf[pos] in b" \r\n\t":
+            while pos < n and buf[pos] in b" \r\n\t":
                 pos += 1
-            # Consume what is already decoded, so an error below keeps earlier frames.
-            del buf[:pos]
-            pos = 0
             colon = buf.find(b":", pos, pos + _MAX_LEN_DIGITS + 1)
             if colon < 0:
-                header = bytes(buf[pos:pos + _MAX_LEN_DIGITS + 1])
+                header = buf[pos:pos + _MAX_LEN_DIGITS + 1]
                 if len(header) > _MAX_LEN_DIGITS or (header and not header.isdigit()):
                     raise FramingError(f"bad netstring length header {header[:20]!r}")
                 break
-            header = bytes(buf[pos:colon])
+            header = buf[pos:colon]
             if not header.isdigit():
                 raise FramingError(f"bad netstring length header {header[:20]!r}")
             length = int(header)
             if length > self.max_frame:
                 raise FramingError(f"netstring length {length} exceeds limit {self.max_frame}")
             end = colon + 1 + length
-            if len(buf) < end + 1:
+            if n < end + 1:
                 break
-            if buf[end] != ord(","):
+            if buf[end] != 0x2C:    # ','
                 raise FramingError(f"netstring of length {length} not terminated by ','")
-            raw = bytes(buf[colon + 1:end])
-            out.append(_decode(raw))
+            out.append(_decode(buf[colon + 1:end]))
             pos = end + 1
-        del buf[:pos]
+        if pos < n:
+            self._buf += memoryview(buf)[pos:]
 
     # -- raw JSON ---------------------------------------------------------
 
