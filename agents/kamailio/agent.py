@@ -61,13 +61,15 @@ class _ExtraFields:
         if name not in _ENGINE_CALLS:
             return attr
 
-        async def call(fields: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
+        # A plain function returning the engine's coroutine for the runner to await (not a
+        # coroutine awaiting it): one frame fewer to pass through at each of its resumptions.
+        def call(fields: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
             message = _MESSAGE.get()
             if message:
                 extra = {k: v for k, v in message.items() if k not in RESERVED_KEYS and k not in fields}
                 if extra:
                     fields = {**extra, **fields}
-            return await attr(fields, *args, **kwargs)
+            return attr(fields, *args, **kwargs)
 
         # Kept: later lookups find it without coming here (three engine calls per call).
         self.__dict__[name] = call
@@ -171,7 +173,7 @@ class KamailioAgent:
             self._run_eagerly(self._handle(link, name, message))
             return
         key = message.get(ORIGIN_ID) or message.get("callid")
-        coro = self._bounded(self._handle(link, name, message))
+        coro = self._handle(link, name, message, bounded=True)
         if not key:
             self._spawn(coro)
             return
@@ -203,16 +205,6 @@ class KamailioAgent:
             return
         self._spawn(_resume(coro, waiting_on))
 
-    async def _bounded(self, coro: Coroutine[Any, Any, None]) -> None:
-        try:
-            await self._background.enter()
-            try:
-                await coro
-            finally:
-                self._background.leave()
-        finally:
-            coro.close()  # no-op once finished; a task cancelled at shutdown never started it
-
     @staticmethod
     async def _after(previous: asyncio.Task | None, coro: Coroutine[Any, Any, None]) -> None:
         try:
@@ -223,9 +215,8 @@ class KamailioAgent:
             coro.close()
 
     def _vars(self, link: KamailioLink, name: str, message: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict(self.agent_vars)
-        out.update({"*event": name, "*cmd": name, "OriginHost": link.origin_host,
-                    "RemoteHost": link.client.address, "*link": link})
+        out = {**self.agent_vars, "*event": name, "*cmd": name, "OriginHost": link.origin_host,
+               "RemoteHost": link.client.address, "*link": link}
         if name == CALL_END:
             cut = link.credit_cuts.get(str(message.get(ORIGIN_ID) or message.get("callid") or ""))
             if cut is not None:
@@ -235,12 +226,22 @@ class KamailioAgent:
                 out["CreditCutGrace"] = cut + CREDIT_CUT_GRACE
         return out
 
-    async def _handle(self, link: KamailioLink, name: str, message: dict[str, Any]) -> None:
+    async def _handle(self, link: KamailioLink, name: str, message: dict[str, Any], *,
+                      bounded: bool = False) -> None:
+        """Process one event; ``bounded`` (call start/end, CDRs) first waits for admission
+        (see admission.py) and holds its slot until done. One coroutine for both, so each
+        resumption of the engine call below passes through one agent frame fewer."""
+        if bounded:
+            await self._background.enter()
         try:
-            await self._process(link, name, message)
+            try:
+                await self._process(link, name, message)
+            finally:
+                if name == CALL_END:  # charged or not, Kamailio has no such dialog any more
+                    link.untrack(str(message.get(ORIGIN_ID) or message.get("callid") or ""))
         finally:
-            if name == CALL_END:  # charged or not, Kamailio has no such dialog any more
-                link.untrack(str(message.get(ORIGIN_ID) or message.get("callid") or ""))
+            if bounded:
+                self._background.leave()
 
     async def _process(self, link: KamailioLink, name: str, message: dict[str, Any]) -> None:
         replyable = name == AUTH_REQUEST or (name == PROCESS_MESSAGE and TR_INDEX in message)
