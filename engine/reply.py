@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from engine.errors import ChargingError
 
@@ -39,6 +39,10 @@ class Reply:
     balance: Decimal | None = None
     # True when these units are the last ones (Diameter Final-Unit-Indication).
     final_units: bool = False
+    # What computes ``balance`` on its first read, when the engine leaves it to then: most
+    # callers (the Kamailio, RADIUS and Diameter templates) never read it, and those that do
+    # read it as soon as the engine answers, before anything else can change the account.
+    balance_source: Callable[[], Decimal | None] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_error(cls, err: ChargingError | str) -> "Reply":
@@ -46,12 +50,18 @@ class Reply:
             return cls(error=err.wire(), reason=err.reason or err.code)
         return cls(error=str(err), reason=str(err))
 
+    def freeze_balance(self) -> None:
+        """Compute a pending ``balance`` now (before an ``await`` could change the account)."""
+        if self.balance_source is not None:
+            self.balance = self.balance_source()
+
     @property
     def ok(self) -> bool:
         return not self.error
 
-    def as_fields(self) -> dict[str, Any]:
-        """CGRateS-named view used by templates as ``~*cgrep.<Field>``."""
+    def as_fields(self, with_balance: bool = True) -> dict[str, Any]:
+        """CGRateS-named view used by templates as ``~*cgrep.<Field>``; ``with_balance``
+        False leaves ``Balance`` out (a template that never reads it: not computed)."""
         out: dict[str, Any] = {
             "Error": self.error,
             "Reason": self.reason,
@@ -61,8 +71,31 @@ class Reply:
             out["MaxUsage"] = self.max_usage
         if self.cost is not None:
             out["Cost"] = self.cost
-        if self.balance is not None:
+        if with_balance and self.balance is not None:
             out["Balance"] = self.balance
         if self.attributes:
             out["Attributes"] = dict(self.attributes)
         return out
+
+
+def _lazy_balance() -> None:
+    """``Reply.balance`` reads through ``balance_source`` once (then it is a plain value);
+    assigning ``balance`` drops a pending source. The dataclass keeps its generated
+    ``__init__``/``__eq__``/``__repr__``, which go through this property."""
+    slot = Reply.balance  # the slot's member descriptor
+
+    def get(self: Reply) -> Decimal | None:
+        source = self.balance_source
+        if source is not None:
+            self.balance_source = None
+            slot.__set__(self, source())
+        return slot.__get__(self, Reply)
+
+    def set_(self: Reply, value: Decimal | None) -> None:
+        self.balance_source = None
+        slot.__set__(self, value)
+
+    Reply.balance = property(get, set_, doc="Balance left on the main monetary balance, when known.")  # type: ignore[assignment]
+
+
+_lazy_balance()

@@ -220,8 +220,10 @@ class SessionManager:
         reason = reasons[run_id] if usage < requested else ""
         if usage < requested and not reason:
             reason = INSUFFICIENT_CREDIT
-        return Reply(max_usage=usage, reason=reason, run_max_usage=dict(grants), balance=self.balance_of(event),
-                     final_units=usage < requested and reason != "")
+        # the balance is computed only if read (the Kamailio, RADIUS and Diameter templates don't)
+        return Reply(max_usage=usage, reason=reason, run_max_usage=dict(grants),
+                     final_units=usage < requested and reason != "",
+                     balance_source=lambda: self.balance_of(event))
 
     # --- initiate ----------------------------------------------------------------------------
 
@@ -256,6 +258,7 @@ class SessionManager:
                 raise
             if reply.max_usage == 0:
                 self.sessions.pop(session.cgrid, None)
+                reply.freeze_balance()  # as it is now, before the refund below
                 await self._abandon(session)
                 return reply
             self.supervisor.arm(session)

@@ -97,6 +97,12 @@ class Template:
         first names cannot answer it the way the agent's own view does."""
         return any(_REQ_NESTED.search(text_) for text_ in self._reference_texts())
 
+    def reads_reply_field(self, name: str) -> bool:
+        """True when some value or filter may read ``~*cgrep.<name>`` (the engine reply's
+        field): the runner has the reply compute a field only a template reads."""
+        pattern = re.compile(r"\*cgrep\." + re.escape(name) + r"(?![A-Za-z0-9_-])")
+        return any(pattern.search(text_) for text_ in self._reference_texts())
+
     def _reference_texts(self) -> list[str]:
         """Every value and filter text the operator wrote (processors and field lists)."""
         fields = [f for p in self.processors for f in (*p.request_fields, *p.reply_fields)]

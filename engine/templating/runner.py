@@ -148,6 +148,8 @@ class TemplateRunner:
         # The agent's vars dict is only copied when a field may write into it.
         self._writes_vars = any(f.target.root == "*vars" for p in template.processors
                                 for f in (*p.request_fields, *p.reply_fields))
+        # The reply's Balance is computed only for a template that reads it.
+        self._reads_balance = template.reads_reply_field("Balance")
         # Only the processors a message's indexed values leave possible are tried.
         stable = ("*req", "*oreq") if self._writes_vars else ("*req", "*oreq", "*vars")
         index = ProcessorIndex(self._plans, lambda plan: plan.proc.filters, stable)
@@ -201,14 +203,17 @@ class TemplateRunner:
             if plan.log:
                 log.info("template %s processor %s: %s request=%s opts=%s", self.template.agent,
                          proc.id, method or "no engine call", request, ctx.opts)
+            # Balance (computed on read) is read right after the engine answers, when the
+            # template, its log or an explain trace may show it
+            balance = self._reads_balance or plan.log or trace is not None
             if method is None:
                 reply = None
             elif this_dry:
                 reply = synthetic_reply(method, request)
             else:
-                reply = await self._call(proc, method, ctx)
+                reply = await self._call(proc, method, ctx, balance)
             if reply is not None:
-                ctx.cgrep = reply.as_fields()
+                ctx.cgrep = reply.as_fields(balance)
             if trace is None:
                 plan.reply(ctx)
             else:
@@ -226,7 +231,7 @@ class TemplateRunner:
                 break
         return ctx
 
-    async def _call(self, proc: Processor, method: str, ctx: Ctx) -> Reply:
+    async def _call(self, proc: Processor, method: str, ctx: Ctx, balance: bool) -> Reply:
         sessions = self.sessions
         fields, opts = ctx.cgreq, ctx.opts
         try:
@@ -237,6 +242,8 @@ class TemplateRunner:
                                                        debit="*accounts" in proc.flags)
             else:
                 reply = await getattr(sessions, method)(fields, opts)
+            if balance:
+                reply.freeze_balance()  # as the engine answered it, before the CDR below
             if "*cdrs" in proc.flags and method in ("terminate", "process_message") and reply.ok:
                 cdr = await sessions.process_cdr(fields, opts)
                 if not cdr.ok:

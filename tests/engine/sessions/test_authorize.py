@@ -81,3 +81,43 @@ async def test_reply_reports_the_money_left(engine):
     await engine.topup("1.00")
     reply = await engine.sessions.initiate(call(Usage="30s"), {"*sessionsDebitInterval": 0})
     assert reply.balance == Decimal("0.70")
+
+
+BALANCE_TEMPLATE = """
+agent: test
+processors:
+  - id: Init
+    flags: [*initiate, *accounts]
+    request_fields:
+      - {tag: OriginID, path: '*cgreq.OriginID', value: '~*req.Session-Id'}
+      - {tag: Account, path: '*cgreq.Account', type: '*constant', value: '1001'}
+      - {tag: Destination, path: '*cgreq.Destination', type: '*constant', value: '1002'}
+      - {tag: Usage, path: '*cgreq.Usage', type: '*constant', value: 30s}
+      - {tag: DI, path: '*opts.*sessionsDebitInterval', type: '*constant', value: 0}
+    reply_fields:
+      - {tag: Granted, path: '*rep.Granted', value: '~*cgrep.MaxUsage'}
+"""
+
+
+async def test_a_template_reading_the_balance_gets_it_as_the_engine_answered(engine):
+    from engine.templating import DictView, TemplateRunner, parse_template
+
+    await engine.topup("1.00")
+    text = BALANCE_TEMPLATE + "      - {tag: Left, path: '*rep.Left', value: '~*cgrep.Balance'}\n"
+    template = parse_template(text)
+    assert template.reads_reply_field("Balance") and not template.reads_reply_field("Bal")
+    first = await TemplateRunner(template, engine.sessions).run(DictView({"Session-Id": "s1"}))
+    assert dict(first.reply)[("Left",)] == Decimal("0.70")
+    second = await TemplateRunner(template, engine.sessions).run(DictView({"Session-Id": "s2"}))
+    assert dict(second.reply)[("Left",)] == Decimal("0.40")
+
+
+async def test_a_template_not_reading_the_balance_still_finds_it_on_the_reply(engine):
+    from engine.templating import DictView, TemplateRunner, parse_template
+
+    await engine.topup("1.00")
+    template = parse_template(BALANCE_TEMPLATE)
+    assert not template.reads_reply_field("Balance")
+    outcome = await TemplateRunner(template, engine.sessions).run(DictView({"Session-Id": "s1"}))
+    assert dict(outcome.reply) == {("Granted",): 30 * 10**9} and "Balance" not in outcome.cgrep
+    assert outcome.engine_reply.balance == Decimal("0.70")
