@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from agents.diameter import constants as C
-from agents.diameter.codec import (HEADER_LEN, Avp, AvpError, DiameterError, HeaderError, Message,
+from agents.diameter.codec import (HEADER_LEN, MAX_MESSAGE_LEN, Avp, AvpError, DiameterError, HeaderError, Message,
                                    decode_header, decode_message, group, make_avp, message_length,
                                    placeholder_avp)
 from agents.diameter.dictionary import VENDOR_3GPP, by_name
@@ -44,6 +45,8 @@ TOLERATED_MISSING: dict[int, frozenset[str]] = {
 # Application commands we serve (answers to our RAR/ASR come back as AnswerReceived).
 APP_COMMANDS = {C.APP_CREDIT_CONTROL: {C.CMD_CREDIT_CONTROL, C.CMD_RE_AUTH, C.CMD_ABORT_SESSION}}
 BASE_COMMANDS = {C.CMD_CAPABILITIES_EXCHANGE, C.CMD_DEVICE_WATCHDOG, C.CMD_DISCONNECT_PEER}
+
+_WORD = struct.Struct("!I").unpack_from
 
 WAIT_CER = "WAIT_CER"
 OPEN = "OPEN"
@@ -185,14 +188,17 @@ class PeerConnection:
         pos = 0
         events: list[Event] = []
         while size - pos >= 4 and self.state != CLOSED:
-            try:
-                length = message_length(buf[pos:pos + 4])
-            except HeaderError as err:
-                # The stream can no longer be framed: answer if a header is there, then close.
-                if size - pos >= HEADER_LEN:
-                    self._answer_error(decode_header(buf[pos:pos + HEADER_LEN]), err)
-                events.append(self._close(f"unframable input: {err.reason}"))
-                return events
+            word = _WORD(buf, pos)[0]       # version and length, checked inline
+            length = word & 0xFFFFFF
+            if word >> 24 != 1 or length < HEADER_LEN or length > MAX_MESSAGE_LEN or length & 3:
+                try:
+                    message_length(buf[pos:pos + 4])    # raises the HeaderError naming the fault
+                except HeaderError as err:
+                    # The stream can no longer be framed: answer if a header is there, then close.
+                    if size - pos >= HEADER_LEN:
+                        self._answer_error(decode_header(buf[pos:pos + HEADER_LEN]), err)
+                    events.append(self._close(f"unframable input: {err.reason}"))
+                    return events
             if size - pos < length:
                 break
             frame = buf if length == size else buf[pos:pos + length]
