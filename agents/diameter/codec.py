@@ -175,7 +175,8 @@ class Message:
         return [a for a in self.avps if a.defn is not None and a.defn.name == name]
 
     def get(self, name: str, default: Any = None) -> Any:
-        avp = self.find(name)
+        index = self._index      # find() inline for an indexed (decoded) message
+        avp = index.get(name) if index is not None else self.find(name)
         return default if avp is None else avp.value
 
     def add(self, name: str, value: Any) -> "Message":
