@@ -341,6 +341,19 @@ def format_time(value: datetime | None) -> str:
     return text.replace("+00:00", "Z")
 
 
+def format_instant(value: datetime | None) -> str:
+    """``format_time`` of a clock reading rendered once (an account's update time, written
+    with every debit): the same text, but not remembered. Remembering a new instant per
+    debit filled ``format_time``'s memo with texts never asked for again, so it was emptied
+    every few thousand debits, taking the session times it is there for with it."""
+    if value is not None and value.tzinfo is timezone.utc and value.__class__ is datetime:
+        micro = value.microsecond
+        head = minute_head(value)
+        return (f"{head}{TWO_DIGITS[value.second]}.{micro:06}Z" if micro
+                else head + TWO_DIGITS[value.second] + "Z")
+    return format_time(value)
+
+
 def minute_head(value: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:`` of a UTC ``value`` from year 1000 on, remembered per minute:
     RFC3339 renderings (``format_time``, the SQLite writer's ``ts_text``) add the seconds."""

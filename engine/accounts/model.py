@@ -22,7 +22,7 @@ import msgspec
 
 from engine.memo import remember
 from engine.storage.base import AccountRow, BalanceRow
-from engine.units import decimal_to_json, format_time, parse_time
+from engine.units import decimal_to_json, format_instant, format_time, parse_time
 
 MONETARY = "*monetary"
 VOICE = "*voice"
@@ -297,8 +297,9 @@ def _trigger_json(t: TriggerState) -> str:
 def account_to_row(acc: Account) -> AccountRow:
     """The account row; ``data`` is exactly the msgspec JSON of ``_AccountData`` (what
     ``account_from_rows`` decodes), assembled from the remembered trigger JSON. The update
-    time is format_time text (digits, ``-:.TZ``): nothing in it needs JSON escaping."""
-    data = '{"update_time":"' + format_time(acc.update_time) + '"'
+    time is format_time text (digits, ``-:.TZ``): nothing in it needs JSON escaping. It is a
+    new instant each debit, so it is rendered without being remembered (``format_instant``)."""
+    data = '{"update_time":"' + format_instant(acc.update_time) + '"'
     if acc.action_triggers:
         data += ',"action_triggers":[' + ",".join([_trigger_json(t) for t in acc.action_triggers]) + "]"
     return AccountRow(acc.tenant, acc.id, acc.allow_negative, acc.disabled, data + "}")

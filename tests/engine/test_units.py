@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 
 from engine.errors import INVALID_ARGUMENT, ChargingError
 from engine.units import (
-    HOUR, MILLISECOND, SECOND, UNLIMITED, format_duration, format_time, parse_duration, parse_time,
+    HOUR, MILLISECOND, SECOND, UNLIMITED, format_duration, format_instant, format_time, parse_duration, parse_time,
     to_decimal,
 )
 
@@ -181,3 +181,21 @@ def test_sub_second_go_durations(text, ns):
 def test_sub_second_nonsense_is_invalid_argument(bad):
     with pytest.raises(ChargingError):
         parse_duration(bad)
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), timezones=st.sampled_from(
+    [timezone.utc, timezone(timedelta(hours=2))])))
+def test_a_clock_reading_renders_as_format_time_does(value: datetime) -> None:
+    assert format_instant(value) == format_time(value)
+
+
+def test_a_clock_reading_is_not_remembered() -> None:
+    """An account's update time is a new instant per debit: remembering each one would
+    empty format_time's memo of the session times every few thousand debits."""
+    from engine import units
+
+    kept = dict(units._FORMATTED)
+    now = datetime.now(timezone.utc)
+    assert format_instant(now) == now.isoformat().replace("+00:00", "Z") and now not in units._FORMATTED
+    assert format_instant(None) == "0001-01-01T00:00:00Z"
+    assert units._FORMATTED == kept
