@@ -31,20 +31,24 @@ def grouped_dict(avp: Avp) -> dict[str, Any]:
     return view
 
 
-def avp_dict(avps: list[Avp]) -> dict[str, Any]:
+def avp_dict(avps: list[Avp], msccs: list[Avp] | None = None) -> dict[str, Any]:
     """AVPs by name: a grouped AVP becomes a dict of its members, a repeated AVP a list of
     its instances (the ``DictView`` convention). Unknown AVPs (no name) are left out.
     A grouped AVP's dict is made once and kept on it (``Avp.view``): decoded AVPs are
-    shared between messages, so a subscriber's Subscription-Id is converted once."""
+    shared between messages, so a subscriber's Subscription-Id is converted once.
+    With ``msccs``, MSCC AVPs go to that list instead of the dict (``split_ccr``)."""
     out: dict[str, Any] = {}
     for avp in avps:
         defn = avp.defn
         if defn is None:
             continue
+        name = defn.name
+        if msccs is not None and name == MSCC:
+            msccs.append(avp)
+            continue
         value = avp.value
         if type(value) is list:
             value = grouped_dict(avp)
-        name = defn.name
         previous = out.get(name, _ABSENT)
         if previous is _ABSENT:
             out[name] = value
@@ -66,18 +70,11 @@ def unit_avps(msg: Message) -> list[Avp | None]:
 def split_ccr(message: Message) -> tuple[dict[str, Any], list[Avp | None], bool]:
     """One pass over a CCR: ``message_dict``, ``unit_avps`` and whether it has no MSCC
     (single-service: its units are answered at the top level)."""
-    others: list[Avp] = []
     msccs: list[Avp] = []
-    for avp in message.avps:
-        defn = avp.defn
-        if defn is not None and defn.name == MSCC:
-            msccs.append(avp)
-        else:
-            others.append(avp)
-    base = avp_dict(others)
+    base = avp_dict(message.avps, msccs)
     if msccs:
         return base, msccs, False
-    loose = [a for a in others if a.defn is not None and a.defn.name in _UNIT_AVPS]
+    loose = [a for a in message.avps if a.defn is not None and a.defn.name in _UNIT_AVPS]
     return base, ([make_avp(MSCC, loose)] if loose else [None]), True
 
 
