@@ -71,6 +71,8 @@ class PeerInfo:
     origin_host: str
     origin_realm: str
     remote: str = ""
+    # (the CcConfig, ~*vars for this peer under it): built once, copied per unit.
+    vars_base: tuple[Any, dict[str, Any]] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -275,13 +277,18 @@ class CreditControlServer:
 
     def _vars(self, msg: Message, peer: PeerInfo, unit: Avp | None,
               extra_vars: dict[str, Any] | None) -> dict[str, Any]:
-        """``~*vars`` of one unit: a new dict the mapper may add to (``*link``)."""
-        variables = {
-            "*cmd": "CCR", "*app": "Credit Control", "*appid": msg.application_id,
-            "OriginHost": peer.origin_host, "OriginRealm": peer.origin_realm,
-            "RemoteHost": peer.remote, "Tenant": self.config.tenant,
-            "ValidityTime": self.config.validity_time, "ZeroRated": False,
-        }
+        """``~*vars`` of one unit: a new dict the mapper may add to (``*link``), copied
+        from the peer's, which is built once per connection."""
+        cached = peer.vars_base
+        if cached is None or cached[0] is not self.config:
+            cached = peer.vars_base = (self.config, {
+                "*cmd": "CCR", "*app": "Credit Control", "*appid": None,
+                "OriginHost": peer.origin_host, "OriginRealm": peer.origin_realm,
+                "RemoteHost": peer.remote, "Tenant": self.config.tenant,
+                "ValidityTime": self.config.validity_time, "ZeroRated": False,
+            })
+        variables = cached[1].copy()
+        variables["*appid"] = msg.application_id
         if extra_vars:
             variables.update(extra_vars)
         if unit is not None:
