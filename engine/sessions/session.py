@@ -179,7 +179,7 @@ class Session:
 
 class _StoredRun(msgspec.Struct):
     run_id: str
-    fields: dict[str, Any]
+    fields: dict[str, Any] | None    # None: the run charges the start event itself (start_fields)
     reserved: int
     cost: str
     charges: list[Any]
@@ -217,8 +217,8 @@ def encode_session(session: Session) -> bytes:
         start_fields=start_fields,
         opts=session.opts,
         # the default run charges the start event itself: while no later message changed a
-        # field, its fields ARE start_fields (built once, not again per snapshot)
-        runs=[_StoredRun(r.run_id, start_fields if r.event is session.event and not session.changes
+        # field, its fields ARE start_fields, stored once (null here), not twice per snapshot
+        runs=[_StoredRun(r.run_id, None if r.event is session.event and not session.changes
                          else r.event.to_fields(), r.reserved, str(r.cost), r.charges, r.debits)
               for r in session.runs],
         started_wall=format_time(session.started_wall),
@@ -241,10 +241,12 @@ def decode_session(blob: bytes, *, charge_type: Any, now_mono: int, now_wall: da
     The monotonic origin is rebuilt from the wall-clock time the session was opened,
     so a recovered debit-loop session keeps counting from its real start."""
     stored = msgspec.json.decode(blob, type=_StoredSession)
+    start_event = ChargingEvent.from_fields(stored.start_fields)
     runs = [
         RunState(
             run_id=r.run_id,
-            event=ChargingEvent.from_fields(r.fields),
+            # no fields: the run charged the start event itself (and does so again)
+            event=start_event if r.fields is None else ChargingEvent.from_fields(r.fields),
             reserved=r.reserved,
             cost=Decimal(r.cost),
             charges=[msgspec.convert(c, charge_type, strict=False) for c in r.charges],
@@ -258,7 +260,7 @@ def decode_session(blob: bytes, *, charge_type: Any, now_mono: int, now_wall: da
         raise ValueError(f"session {stored.cgrid}: stored without start time")
     age = int((now_wall - initiated).total_seconds() * 1_000_000_000)
     return Session(
-        cgrid=stored.cgrid, event=ChargingEvent.from_fields(stored.start_fields), opts=stored.opts, runs=runs,
+        cgrid=stored.cgrid, event=start_event, opts=stored.opts, runs=runs,
         started_wall=started, initiated_wall=initiated, started_mono=now_mono - max(0, age), debit_interval=stored.debit_interval,
         ttl=stored.ttl, link_name=stored.link_name, tor=stored.tor, chargeable=stored.chargeable,
         used=stored.used, last_grant=stored.last_grant, cut_at=stored.cut_at, unconfirmed=True,
