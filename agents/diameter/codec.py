@@ -99,8 +99,13 @@ class Avp:
         return [a for a in self.value if a.defn is not None and a.defn.name == name]
 
     def get(self, name: str, default: Any = None) -> Any:
-        avp = self.find(name)
-        return default if avp is None else avp.value
+        value = self.value       # find() inline: read per unit for its Rating-Group and more
+        if isinstance(value, list):
+            for avp in value:
+                defn = avp.defn
+                if defn is not None and defn.name == name:
+                    return avp.value
+        return default
 
     def encode(self) -> bytes:
         return encode_avp(self)

@@ -345,13 +345,13 @@ class CreditControlServer:
         parts: list[bytes] = []
         sid = msg.find("Session-Id")
         if sid is not None:
-            parts.append(encode_avp(sid))
+            parts.append(sid.wire or encode_avp(sid))
         parts.append(self._result_code(top_code))
         parts.append(self._identity)
         for name in ("CC-Request-Type", "CC-Request-Number"):
             echoed = msg.find(name)      # the request's own AVP, value unchanged
             if echoed is not None:
-                parts.append(encode_avp(echoed))
+                parts.append(echoed.wire or encode_avp(echoed))
         for item in top_extra:
             parts.append(item.wire)
             if item.name == "Validity-Time" and item.value:
