@@ -91,7 +91,7 @@ class Billing:
         account = self.account(run.event)
         req = piece_request(run.event, start, usage, run.reserved, run.cost)
         plan = self.accounts.plan_debit(account, req, partial=True)
-        granted = min(int(plan.usage), usage)
+        granted = plan.usage if plan.usage < usage else usage  # a plan's usage is an int
         if granted <= 0:
             if extra_ops:
                 await self.storage.write(list(extra_ops))
@@ -107,10 +107,10 @@ class Billing:
                                                        f"{REF_DEBIT}:{seq}:{granted}"))
         run.debits = seq
         run.reserved += granted
-        run.cost += Decimal(done.cost)
+        run.cost += done.cost  # a plan's cost is a Decimal
         # kept netted per balance: a 3h call of 30s slices stays one entry per balance
         run.charges = list(net_by_balance([*run.charges, *done.parts]).values())
-        if persist is not None and not any(part.amount for part in done.parts):
+        if persist is not None and not _moves_money(done.parts):
             await self.storage.write(list(persist()))
         return granted, plan.reason
 
@@ -166,6 +166,15 @@ class Billing:
     def price(self, event: ChargingEvent, start: datetime, usage: int) -> Any:
         """Rate only (GetCost, *rated checks): the rater's CostResult."""
         return self.rater().rate(piece_request(event, start, usage))
+
+
+def _moves_money(parts: Sequence[BalanceCharge]) -> bool:
+    """Some part changes a balance (asked after every slice: a loop, not ``any()`` over a
+    generator)."""
+    for part in parts:
+        if part.amount:
+            return True
+    return False
 
 
 def event_cost_of(plan: Any, cgrid: str, run_id: str) -> Any:

@@ -215,8 +215,11 @@ class SessionManager:
 
     def _limited_reply(self, grants: dict[str, int], reasons: dict[str, str], requested: int,
                        event: ChargingEvent) -> Reply:
-        run_id = min(grants, key=lambda r: grants[r])
-        usage = grants[run_id]
+        if len(grants) == 1:  # one run (or the loop's one figure): no min() over a lambda
+            run_id, usage = next(iter(grants.items()))
+        else:
+            run_id = min(grants, key=lambda r: grants[r])
+            usage = grants[run_id]
         reason = reasons[run_id] if usage < requested else ""
         if usage < requested and not reason:
             reason = INSUFFICIENT_CREDIT
@@ -371,7 +374,8 @@ class SessionManager:
                     _, why = await self.billing.reserve(session.cgrid, run, session.started_wall, need,
                                                         extra_ops=snapshot, persist=session.snapshot_ops)
                     snapshot = []
-                grants[run.run_id] = max(0, min(requested, run.reserved - session.used))
+                left = run.reserved - session.used
+                grants[run.run_id] = requested if left >= requested else (left if left > 0 else 0)
                 reasons[run.run_id] = why
             elif run.event.request_type == PSEUDOPREPAID and session.chargeable:
                 grants[run.run_id], reasons[run.run_id] = self.billing.max_usage(
