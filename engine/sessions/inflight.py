@@ -16,19 +16,20 @@ as no operation on the key runs or waits.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Awaitable, Callable, TypeVar
+
+from engine.sessions.gate import Gate
 
 T = TypeVar("T")
 
 
 class _Key:
-    """The lock of one key and how many operations hold or wait for it."""
+    """The gate of one key and how many operations hold or wait for it."""
 
     __slots__ = ("lock", "users")
 
     def __init__(self) -> None:
-        self.lock = asyncio.Lock()
+        self.lock = Gate()
         self.users = 0
 
 

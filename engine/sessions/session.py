@@ -8,7 +8,6 @@ rebuild its monotonic origin.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +16,7 @@ from typing import Any
 import msgspec
 
 from engine.event import ABSENT, FIELD_GETTERS, PREPAID, ChargingEvent
+from engine.sessions.gate import Gate
 from engine.storage.base import PutSession
 from engine.units import format_time, parse_time
 
@@ -76,7 +76,7 @@ class Session:
     at_ttl: int | None = None
     at_grace: int | None = None
     changes: dict[str, Any] | None = None  # fields later messages changed or added
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one operation at a time per session
+    lock: Gate = field(default_factory=Gate)  # one operation at a time per session
     @property
     def start_fields(self) -> dict[str, Any]:
         """CGRateS-named EventStart: the start event with later changes applied.
