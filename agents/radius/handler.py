@@ -18,7 +18,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
-from typing import Any, Mapping
+from typing import Any, Awaitable, Mapping
 
 from agents.radius import codec
 from agents.radius.dictionary import RadiusDictionary
@@ -94,22 +94,25 @@ class RadiusHandler:
         plan = self._read_plan
         return view if plan is None else view.template_view(plan)
 
-    async def __call__(self, request: RadiusRequest) -> bytes | None:
+    def __call__(self, request: RadiusRequest) -> Awaitable[bytes | None]:
+        """The reply to await. A plain method handing back the coroutine that answers
+        (accounting, access, NAS reboot) rather than a coroutine awaiting it: one frame
+        fewer per request, and to pass through whenever the engine call resumes."""
         pkt = request.packet
         if pkt.code == codec.STATUS_SERVER:
-            return self._status_reply(request)
+            return _ready(self._status_reply(request))
         status = None
         if request.port_kind == "acct":
             status = pkt.get_int(ACCT_STATUS_TYPE)
             if status in (ACCT_ON, ACCT_OFF):
-                return await self._nas_reboot(request, status)
+                return self._nas_reboot(request, status)
         view = RadiusMessageView(pkt, self.dictionary, request.client.secret)
         vars_ = self.vars_for(request)
         if request.port_kind == "auth":
-            return await self._access(request, view, vars_)
+            return self._access(request, view, vars_)
         if (status == ACCT_STOP or status == ACCT_INTERIM) and pkt.get(ACCT_SESSION_TIME) is None:
             self._add_answer_time(pkt, vars_)
-        return await self._accounting(request, view, vars_)
+        return self._accounting(request, view, vars_)
 
     def _add_answer_time(self, pkt: codec.RadiusPacket, vars_: dict[str, Any]) -> None:
         """For NASes that omit Acct-Session-Time (Kamailio acc_radius): the open session's AnswerTime."""
@@ -329,6 +332,11 @@ class RadiusHandler:
             except (KeyError, ValueError, TypeError) as err:
                 log.warning("reply attribute %s=%r not encoded: %s", name, value, err)
         return out
+
+
+async def _ready(reply: bytes) -> bytes:
+    """An answer already made, as the awaitable ``RadiusHandler.__call__`` returns."""
+    return reply
 
 
 def _reply_code(items: list[tuple[tuple[str, ...], Any]], default: int) -> int:
