@@ -33,6 +33,8 @@ log = logging.getLogger("chargeway.sessions")
 
 _FIRST_BACKOFF = 10 * MILLISECOND
 _COMPACT_MIN = 1024  # heap entries below which stale ones are simply left to expire
+# Session attribute of each deadline kind (arming one is a dict lookup, not an f-string)
+_AT = {kind: f"at_{kind}" for kind in ("cut", "tick", "warn", "ttl", "grace")}
 
 
 class Supervisor:
@@ -80,7 +82,7 @@ class Supervisor:
 
     def _timer(self, session: Session, kind: str, when: int) -> None:
         """Set one of the session's deadlines (``cut``/``tick``/``warn``/``ttl``/``grace``)."""
-        setattr(session, f"at_{kind}", when)
+        setattr(session, _AT[kind], when)
         if len(self._heap) >= self._compact_at:
             self._compact()
         heapq.heappush(self._heap, (when, next(self._seq), session.cgrid))
@@ -107,7 +109,7 @@ class Supervisor:
 
     @staticmethod
     def _cancel(session: Session, kind: str) -> None:
-        setattr(session, f"at_{kind}", None)
+        setattr(session, _AT[kind], None)
 
     def _wake_at(self, when: int) -> None:
         if self._handle is not None:
@@ -131,7 +133,7 @@ class Supervisor:
             for kind, handler in self._handlers:
                 due = getattr(session, f"at_{kind}")
                 if due is not None and due <= now:
-                    setattr(session, f"at_{kind}", None)
+                    setattr(session, _AT[kind], None)
                     self.spawn(handler(session), f"{kind}:{cgrid[:8]}")
         if self._heap:
             self._wake_at(self._heap[0][0])
