@@ -157,10 +157,10 @@ class EvapiClient:
 
     def send(self, message: dict[str, Any]) -> None:
         """Write one message now (no await: ordering follows call order)."""
-        if not self.is_connected:
+        protocol = self._protocol       # is_connected, inline: every reply goes through here
+        if protocol is None or protocol.transport is None or protocol.closed.done():
             raise NotConnected(f"evapi {self.alias} not connected")
-        assert self._protocol is not None and self._protocol.transport is not None
-        self._protocol.transport.write(self._protocol.codec.encode(message))
+        protocol.transport.write(protocol.codec.encode(message))
 
     def drop(self) -> None:
         """Close the current connection (a reconnect follows)."""
