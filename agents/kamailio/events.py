@@ -59,9 +59,13 @@ def format_attributes(attributes: Mapping[str, Any]) -> str:
     return ",".join(f"{key}:{value}" for key, value in attributes.items())
 
 
+_BLANK: dict[str, Any] = dict.fromkeys(REPLY_FIELDS, "")
+
+
 def blank_reply(request: Mapping[str, Any], default_event: str) -> dict[str, Any]:
-    """A reply skeleton addressed to the request's suspended transaction."""
-    reply: dict[str, Any] = {name: "" for name in REPLY_FIELDS}
+    """A reply skeleton addressed to the request's suspended transaction (a copy of one
+    made once: every authorization answer starts from it)."""
+    reply = _BLANK.copy()
     reply["Event"] = str(request.get(REPLY_ROUTE) or default_event)
     reply["TransactionIndex"] = request.get(TR_INDEX, "")
     reply["TransactionLabel"] = request.get(TR_LABEL, "")
