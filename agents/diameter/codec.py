@@ -138,11 +138,8 @@ class Message:
     def freeze_index(self) -> None:
         """Index top-level AVPs by name (first instance) for a message that will only be
         read from now on (a decoded request: the credit-control path reads it dozens of times)."""
-        index: dict[str, Avp] = {}
-        for avp in self.avps:
-            if avp.defn is not None and avp.defn.name not in index:
-                index[avp.defn.name] = avp
-        self._index = index
+        # Walked backwards: the first instance of a repeated name is the one kept.
+        self._index = {avp.defn.name: avp for avp in reversed(self.avps) if avp.defn is not None}
 
     def has_all(self, names: frozenset[str]) -> bool:
         """True when every name is among the top-level AVPs (one set test once indexed)."""
