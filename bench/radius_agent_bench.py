@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import hashlib
 import socket
 import struct
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 
 from agents.radius.clients import ClientTable
+from chargeway.app import tune_gc
 from agents.radius.dedup import DuplicateCache
 from agents.radius.dictionary import RadiusDictionary
 from agents.radius.handler import RadiusHandler
@@ -90,8 +90,7 @@ async def run(pairs: int) -> float:
     server._loop = asyncio.get_running_loop()
     packets = [accounting_request(i & 0xFF, stop, i) for i in range(pairs) for stop in (False, True)]
     addr = ("127.0.0.1", 40000)
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)         # what `chargeway serve` runs with
+    tune_gc()                                 # the collector settings `chargeway serve` runs with
     start = time.process_time()
     for first in range(0, len(packets), WINDOW):
         for data in packets[first:first + WINDOW]:
