@@ -158,7 +158,8 @@ def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: 
         except ChargingError as err:
             return DebitPlan(usage=covered, cost=Decimal(0), parts=parts, reason=err.code,
                              unit_usage=covered)
-        paid_usage, cost, reason, rating = int(aff.usage), Decimal(aff.cost), aff.reason, aff
+        # an Affordable holds an int and a Decimal already: no int()/Decimal() copies
+        paid_usage, cost, reason, rating = aff.usage, aff.cost, aff.reason, aff
     else:
         result = rater.rate(rest)
         paid_usage, cost, reason, rating = remaining, Decimal(result.cost), "", result
@@ -166,8 +167,9 @@ def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: 
             raise ChargingError(INSUFFICIENT_CREDIT,
                                 reason=f"costs {cost}, {account.key} can pay {credit}")
     parts.extend(_pay(account, payers, cost, unlimited))
-    return DebitPlan(usage=covered + paid_usage, cost=cost, parts=parts, reason=reason,
-                     unit_usage=covered, rating=rating)
+    # positional, in DebitPlan's field order (usage, cost, parts, reason, unit_usage, rating):
+    # built for every plan, about four per call
+    return DebitPlan(covered + paid_usage, cost, parts, reason, covered, rating)
 
 
 def _filters_allow(b: Balance, req: Any, rater: Any, when: datetime,
