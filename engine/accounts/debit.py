@@ -162,7 +162,7 @@ def plan_debit(account: Account, req: Any, rater: RaterLike | None, *, partial: 
         paid_usage, cost, reason, rating = aff.usage, aff.cost, aff.reason, aff
     else:
         result = rater.rate(rest)
-        paid_usage, cost, reason, rating = remaining, Decimal(result.cost), "", result
+        paid_usage, cost, reason, rating = remaining, result.cost, "", result
         if credit is not None and cost > credit:
             raise ChargingError(INSUFFICIENT_CREDIT,
                                 reason=f"costs {cost}, {account.key} can pay {credit}")

@@ -70,7 +70,8 @@ class Billing:
         account = self.account(event)
         plan = self.accounts.plan_debit(account, piece_request(event, start, requested, offset, cost_so_far),
                                         partial=True)
-        return min(int(plan.usage), requested), plan.reason
+        usage = plan.usage  # an int
+        return (usage if usage < requested else requested), plan.reason
 
     async def reserve(self, cgrid: str, run: RunState, start: datetime, usage: int,
                       extra_ops: Sequence[Any] = (),
@@ -147,11 +148,12 @@ class Billing:
                                             LedgerRef("session settle", cgrid, run.run_id, f"{REF_SETTLE}:{total}"),
                                             extra_ops=extra_ops, extra_ops_for=extra_ops_for)
         run.charges = list(result.plan.parts)
-        run.cost = Decimal(result.cost)
+        cost = result.cost  # the plan's Decimal (immutable: shared, not copied)
+        run.cost = cost
         run.reserved = total
         if extra_ops_for is not None:
-            return Settled(cost=Decimal(result.cost))
-        return Settled(cost=Decimal(result.cost), details=event_cost_of(result.plan, cgrid, run.run_id))
+            return Settled(cost)
+        return Settled(cost, event_cost_of(result.plan, cgrid, run.run_id))
 
     def rated_cost(self, run: RunState, start: datetime, usage: int) -> Settled:
         """Cost of a run without any debit: the given Cost (``*rated``), else the rater's price."""

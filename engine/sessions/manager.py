@@ -483,8 +483,7 @@ class SessionManager:
 
         if last is not None:
             def ops_for(plan: Any) -> list[Any]:
-                results[last.run_id] = Settled(cost=Decimal(plan.cost),
-                                               details=event_cost_of(plan, session.cgrid, last.run_id))
+                results[last.run_id] = Settled(plan.cost, event_cost_of(plan, session.cgrid, last.run_id))
                 return ops_with(results)
             try:
                 await self.billing.settle(session.cgrid, last, session.started_wall, total,
