@@ -138,9 +138,11 @@ class SessionManager:
 
     @staticmethod
     def need(event: ChargingEvent, *names: str) -> None:
-        missing = [n for n in names if not getattr(event, _ATTR[n])]
-        if missing:
-            raise mandatory_missing(*missing)
+        """Mandatory fields: the error names every one missing. Checked on every request,
+        so the list is built only once one is found missing."""
+        for name in names:
+            if not getattr(event, _ATTR[name]):
+                raise mandatory_missing(*[n for n in names if not getattr(event, _ATTR[n])])
 
     def requested(self, event: ChargingEvent) -> int:
         usage = event.usage if event.usage is not None and event.usage > 0 else self.config.usage_for(event.tor)
