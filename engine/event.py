@@ -203,21 +203,21 @@ class ChargingEvent:
 
     def to_fields(self) -> dict[str, Any]:
         """Back to a CGRateS-named mapping (times RFC3339, durations ns)."""
-        out: dict[str, Any] = dict(self.extra)
-        out.update(
-            {
-                CGRID: self.cgrid,
-                TENANT: self.tenant,
-                TOR: self.tor,
-                REQUEST_TYPE: self.request_type,
-                CATEGORY: self.category,
-                ACCOUNT: self.account,
-                SUBJECT: self.subject,
-                DESTINATION: self.destination,
-                ORIGIN_ID: self.origin_id,
-                ORIGIN_HOST: self.origin_host,
-            }
-        )
+        # one dict display (the extras, then the standard names): not a copy of the extras
+        # updated from a second, temporary dict
+        out: dict[str, Any] = {
+            **self.extra,
+            CGRID: self.cgrid,
+            TENANT: self.tenant,
+            TOR: self.tor,
+            REQUEST_TYPE: self.request_type,
+            CATEGORY: self.category,
+            ACCOUNT: self.account,
+            SUBJECT: self.subject,
+            DESTINATION: self.destination,
+            ORIGIN_ID: self.origin_id,
+            ORIGIN_HOST: self.origin_host,
+        }
         if self.source:
             out[SOURCE] = self.source
         if self.setup_time is not None:
