@@ -22,6 +22,7 @@ from agents.diameter.codec import (HEADER_LEN, MAX_MESSAGE_LEN, Avp, AvpError, D
                                    decode_header, decode_message, group, make_avp, message_length,
                                    placeholder_avp)
 from agents.diameter.dictionary import VENDOR_3GPP, by_name
+from agents.stream_buffer import take_pending
 
 log = logging.getLogger("chargeway.diameter.peer")
 
@@ -178,12 +179,7 @@ class PeerConnection:
             return []
         # Frames are cut from the bytes received (no buffer copy) unless a partial frame
         # is waiting from an earlier read; what is left over waits for the next read.
-        if self._in:
-            self._in += data
-            buf = bytes(self._in)
-            self._in.clear()
-        else:
-            buf = data if type(data) is bytes else bytes(data)
+        buf = take_pending(self._in, data)
         size = len(buf)
         pos = 0
         events: list[Event] = []

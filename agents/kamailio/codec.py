@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 
+from agents.stream_buffer import take_pending
+
 # A netstring length header longer than this many digits is garbage, not a length.
 _MAX_LEN_DIGITS = 9
 # Refuse frames larger than this (a dlg.list of many thousands of dialogs still fits).
@@ -99,12 +101,7 @@ class EvapiCodec:
         """Frames are cut from the bytes received (one copy per payload, none of the
         buffer) unless part of a frame is waiting from an earlier read; what is left over
         waits in ``_buf`` for the next one."""
-        if self._buf:
-            self._buf += data
-            buf = bytes(self._buf)
-            self._buf.clear()
-        else:
-            buf = data if type(data) is bytes else bytes(data)
+        buf = take_pending(self._buf, data)
         n = len(buf)
         pos = 0
         while True:
