@@ -21,7 +21,8 @@ from typing import Sequence
 
 
 class BulkStatement:
-    """``prefix`` + ``row`` repeated with ``separator`` + ``suffix``, run in chunks."""
+    """``prefix`` + ``row`` repeated with ``separator`` + ``suffix``, run in chunks;
+    ``sql(1)`` is the one-row statement (the writer's op-by-op path uses it)."""
 
     def __init__(self, prefix: str, row: str, suffix: str = "", *, separator: str = ",",
                  max_rows: int = 128) -> None:

@@ -114,8 +114,6 @@ _CDR_COLUMNS = (
     "category", "account", "subject", "destination", "setup_time", "answer_time", "usage", "cost",
     "cost_source", "cost_details", "extra_fields", "extra_info", "partial", "pre_rated", "created_at",
 )
-_CDR_INSERT = (f"INSERT OR IGNORE INTO cdrs ({', '.join(_CDR_COLUMNS)}) "
-               f"VALUES ({', '.join('?' * len(_CDR_COLUMNS))})")
 _CDR_BULK = BulkStatement(f"INSERT OR IGNORE INTO cdrs ({', '.join(_CDR_COLUMNS)}) VALUES ",
                           f"({', '.join('?' * len(_CDR_COLUMNS))})", max_rows=64)
 _ORDER_BY = {"orderid": "order_id", "answertime": "answer_time", "setuptime": "setup_time",
@@ -192,9 +190,8 @@ class _JobFailed(Exception):
     """Internal: a job failed on the fast path; the batch is redone job by job."""
 
 
-_LEDGER_INSERT = ("INSERT INTO ledger (ts, tenant, account, balance_uuid, balance_id, balance_type, "
-                  "amount, value_after, reason, cgrid, run_id, ref) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
-_LEDGER_BULK = BulkStatement(_LEDGER_INSERT.split("VALUES")[0] + "VALUES ", "(?,?,?,?,?,?,?,?,?,?,?,?)")
+_LEDGER_BULK = BulkStatement("INSERT INTO ledger (ts, tenant, account, balance_uuid, balance_id, balance_type, "
+                             "amount, value_after, reason, cgrid, run_id, ref) VALUES ", "(?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
 _BALANCE_PUT = BulkStatement(
@@ -215,7 +212,6 @@ def _put_accounts(conn: sqlite3.Connection, rows: Any) -> None:
     _ACCOUNT_PUT.run(conn, [(a.tenant, a.id, int(a.allow_negative), int(a.disabled), a.data) for a in rows])
 
 
-_PROCESSED_INSERT = "INSERT OR IGNORE INTO processed (key, value, created_at) VALUES (?,?,?)"
 _PROCESSED_BULK = BulkStatement("INSERT OR IGNORE INTO processed (key, value, created_at) VALUES ", "(?,?,?)")
 
 
@@ -549,7 +545,7 @@ class SqliteStorage(Storage):
 
     def _apply(self, conn: sqlite3.Connection, op: Any) -> Any:
         if isinstance(op, AppendLedger):
-            conn.execute(_LEDGER_INSERT, _ledger_params(op.entry))
+            conn.execute(_LEDGER_BULK.sql(1), _ledger_params(op.entry))
             return None
         if isinstance(op, PutBalance):
             _put_balances(conn, (op.row,))
@@ -558,7 +554,7 @@ class SqliteStorage(Storage):
             _put_accounts(conn, (op.row,))
             return None
         if isinstance(op, InsertCdr):
-            cur = conn.execute(_CDR_INSERT, _cdr_params(op.row))
+            cur = conn.execute(_CDR_BULK.sql(1), _cdr_params(op.row))
             if cur.rowcount == 1:
                 op.row.order_id = int(cur.lastrowid or 0)
                 return True
@@ -570,7 +566,7 @@ class SqliteStorage(Storage):
             self._snapshots.write(conn, {op.cgrid: None}, self._txn_now)
             return None
         if isinstance(op, MarkProcessed):
-            cur = conn.execute(_PROCESSED_INSERT, (op.key, op.value, self._txn_now))
+            cur = conn.execute(_PROCESSED_BULK.sql(1), (op.key, op.value, self._txn_now))
             return cur.rowcount == 1
         if isinstance(op, DeleteBalance):
             conn.execute("DELETE FROM balances WHERE uuid=?", (op.uuid,))
