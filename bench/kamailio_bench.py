@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.cdr_counts import cdr_counts  # noqa: E402
+from chargeway.commands.console import call  # noqa: E402
 from bench.kamailio.wire_setup import WireCapture, analyze  # noqa: E402
 from tests.support.processes import wait_released  # noqa: E402
 from tests.integration.kamailio.peers import (  # noqa: E402
@@ -139,21 +138,7 @@ def chargeway_config(work: Path, *, status_api: bool = False) -> Path:
 
 def loop_status(timeout: float = 5.0) -> dict:
     """chargeway's CoreSv1.Status over the raw JSON-RPC port of ``chargeway_config(status_api=True)``."""
-    host, port = STATUS_API[0].rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-        sock.sendall(json.dumps({"method": "CoreSv1.Status", "params": [{}], "id": 1}).encode())
-        buf = b""
-        decoder = json.JSONDecoder()
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise RuntimeError(f"CoreSv1.Status: connection closed after {buf[:200]!r}")
-            buf += chunk
-            try:
-                answer, _ = decoder.raw_decode(buf.decode())
-            except ValueError:
-                continue
-            return answer.get("result") or {}
+    return call(STATUS_API[0], "CoreSv1.Status", {}, token=None, timeout=timeout) or {}
 
 
 def wait_evapi_client(timeout: float) -> bool:
