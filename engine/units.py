@@ -331,11 +331,7 @@ def format_time(value: datetime | None) -> str:
     if value.tzinfo is timezone.utc and value.__class__ is datetime:
         text = _FORMATTED.get(value)
         if text is None:
-            head = minute_head(value)
-            micro = value.microsecond
-            text = remember(_FORMATTED, _FORMATTED_MAX, value,
-                            f"{head}{TWO_DIGITS[value.second]}.{micro:06}Z" if micro
-                            else head + TWO_DIGITS[value.second] + "Z")
+            text = remember(_FORMATTED, _FORMATTED_MAX, value, format_instant(value))
         return text
     text = value.astimezone(timezone.utc).isoformat()
     return text.replace("+00:00", "Z")

@@ -107,9 +107,7 @@ class Session:
             current = self.start_fields
         for name, value in normalized.items():
             if name in sent and name not in protected and current.get(name) != value:
-                if self.changes is None:
-                    self.changes = {}
-                self.changes[name] = value
+                self._change(name, value)
                 current[name] = value
         return current
 
