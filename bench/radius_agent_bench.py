@@ -97,6 +97,7 @@ async def run(pairs: int) -> float:
             server._datagram(data, addr)
         while server._tasks:
             await asyncio.sleep(0)
+    await asyncio.sleep(0)                    # the last answers' flush
     cpu = time.process_time() - start
     if sock.sent != len(packets):
         raise SystemExit(f"only {sock.sent} of {len(packets)} requests answered: {server.stats}")

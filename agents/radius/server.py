@@ -10,8 +10,8 @@ Per datagram: client by source address (unknown: dropped, logged), strict
 parse (malformed: dropped, logged), authenticator / Message-Authenticator
 check (wrong secret: silently dropped, as RFC 2865 requires), duplicate cache
 (retransmission: cached reply, or nothing while the first copy is still being
-processed), then the async handler runs in its own task and its reply is sent
-and cached.
+processed), then the async handler runs in its own task and its reply is cached
+and queued; the answers of one loop pass leave together (``_flush``).
 """
 
 from __future__ import annotations
@@ -105,6 +105,8 @@ class RadiusServer:
         # needs, removed by the task itself when it ends (no done-callback to schedule).
         self._tasks: dict[tuple, asyncio.Task] = {}
         self._warn = _RateLimitedLog()
+        # Answers made in this loop pass, sent together by one callback (``_flush``).
+        self._outbox: list[tuple[bytes, tuple[str, int]]] = []
         self._accepted_codes = ({codec.ACCESS_REQUEST, codec.STATUS_SERVER} if port_kind == "auth"
                                 else {codec.ACCOUNTING_REQUEST, codec.STATUS_SERVER})
 
@@ -130,6 +132,7 @@ class RadiusServer:
         self._loop.remove_reader(self._sock.fileno())
         if self._tasks:
             await asyncio.wait(list(self._tasks.values()), timeout=5.0)
+        self._flush()                   # answers queued by tasks that just ended
         self._sock.close()
         self._sock = None
 
@@ -235,8 +238,28 @@ class RadiusServer:
             self.dedup.forget(key)
             return
         self.dedup.answered(key, reply, time.monotonic())
-        self._send(reply, request.addr)
+        outbox = self._outbox
+        outbox.append((reply, request.addr))
+        if len(outbox) == 1:
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
         self.stats.answered += 1
+
+    def _flush(self) -> None:
+        """Send the answers queued in this loop pass, back to back.
+
+        One group commit resumes all its requests in the same loop pass; their answers
+        queue here and leave together from one callback run after them. Sent one at a
+        time between the requests' own work, each ``sendto`` on loopback also paid for
+        waking the client (radius_bench: 19.2 µs of loop CPU per answer); back to back the
+        client is woken once per batch (7.7 µs). Nothing waits: the callback runs in the
+        same loop pass.
+        """
+        outbox = self._outbox
+        self._outbox = []
+        send = self._send
+        for reply, addr in outbox:
+            send(reply, addr)
 
     def _send(self, data: bytes, addr: tuple) -> None:
         sock = self._sock

@@ -278,3 +278,63 @@ async def test_proxy_state_echoed_in_order_and_wrong_port_dropped(dictionary):
         client.close()
         await auth.stop()
         await acct.stop()
+
+
+class CommitGate:
+    """A runner whose requests all wait for one shared "commit", as a group commit resumes them."""
+
+    def __init__(self) -> None:
+        self.commit = asyncio.get_running_loop().create_future()
+        self.waiting = 0
+
+    async def run(self, view, vars_, *, dry_run: bool = False):
+        self.waiting += 1
+        await self.commit
+        return FakeOutcome(engine_reply=Reply())
+
+
+async def test_requests_released_by_one_commit_are_each_answered_after_it(dictionary):
+    runner = CommitGate()
+    auth, acct = await start_pair(dictionary, runner)
+    client = UdpClient(acct.address)
+    try:
+        requests = [acct_request(dictionary, i, "Start", f"batch-{i}") for i in range(40)]
+        for req in requests:
+            client.send(req)
+        for _ in range(100):
+            if runner.waiting == len(requests):
+                break
+            await asyncio.sleep(0.01)
+        assert runner.waiting == len(requests)
+        assert await client.recv(0.1) is None              # nothing before the commit
+        runner.commit.set_result(None)
+        answers = [await client.recv() for _ in requests]
+        by_id = {a[1]: a for a in answers if a is not None}
+        assert len(by_id) == len(requests)
+        for req in requests:
+            ident, req_auth = req[1], req[4:20]
+            expected = codec.empty_reply(codec.ACCOUNTING_RESPONSE, ident, req_auth, SECRET)
+            assert by_id[ident] == expected                # header + Response Authenticator, byte for byte
+        assert acct.stats.answered == len(requests)
+    finally:
+        client.close()
+        await auth.stop()
+        await acct.stop()
+
+
+async def test_stop_sends_the_answers_of_requests_still_in_flight(dictionary):
+    runner = ScriptedRunner(lambda v, x: FakeOutcome(engine_reply=Reply()), delay=0.1)
+    auth, acct = await start_pair(dictionary, runner)
+    client = UdpClient(acct.address)
+    try:
+        req = acct_request(dictionary, 21, "Stop", "late-1", Acct_Session_Time=5)
+        client.send(req)
+        await asyncio.sleep(0.03)
+        assert runner.calls                                 # in the engine when the listener stops
+        await acct.stop()
+        answer = await client.recv()
+        assert answer == codec.empty_reply(codec.ACCOUNTING_RESPONSE, 21, req[4:20], SECRET)
+    finally:
+        client.close()
+        await auth.stop()
+        await acct.stop()
