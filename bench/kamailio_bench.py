@@ -65,7 +65,21 @@ class Row:
     wire: dict | None = None     # INVITE->200 on the wire and its parts (bench/kamailio/wire_setup.py)
     cdrs: int | None = None      # chargeway only: CDRs committed for this rate's calls
     drain_s: float | None = None  # chargeway only: seconds after the last call until all were recorded
+    steal: float | None = None   # % of the box's CPU time the hypervisor took during the load
     notes: list[str] = field(default_factory=list)
+
+
+def cpu_times() -> tuple[int, int]:
+    """(steal, total) jiffies of all CPUs from /proc/stat (0, 0 where there is none).
+
+    Why: on a shared VM the hypervisor runs other guests on our cores; a run where it took
+    a large share says more about the box than about the peer under test."""
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (values[7] if len(values) > 7 else 0), sum(values[:8])
 
 
 def ticks(pid: int, children: bool = True) -> int:
@@ -230,6 +244,7 @@ def run_rate(mode: str, rate: int, duration: int, work: Path, kam_pid: int,
     if capture is not None:
         capture.start()
     k0, p0, t0 = ticks(kam_pid), ticks(peer.pid, False) if peer else 0, time.time()
+    steal0, total0 = cpu_times()
     proc = subprocess.run(
         [SIPP, f"127.0.0.1:{PORTS.sip}", "-sf", str(SIPP_DIR / "uac_rr.xml"), "-s", "1002",
          "-key", "caller", "1001", "-i", "127.0.0.1", "-p", str(PORTS.uac), "-r", str(rate),
@@ -239,6 +254,9 @@ def run_rate(mode: str, rate: int, duration: int, work: Path, kam_pid: int,
          "-trace_rtt", "-rtt_freq", "100"],
         cwd=work, capture_output=True, timeout=duration * 3 + 60)
     elapsed = time.time() - t0
+    steal1, total1 = cpu_times()
+    if total1 > total0:
+        row.steal = round(100 * (steal1 - steal0) / (total1 - total0), 1)
     if capture is not None and capture.stop():
         row.wire = analyze(capture.path, PORTS.sip, PORTS.evapi if peer else 0, PORTS.uac)
         capture.path.unlink()
@@ -303,7 +321,7 @@ def run_mode(mode: str, rates: list[int], duration: int, base: Path) -> list[Row
 
 HEADER = ("| mode      | target cps | achieved cps |  calls |     ok | failed | retrans | setup mean ms "
           "| p50 ms | p95 ms | wire setup mean / p95 ms | wire: peer answer ms "
-          "| kamailio cpu% | peer cpu% |   cdrs | cdr drain s |")
+          "| kamailio cpu% | peer cpu% |   cdrs | cdr drain s | VM steal % |")
 
 
 def wire_cells(r: Row) -> tuple[str, str]:
@@ -319,7 +337,21 @@ def format_row(r: Row) -> str:
             f"| {r.retrans:>7} | {r.setup_mean:>13} | {r.setup_p50:>6} | {r.setup_p95:>6} "
             f"| {wire_setup:>24} | {wire_peer:>20} "
             f"| {r.kam_cpu:>13} | {peer:>9} | {'-' if r.cdrs is None else r.cdrs:>6} "
-            f"| {'-' if r.drain_s is None else r.drain_s:>11} |" + (f" {'; '.join(r.notes)}" if r.notes else ""))
+            f"| {'-' if r.drain_s is None else r.drain_s:>11} | {'-' if r.steal is None else r.steal:>10} |" + (f" {'; '.join(r.notes)}" if r.notes else ""))
+
+
+def added_setup(noop: Row, cw: Row) -> tuple[float, float | None]:
+    """Setup time chargeway adds over the no-op peer: by sipp's clock and on the wire (or None)."""
+    wire_added = None
+    if cw.wire and noop.wire and cw.wire.get("setup") and noop.wire.get("setup"):
+        wire_added = cw.wire["setup"]["mean"] - noop.wire["setup"]["mean"]
+    return cw.setup_mean - noop.setup_mean, wire_added
+
+
+def valid_baseline(noop: Row) -> bool:
+    """A baseline that itself failed or retransmitted calls was starved by the box, not
+    slowed by its peer: comparing against it says nothing either way."""
+    return not (noop.failed or noop.retrans)
 
 
 def verdict(rows: list[Row]) -> list[str]:
@@ -331,23 +363,40 @@ def verdict(rows: list[Row]) -> list[str]:
             continue
         ratio = cw.ok / noop.ok if noop.ok else 0.0
         ratio_cps = cw.cps / noop.cps if noop.cps else 0.0
-        added = cw.setup_mean - noop.setup_mean
-        wire_added = None
-        if cw.wire and noop.wire and cw.wire.get("setup") and noop.wire.get("setup"):
-            wire_added = cw.wire["setup"]["mean"] - noop.wire["setup"]["mean"]
+        added, wire_added = added_setup(noop, cw)
         # Judged on both measures: sipp's (4 ms steps) and the capture's, when there is one.
         worst = max(added, wire_added if wire_added is not None else added)
         ok = (ratio_cps >= 0.8 and cw.failed == 0 and cw.cdrs == cw.ok
               and (rate < 1000 or worst < 2.0))
         wire_text = "" if wire_added is None else f" (on the wire {wire_added:+.3f} ms)"
-        # A baseline that itself failed or retransmitted calls was starved by the box, not
-        # slowed by its peer: comparing against it says nothing either way.
         outcome = ("NO VERDICT: the no-op baseline failed or retransmitted calls (box disturbed)"
-                   if noop.failed or noop.retrans else
+                   if not valid_baseline(noop) else
                    ("meets" if ok else "MISSES") + " target (>= 80 % CPS, < 2 ms added at 1,000 CPS)")
         out.append(f"{rate} CPS: chargeway {cw.cps} vs no-op {noop.cps} CPS ({ratio_cps:.0%}), "
                    f"completed calls {ratio:.0%} of no-op, CDRs {cw.cdrs}/{cw.ok}, added setup {added:+.3f} ms"
                    f"{wire_text} -> {outcome}")
+    return out
+
+
+def median_added(runs: list[list[Row]]) -> list[str]:
+    """Per rate, the median added setup over the runs with a valid baseline: one disturbed run
+    on a shared VM moves a mean or a best/worst figure, not the median of interleaved runs."""
+    out = []
+    for rate in sorted({r.rate for rows in runs for r in rows}):
+        sipp, wire = [], []
+        for rows in runs:
+            by = {(r.mode, r.rate): r for r in rows}
+            noop, cw = by.get(("noop", rate)), by.get(("chargeway", rate))
+            if not noop or not cw or not valid_baseline(noop):
+                continue
+            added, wire_added = added_setup(noop, cw)
+            sipp.append(added)
+            if wire_added is not None:
+                wire.append(wire_added)
+        if sipp:
+            wire_text = f", on the wire {statistics.median(wire):+.3f} ms" if wire else ""
+            out.append(f"{rate} CPS: median added setup over {len(sipp)} runs with a valid baseline: "
+                       f"{statistics.median(sipp):+.3f} ms (sipp){wire_text}")
     return out
 
 
@@ -420,6 +469,8 @@ def run(args: argparse.Namespace) -> int:
         met = sum(all("meets" in line for line in lines) for lines in verdicts)
         void = sum(any("NO VERDICT" in line for line in lines) for lines in verdicts)
         print(f"\ntarget met in {met} of {repeats} runs" + (f" ({void} without a valid baseline)" if void else ""))
+        for line in median_added(runs):
+            print(line)
     return 0 if ok else 1
 
 

@@ -23,3 +23,22 @@ def test_added_setup_is_judged_on_sipp_and_on_the_wire():
 def test_a_disturbed_baseline_gives_no_verdict():
     [line] = verdict([row("noop", 26.9, 27.5, failed=89, retrans=132), row("chargeway", 2.1, 3.0)])
     assert "NO VERDICT" in line and "meets" not in line
+
+
+def test_the_median_over_runs_skips_runs_without_a_valid_baseline():
+    from bench.kamailio_bench import median_added
+
+    runs = [[row("noop", 0.5, 1.5), row("chargeway", 2.1, 3.1)],      # +1.6 / +1.6
+            [row("noop", 0.5, 1.5), row("chargeway", 1.5, 2.7)],      # +1.0 / +1.2
+            [row("noop", 0.5, 1.5), row("chargeway", 20.5, 21.5)],    # +20  / +20 (a stalled run)
+            [row("noop", 26.9, 27.5, failed=89, retrans=132), row("chargeway", 2.1, 3.0)]]  # void
+    [line] = median_added(runs)
+    assert "over 3 runs" in line
+    assert "+1.600 ms (sipp), on the wire +1.600 ms" in line
+
+
+def test_steal_share_comes_from_proc_stat():
+    from bench.kamailio_bench import cpu_times
+
+    steal, total = cpu_times()
+    assert total > 0 and 0 <= steal <= total
