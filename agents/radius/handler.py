@@ -89,10 +89,14 @@ class RadiusHandler:
             and not template.reads_nested_request()
         self._read_plan = ReadPlan(template.request_names(), dictionary) if flat else None
 
-    def _for_template(self, view: RadiusMessageView) -> Any:
-        """What the template reads: a ``DictView`` of the attributes it names (see ``ReadPlan``)."""
+    def _for_template(self, request: RadiusRequest, view: RadiusMessageView | None) -> Any:
+        """What the template reads: a ``DictView`` of the attributes it names (see ``ReadPlan``),
+        else the full view (made here when the caller has none)."""
         plan = self._read_plan
-        return view if plan is None else view.template_view(plan)
+        if plan is not None:
+            return plan.read(request.packet, request.client.secret, view)
+        return view if view is not None else RadiusMessageView(request.packet, self.dictionary,
+                                                                request.client.secret)
 
     def __call__(self, request: RadiusRequest) -> Awaitable[bytes | None]:
         """The reply to await. A plain method handing back the coroutine that answers
@@ -106,13 +110,12 @@ class RadiusHandler:
             status = pkt.get_int(ACCT_STATUS_TYPE)
             if status in (ACCT_ON, ACCT_OFF):
                 return self._nas_reboot(request, status)
-        view = RadiusMessageView(pkt, self.dictionary, request.client.secret)
         vars_ = self.vars_for(request)
         if request.port_kind == "auth":
-            return self._access(request, view, vars_)
+            return self._access(request, RadiusMessageView(pkt, self.dictionary, request.client.secret), vars_)
         if (status == ACCT_STOP or status == ACCT_INTERIM) and pkt.get(ACCT_SESSION_TIME) is None:
             self._add_answer_time(pkt, vars_)
-        return self._accounting(request, view, vars_)
+        return self._accounting(request, vars_)
 
     def _add_answer_time(self, pkt: codec.RadiusPacket, vars_: dict[str, Any]) -> None:
         """For NASes that omit Acct-Session-Time (Kamailio acc_radius): the open session's AnswerTime."""
@@ -157,7 +160,7 @@ class RadiusHandler:
     async def _access(self, request: RadiusRequest, view: RadiusMessageView, vars_: dict) -> bytes:
         pkt = request.packet
         try:
-            outcome = await self.runner.run(self._for_template(view), vars_)
+            outcome = await self.runner.run(self._for_template(request, view), vars_)
         except Exception as err:        # TemplateFieldError (mandatory field missing) or a bug
             reason = _reason_of(err)
             log.warning("Access-Request id %d from %s rejected: %s", pkt.identifier, request.addr[0], reason)
@@ -217,17 +220,18 @@ class RadiusHandler:
 
     # ---------------------------------------------------------------- Accounting-Request
 
-    async def _accounting(self, request: RadiusRequest, view: RadiusMessageView, vars_: dict) -> bytes | None:
+    async def _accounting(self, request: RadiusRequest, vars_: dict) -> bytes | None:
         pkt = request.packet
         try:
-            outcome = await self.runner.run(self._for_template(view), vars_)
+            outcome = await self.runner.run(self._for_template(request, None), vars_)
         except Exception as err:
             log.warning("Accounting-Request id %d from %s not recorded, no answer: %s",
                         pkt.identifier, request.addr[0], _reason_of(err))
             return None
         if not outcome.matched:
             log.warning("Accounting-Request id %d from %s (Acct-Status-Type %s): no processor matched, no answer",
-                        pkt.identifier, request.addr[0], view.first("Acct-Status-Type"))
+                        pkt.identifier, request.addr[0],
+                        RadiusMessageView(pkt, self.dictionary).first("Acct-Status-Type"))
             return None
         engine_reply = outcome.engine_reply
         if engine_reply is not None and engine_reply.error:

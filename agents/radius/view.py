@@ -23,20 +23,28 @@ _MEMO_TYPES = ("integer", "date", "ipaddr", "byte", "short")
 _MEMO_SIZE = 4096
 
 
+# How ReadPlan.read turns one attribute's octets into its template value.
+_RAW = 0        # no dictionary entry (Attr-N): the octets
+_MEMO = 1       # small fixed-size types: remembered per raw octets
+_UTF8 = 2       # untagged string: UTF-8 text, the octets if not UTF-8 (as RadiusDictionary.decode)
+_DECODE = 3     # anything else: RadiusDictionary.decode
+
+
 class ReadPlan:
     """Which attributes one template reads, split by how they are found (made once per template).
 
     ``by_key`` maps each attribute key a template reads by its dictionary name (or
-    ``Attr-N``) to that name and its definition, so a packet's other attributes cost one
-    dict probe. Every other name (a tag suffix, another spelling, User-Password, which
-    needs the secret) goes through ``RadiusMessageView._lookup``. Values of the small
-    fixed-size types (integers, dates, addresses) are remembered per raw octets: the same
-    Acct-Status-Type, NAS-Port or Event-Timestamp arrive again and again.
+    ``Attr-N``) to that name, how its value is decoded and, for the small fixed-size
+    types (integers, dates, addresses), a memo of values per raw octets: the same
+    Acct-Status-Type, NAS-Port or Event-Timestamp arrive again and again. A packet's other
+    attributes cost one dict probe. Every other name (a tag suffix, another spelling,
+    User-Password, which needs the secret) goes through ``RadiusMessageView._lookup``.
     """
 
-    __slots__ = ("plain", "special", "by_key", "memo")
+    __slots__ = ("plain", "special", "by_key", "dictionary")
 
     def __init__(self, names: Iterable[str], dictionary: RadiusDictionary) -> None:
+        self.dictionary = dictionary
         plain: set[str] = set()
         special: list[str] = []
         for name in names:
@@ -51,8 +59,8 @@ class ReadPlan:
         self.plain = frozenset(plain)
         self.special = tuple(sorted(special))
         # A key decodes under the name its by_key definition gives (name_of), as in _index.
-        self.by_key: dict[AttrKey, tuple[str, AttrDef | None]] = {
-            key: (definition.name, definition) for key, definition in dictionary.by_key.items()
+        self.by_key: dict[AttrKey, tuple[str, int, AttrDef | None, dict[bytes, Any] | None]] = {
+            key: (definition.name, *_decoding(definition)) for key, definition in dictionary.by_key.items()
             if definition.name in plain}
         for name in plain:
             unknown = _UNKNOWN_NAME.fullmatch(name)
@@ -61,8 +69,64 @@ class ReadPlan:
             vendor, code = unknown.groups()
             key: AttrKey = (int(vendor), int(code)) if vendor else int(code)
             if key not in dictionary.by_key:
-                self.by_key[key] = (name, None)
-        self.memo: dict[tuple[AttrKey, bytes], Any] = {}
+                self.by_key[key] = (name, _RAW, None, None)
+
+    def read(self, packet: RadiusPacket, secret: bytes = b"", view: "RadiusMessageView | None" = None) -> DictView:
+        """A ``DictView`` of just the attributes this plan reads, decoded now, in one pass.
+
+        The template's generated code reads a ``DictView``'s dict inline, where a
+        ``RadiusMessageView`` costs a method call, a cache probe and a converter call per
+        read. Values are what ``RadiusMessageView.values`` gives (one value, or a list for
+        a repeated attribute); attributes the template never reads are not decoded. The
+        full view (``view``, made here if not given) is needed only for ``special`` names.
+        """
+        data: dict[str, Any] = {}
+        by_key = self.by_key
+        if by_key:
+            decode = self.dictionary.decode
+            repeated: list[str] = []
+            for key, raw in packet.attributes:
+                wanted = by_key.get(key)
+                if wanted is None:
+                    continue
+                name, kind, definition, memo = wanted
+                if kind == _MEMO:
+                    value = memo.get(raw, memo)         # type: ignore[union-attr]
+                    if value is memo:
+                        value = remember(memo, _MEMO_SIZE, raw, decode(definition, raw))  # type: ignore[arg-type]
+                elif kind == _UTF8:
+                    try:
+                        value = raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        value = raw
+                elif kind == _RAW:
+                    value = raw
+                else:
+                    value = decode(definition, raw)
+                if name in data:
+                    if name not in repeated:
+                        repeated.append(name)
+                        data[name] = [data[name]]
+                    data[name].append(value)
+                else:
+                    data[name] = value
+        if self.special:
+            if view is None:
+                view = RadiusMessageView(packet, self.dictionary, secret)
+            for name in self.special:
+                found = view.values((name,))
+                if found:
+                    data[name] = found[0] if len(found) == 1 else list(found)
+        return DictView(data)
+
+
+def _decoding(definition: AttrDef) -> tuple[int, AttrDef, dict[bytes, Any] | None]:
+    """(kind, definition, memo) for ``ReadPlan.by_key``."""
+    if definition.type in _MEMO_TYPES:
+        return _MEMO, definition, {}
+    if definition.type == "string" and not definition.has_tag:
+        return _UTF8, definition, None
+    return _DECODE, definition, None
 
 
 class RadiusMessageView:
@@ -147,44 +211,8 @@ class RadiusMessageView:
         return [decode(definition, raw) for raw in raws]
 
     def template_view(self, plan: ReadPlan) -> DictView:
-        """A ``DictView`` of just the attributes ``plan`` reads, decoded now.
-
-        The template's generated code reads a ``DictView``'s dict inline, where this view
-        costs a method call, a cache probe and a converter call per read. Values are what
-        ``values`` gives (one value, or a list for a repeated attribute); attributes the
-        template never reads are not decoded.
-        """
-        data: dict[str, Any] = {}
-        by_key = plan.by_key
-        if by_key:
-            decode = self.dictionary.decode
-            memo = plan.memo
-            repeated: list[str] = []
-            for key, raw in self.packet.attributes:
-                wanted = by_key.get(key)
-                if wanted is None:
-                    continue
-                name, definition = wanted
-                if definition is None:
-                    value: Any = raw
-                elif definition.type in _MEMO_TYPES:
-                    value = memo.get((key, raw), memo)
-                    if value is memo:
-                        value = remember(memo, _MEMO_SIZE, (key, raw), decode(definition, raw))
-                else:
-                    value = decode(definition, raw)
-                if name in data:
-                    if name not in repeated:
-                        repeated.append(name)
-                        data[name] = [data[name]]
-                    data[name].append(value)
-                else:
-                    data[name] = value
-        for name in plan.special:
-            found = self.values((name,))
-            if found:
-                data[name] = found[0] if len(found) == 1 else list(found)
-        return DictView(data)
+        """A ``DictView`` of just the attributes ``plan`` reads (see ``ReadPlan.read``)."""
+        return plan.read(self.packet, self.secret, self)
 
     def as_dict(self) -> dict[str, Any]:
         """Every attribute by name (lists for repeated ones): for logs and ``template explain``."""

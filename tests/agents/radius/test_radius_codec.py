@@ -191,21 +191,24 @@ def test_template_view_reads_what_the_full_view_reads(dictionary):
     tunnel = dictionary.definition("Tunnel-Type")
     attrs = [(1, b"nemo"), (tunnel.key, dictionary.encode(tunnel, "VLAN", tag=1)),
              (25, b"c1"), (25, b"c2"), (240, b"x"), (40, (2).to_bytes(4, "big")),
-             (55, (1795364999).to_bytes(4, "big")), (44, b"never-read")]
+             (55, (1795364999).to_bytes(4, "big")), (44, b"never-read"), (30, b"\xff\xfe1002")]
     pkt = parse(codec.encode_request(codec.ACCESS_REQUEST, 9, attrs, SECRET))
     pkt.attributes.append((codec.USER_PASSWORD, codec.encrypt_user_password(b"arctangent", SECRET,
                                                                             pkt.authenticator)))
     view = RadiusMessageView(pkt, dictionary, SECRET)
     names = ["User-Name", "user-name", "Tunnel-Type", "Tunnel-Type:1", "Tunnel-Type:2", "Class",
              "Attr-240", "Acct-Status-Type", "Event-Timestamp", "User-Password", "Service-Type",
-             "Vendor-9-Attr-1"]
+             "Vendor-9-Attr-1", "Called-Station-Id"]
     fast = view.template_view(ReadPlan(names, dictionary))
     assert type(fast) is DictView
     for name in names:
         assert fast.values((name,)) == view.values((name,)), name
     assert fast.values(("User-Password",)) == ["arctangent"]
     assert fast.values(("Class",)) == [b"c1", b"c2"] or fast.values(("Class",)) == ["c1", "c2"]
+    assert fast.values(("Called-Station-Id",)) == [b"\xff\xfe1002"]   # not UTF-8: the octets
     assert "Acct-Session-Id" not in fast.data          # not read by the template: not decoded
+    again = ReadPlan(names, dictionary)
+    assert again.read(pkt, SECRET).data == fast.data   # without a full view given, same values
 
 
 def test_empty_reply_is_encode_reply_without_attributes():
