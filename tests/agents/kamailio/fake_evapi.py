@@ -45,6 +45,9 @@ class FakeEvapi:
         except ConnectionError:
             pass
         finally:
+            # Closed here too, not only by stop(): Python 3.12's Server.wait_closed() waits
+            # for every transport the server made, including one chargeway already dropped.
+            writer.close()
             self.closed_connections += 1
             if writer in self.writers:
                 self.writers.remove(writer)
