@@ -8,13 +8,14 @@ identifiers and ``repr()`` of names; values travel through the function's namesp
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Callable
 
 from engine.templating.coerce import is_empty, number, text
 from engine.templating.context import MISSING, Ctx
 from engine.templating.errors import ConversionError
-from engine.templating.fields import _CONVERSION_ERRORS, SKIPPED, Field, log
+from engine.templating.fields import _CONVERSION_ERRORS, SKIPPED, Field, build_apply, log
 from engine.templating.filters import Filter, single_name
 from engine.templating.readers import data_reader, first_at
 from engine.templating.view import DictView
@@ -67,6 +68,17 @@ def compile_fields(fields: list[Field], processor_id: str | None) -> FieldRunner
                 guarded.append(f"{indent}    if ok:")
                 indent += "    "
             body = guarded + [indent + line for line in body]
+        if body is None and fld.filters:
+            # Not inlined, but its filters are: then the field's closure without them.
+            ns[f"A{i}"] = build_apply(replace(fld, filters=[]), processor_id)
+            call = [f"if A{i}(ctx) is not S:", "    return"] if fld.blocker else [f"A{i}(ctx)"]
+            indent = "    "
+            for j, flt in enumerate(fld.filters):
+                lines.extend(indent[4:] + line for line in _filter_code(flt, f"{i}_{j}", ns))
+                lines.append(f"{indent}if ok:")
+                indent += "    "
+            lines.extend(indent + line for line in call)
+            continue
         if body is None:
             ns[f"A{i}"] = fld.apply
             if fld.blocker:
@@ -273,7 +285,7 @@ def _filter_code(flt: Filter, key: str, ns: dict[str, Any]) -> list[str]:
     negate = flt.negate
     closure = f"T{key}(ctx)"
     if not _inlinable(flt):
-        return [f"    ok = {closure}"]
+        return _path_filter_code(flt, key, ns) or [f"    ok = {closure}"]
     assert flt.element is not None and flt.element.path is not None
     path = flt.element.path
     lines: list[str] = []
@@ -318,6 +330,52 @@ def _filter_code(flt: Filter, key: str, ns: dict[str, Any]) -> list[str]:
     lines.append(f"        ok = not {test}" if negate else f"        ok = {test}")
     _missing_else_closure(lines, negate, closure)
     return lines
+
+
+def _path_filter_code(flt: Filter, key: str, ns: dict[str, Any]) -> list[str] | None:
+    """Inline code for two shapes ``single_name`` leaves out: ``*exists`` on a deeper
+    ``*req`` path (``~*req.MSCC.Used-Service-Unit.CC-Input-Octets``), and a value test on
+    a ``*rep`` path (``*string:~*rep.MSCC.Result-Code:2001``: every value found there).
+    None for any other filter (its closure decides)."""
+    element = flt.element
+    if element is None or element.transforms or element.path is None or element.path.has_selectors:
+        return None
+    path = element.path
+    negate = flt.negate
+    closure = f"T{key}(ctx)"
+    if flt.kind == "*exists" and path.root in ("*req", "*oreq"):
+        # The first value at the path is missing exactly when there is none.
+        ns[f"P{key}"] = path.names
+        lines = ["    if data is not None:"]
+        _inline_read(lines, path.names, "v", f"P{key}", "        ")
+        lines.append("        ok = v is M" if negate else "        ok = v is not M")
+        lines.append("    else:")
+        lines.append(f"        ok = {closure}")
+        return lines
+    if path.root == "*rep" and flt.kind in _INLINE_KINDS and flt.constants is not None:
+        # Any value at the path passing the test passes the filter; a value of a shape the
+        # test does not cover (a group) hands the whole verdict to the closure.
+        ns[f"P{key}"] = path.names
+        ns[f"X{key}"] = frozenset(flt.constants) if flt.kind == "*string" else flt.constants
+        test = _INLINE_KINDS[flt.kind].format(i=key)
+        lines = ["    ok = False",
+                f"    for v in ctx.rep.values(P{key}):",
+                "        if type(v) is int:",
+                "            v = str(v)",
+                "        elif type(v) is bool:",
+                "            v = 'true' if v else 'false'",
+                "        if type(v) is not str:",
+                "            ok = U",
+                "            break",
+                f"        if {test}:",
+                "            ok = True",
+                "            break",
+                "    if ok is U:",
+                f"        ok = {closure}"]
+        if negate:
+            lines += ["    else:", "        ok = not ok"]
+        return lines
+    return None
 
 
 def _missing_else_closure(lines: list[str], negate: bool, closure: str) -> None:

@@ -197,3 +197,40 @@ async def test_inlined_field_filters_agree_with_the_filter_closures(message):
         out = await TemplateRunner(FIELD_FILTERS, None).run(DictView(message), {}, trace=trace)
         results.append((out.processors, out.request))
     assert results[0] == results[1]
+
+
+PATH_FILTERS = parse_template("""
+processors:
+  - id: P
+    request_fields:
+      - {tag: N, path: '*cgreq.N', type: '*constant', value: n, filters: ['*exists:~*req.A.B:']}
+      - {tag: NN, path: '*cgreq.NN', type: '*constant', value: nn, filters: ['*notexists:~*req.A.B.C:']}
+      - {tag: S, path: '*cgreq.S', type: '*sum', value: '~*req.B;~*req.C', filters: ['*exists:~*req.A.C:']}
+      - {tag: SB, path: '*cgreq.SB', type: '*sum', value: '~*req.A;1', filters: ['*notexists:~*req.B.A:'],
+         blocker: true}
+      - {tag: Z, path: '*cgreq.Z', type: '*constant', value: z}
+    reply_fields:
+      - {tag: R, path: '*rep.G.R', value: '~*req.A'}
+      - {tag: R2, path: '*rep.G.R', value: '~*req.B', new_branch: true}
+      - {tag: Q, path: '*rep.Q', type: '*constant', value: q, filters: ['*string:~*rep.G.R:1;true']}
+      - {tag: QN, path: '*rep.QN', type: '*constant', value: qn, filters: ['*notprefix:~*rep.G.R:x']}
+      - {tag: QG, path: '*rep.QG', type: '*constant', value: qg, filters: ['*suffix:~*rep.G:0']}
+""", file="path_filters.yaml")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(message=st.dictionaries(st.sampled_from(KEYS), messages, max_size=5))
+@example(message={"A": {"B": [], "C": 1}, "B": 2, "C": "3"})
+@example(message={"A": [{"B": {"C": None}}, {"C": 0}], "B": "x1", "C": 1})
+@example(message={"A": True, "B": 1})
+@example(message={"A": "xa", "B": {"A": 1}})
+async def test_inlined_path_filters_agree_with_the_filter_closures(message):
+    """``*exists`` on a deeper ``*req`` path, value tests on ``*rep`` paths, and the filters
+    of a field that is not itself inlined are generated inline; ``explain`` runs closures."""
+    from engine.templating.explain import ExplainTrace
+
+    results = []
+    for trace in (None, ExplainTrace()):
+        out = await TemplateRunner(PATH_FILTERS, None).run(DictView(message), {}, trace=trace)
+        results.append((out.processors, out.request, out.reply_tree))
+    assert results[0] == results[1]
