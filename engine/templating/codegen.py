@@ -46,11 +46,63 @@ def _inline_level(lines: list[str], names: tuple[str, ...], k: int, var: str, na
     lines.append(f"{indent}    {var} = M")
 
 
+_READS = "__reads__"     # ns key of the read plan (``_Reads``) while code is generated
+
+
+class _Reads:
+    """One read per value: a one-name read of a context dict (``~*cgrep.Error``,
+    ``~*vars.ValidityTime``) that the generated function makes more than once is made once,
+    at its start, into a local. Only for roots no field of the function writes (the value
+    cannot change during the call). Generation runs twice: the first run counts the reads
+    (``count``), the second uses the locals (``local``)."""
+
+    __slots__ = ("count", "local")
+
+    def __init__(self) -> None:
+        self.count: dict[tuple[str, str], int] = {}
+        self.local: dict[tuple[str, str], str] | None = None
+
+    def expr(self, root: str, key: str) -> str:
+        """The expression reading ``key`` of context dict ``root``."""
+        if self.local is None:
+            self.count[(root, key)] = self.count.get((root, key), 0) + 1
+        elif (root, key) in self.local:
+            return self.local[(root, key)]
+        return f"ctx.{root[1:]}.get({key!r}, M)"
+
+    def plan(self, written: set[str]) -> list[str]:
+        """Switch to using locals; returns the lines reading them."""
+        self.local = {}
+        lines = []
+        for (root, key), n in self.count.items():
+            if n > 1 and root not in written:
+                name = self.local[(root, key)] = f"r{len(self.local)}"
+                lines.append(f"    {name} = ctx.{root[1:]}.get({key!r}, M)")
+        return lines
+
+
+def _read_expr(ns: dict[str, Any], root: str, key: str) -> str:
+    reads = ns.get(_READS)
+    return reads.expr(root, key) if reads is not None else f"ctx.{root[1:]}.get({key!r}, M)"
+
+
 def compile_fields(fields: list[Field], processor_id: str | None) -> FieldRunner:
     """One function running ``fields`` in order (blockers honoured)."""
+    reads = _Reads()
+    _field_lines(fields, processor_id, reads)          # counts the reads
+    pre = reads.plan({fld.target.root for fld in fields})
+    lines, ns = _field_lines(fields, processor_id, reads)
+    lines[1:1] = pre
+    del ns[_READS]
+    return _define(lines, ns, "run", f"<template fields {processor_id}>")
+
+
+def _field_lines(fields: list[Field], processor_id: str | None,
+                 reads: _Reads) -> tuple[list[str], dict[str, Any]]:
     ns: dict[str, Any] = {"M": MISSING, "S": SKIPPED, "DictView": DictView, "is_empty": is_empty,
                           "CE": _CONVERSION_ERRORS, "log": log, "PID": processor_id, "FA": first_at,
-                          "EMPTYABLE": (str, bytes, bytearray, list, dict, tuple), "U": _UNKNOWN}
+                          "EMPTYABLE": (str, bytes, bytearray, list, dict, tuple), "U": _UNKNOWN,
+                          _READS: reads}
     lines = ["def run(ctx):",
              "    req = ctx.req",
              "    data = req.data if type(req) is DictView else None",
@@ -91,7 +143,7 @@ def compile_fields(fields: list[Field], processor_id: str | None) -> FieldRunner
     for root in roots_used:
         lines.insert(1, f"    t_{root} = ctx.{root}")
     lines.append("    return")
-    return _define(lines, ns, "run", f"<template fields {processor_id}>")
+    return lines, ns
 
 
 _CONCAT_KINDS = ("*composed", "*prefix", "*suffix")
@@ -144,7 +196,7 @@ def _field_code(fld: Field, i: int, ns: dict[str, Any], roots_used: set[str],
         out.append(f"    v = R{i}(data) if data is not None else F{i}(ctx)")
     elif path.root != "*req" and path.root != "*oreq" and len(path.names) == 1 and \
             not path.has_selectors and path.root != "*rep":
-        out.append(f"    v = ctx.{path.root[1:]}.get({path.names[0]!r}, M)")
+        out.append(f"    v = {_read_expr(ns, path.root, path.names[0])}")
         out.append("    if type(v) is list:")
         out.append(f"        v = F{i}(ctx)")
     else:
@@ -296,13 +348,13 @@ def _filter_code(flt: Filter, key: str, ns: dict[str, Any]) -> list[str]:
         for k, constant in enumerate(compare):
             ns[f"X{key}_{k}"] = constant
         test = " or ".join(f"v {_COMPARE_OPS[flt.kind]} X{key}_{k}" for k in range(len(compare)))
-        _read_single(lines, path.root, path.names[0])
+        _read_single(lines, path.root, path.names[0], ns)
         lines.append("    if type(v) is int:")
         lines.append(f"        ok = not ({test})" if negate else f"        ok = {test}")
         _missing_else_closure(lines, negate, closure)
         return lines
     if flt.kind in ("*empty", "*exists"):
-        _read_single(lines, path.root, path.names[0])
+        _read_single(lines, path.root, path.names[0], ns)
         # Empty for *empty: missing or ""; *exists: present. Other shapes: the closure.
         if flt.kind == "*empty":
             lines.append("    if v is M or v == '':")
@@ -320,7 +372,7 @@ def _filter_code(flt: Filter, key: str, ns: dict[str, Any]) -> list[str]:
     if flt.kind not in _INLINE_KINDS or flt.constants is None:
         return [f"    ok = {closure}"]
     ns[f"X{key}"] = frozenset(flt.constants) if flt.kind == "*string" else flt.constants
-    _read_single(lines, path.root, path.names[0])
+    _read_single(lines, path.root, path.names[0], ns)
     test = _INLINE_KINDS[flt.kind].format(i=key)
     lines.append("    if type(v) is int:")
     lines.append("        v = str(v)")
@@ -404,10 +456,10 @@ def _numeric_constants(flt: Filter) -> list[Decimal] | None:
     return out
 
 
-def _read_single(lines: list[str], root: str, key: str) -> None:
+def _read_single(lines: list[str], root: str, key: str, ns: dict[str, Any]) -> None:
     """``v`` = the raw value of a one-name path (``U`` when the message is not a dict
     view: no inline test accepts it, so the filter's own closure decides)."""
     if root in ("*req", "*oreq"):
         lines.append(f"    v = data.get({key!r}, M) if data is not None else U")
     else:
-        lines.append(f"    v = ctx.{root[1:]}.get({key!r}, M)")
+        lines.append(f"    v = {_read_expr(ns, root, key)}")
