@@ -10,7 +10,7 @@ REFUND_ACCOUNT to ``refund`` and CHECK_BALANCE to ``authorize``; DIRECT_DEBITING
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Awaitable, Mapping
 
 from agents.diameter import constants as C
 from agents.diameter.credit_control import UnitOutcome
@@ -21,35 +21,40 @@ OPT_ACTION = "*requestedAction"
 
 
 class EngineFacade:
-    """SessionManager as the runner sees it, with Requested-Action routing for events."""
+    """SessionManager as the runner sees it, with Requested-Action routing for events.
+
+    Its methods hand back the engine's own coroutine rather than being coroutines that
+    await it: one frame fewer per engine call, and one fewer for the engine's commit to
+    resume through."""
 
     def __init__(self, sessions: Any) -> None:
         self.sessions = sessions
 
-    async def authorize(self, fields: Mapping, opts: Mapping | None = None) -> Reply:
-        return await self.sessions.authorize(fields, _clean(opts))
+    def authorize(self, fields: Mapping, opts: Mapping | None = None) -> Awaitable[Reply]:
+        return self.sessions.authorize(fields, _clean(opts))
 
-    async def initiate(self, fields: Mapping, opts: Mapping | None = None, link: Any = None) -> Reply:
-        return await self.sessions.initiate(fields, _clean(opts), link=link)
+    def initiate(self, fields: Mapping, opts: Mapping | None = None, link: Any = None) -> Awaitable[Reply]:
+        return self.sessions.initiate(fields, _clean(opts), link=link)
 
-    async def update(self, fields: Mapping, opts: Mapping | None = None) -> Reply:
-        return await self.sessions.update(fields, _clean(opts))
+    def update(self, fields: Mapping, opts: Mapping | None = None) -> Awaitable[Reply]:
+        return self.sessions.update(fields, _clean(opts))
 
-    async def terminate(self, fields: Mapping, opts: Mapping | None = None) -> Reply:
-        return await self.sessions.terminate(fields, _clean(opts))
+    def terminate(self, fields: Mapping, opts: Mapping | None = None) -> Awaitable[Reply]:
+        return self.sessions.terminate(fields, _clean(opts))
 
-    async def process_cdr(self, fields: Mapping, opts: Mapping | None = None) -> Reply:
-        return await self.sessions.process_cdr(fields, _clean(opts))
+    def process_cdr(self, fields: Mapping, opts: Mapping | None = None) -> Awaitable[Reply]:
+        return self.sessions.process_cdr(fields, _clean(opts))
 
-    async def process_message(self, fields: Mapping, opts: Mapping | None = None, *, debit: bool = True) -> Reply:
+    def process_message(self, fields: Mapping, opts: Mapping | None = None, *,
+                        debit: bool = True) -> Awaitable[Reply]:
         action = _action(opts)
         if action == C.ACTION_PRICE_ENQUIRY:
-            return await self.sessions.get_cost(fields)
+            return self.sessions.get_cost(fields)
         if action == C.ACTION_REFUND_ACCOUNT:
-            return await self.sessions.refund(fields, _clean(opts))
+            return self.sessions.refund(fields, _clean(opts))
         if action == C.ACTION_CHECK_BALANCE:
-            return await self.sessions.authorize(fields, _clean(opts))
-        return await self.sessions.process_message(fields, _clean(opts), debit=debit)
+            return self.sessions.authorize(fields, _clean(opts))
+        return self.sessions.process_message(fields, _clean(opts), debit=debit)
 
 
 def _action(opts: Mapping | None) -> int | None:
